@@ -1,0 +1,164 @@
+"""Settings shared by every environment. Everything configurable comes from the
+environment, read once here (see README "Configuration")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dj_database_url
+
+from .env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+DEBUG = env_bool("DJANGO_DEBUG", default=False)
+# A development-only fallback; production.py refuses to start without DJANGO_SECRET_KEY.
+SECRET_KEY = env_str("DJANGO_SECRET_KEY") or "dev-insecure-secret-key-change-me-0123456789abcdefghijklmnop"
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "phonenumber_field",
+    "tenants",
+    "ingest",
+    "cdp_project.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "cdp_project.urls"
+WSGI_APPLICATION = "cdp_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'cdp.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        conn_health_checks=True,
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Concurrent requests on the embedded database wait for the write lock instead of failing.
+    DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+# Django's own guard for form posts; the JSON API enforces CDP_MAX_BODY_BYTES in its parser.
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("CDP_MAX_BODY_BYTES", 1_048_576, minimum=1024)
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["tenants.authentication.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.throttling.ApiKeyRateThrottle"],
+    "DEFAULT_PARSER_CLASSES": ["cdp_project.core.parsers.StrictJSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "cdp_project.core.problems.problem_exception_handler",
+    # Server endpoints answer no OPTIONS/CORS preflight: API keys never belong in a browser.
+    "DEFAULT_METADATA_CLASS": None,
+    "UNAUTHENTICATED_USER": None,
+    "UNAUTHENTICATED_TOKEN": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ResultFly CDP API",
+    "DESCRIPTION": (
+        "Server-to-server ingest and administration (API keys) and the campaign runtime "
+        "(user-context JWTs). Errors are RFC 9457 problem details."
+    ),
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "APPEND_COMPONENTS": {
+        "securitySchemes": {
+            "RuntimeJWT": {
+                "type": "http",
+                "scheme": "bearer",
+                "bearerFormat": "JWT",
+                "description": (
+                    "User-context token for one participant of one campaign, minted by "
+                    "POST /api/v1/runtime/sessions. Only for /api/v1/runtime/context and "
+                    "/api/v1/runtime/variables."
+                ),
+            }
+        }
+    },
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "INFO"}},
+}
+
+# --- ResultFly CDP limits (DESIGN.md §10). Every input is bounded. ---
+CDP_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
+CDP_MAX_BATCH_EVENTS = env_int("CDP_MAX_BATCH_EVENTS", 1000, minimum=1)
+CDP_MAX_EVENT_BYTES = env_int("CDP_MAX_EVENT_BYTES", 65_536, minimum=256)
+CDP_MAX_STRING_LENGTH = env_int("CDP_MAX_STRING_LENGTH", 8_192, minimum=16)
+CDP_MAX_NESTING_DEPTH = env_int("CDP_MAX_NESTING_DEPTH", 16, minimum=4)
+CDP_MAX_INTEGER_DIGITS = env_int("CDP_MAX_INTEGER_DIGITS", 19, minimum=1)
+CDP_MAX_TIMESTAMP_PAST_DAYS = env_int("CDP_MAX_TIMESTAMP_PAST_DAYS", 3_650, minimum=1)
+CDP_MAX_TIMESTAMP_FUTURE_SECONDS = env_int("CDP_MAX_TIMESTAMP_FUTURE_SECONDS", 86_400, minimum=0)
+# Requests per minute per API key; 0 disables throttling.
+CDP_API_KEY_RATE_PER_MINUTE = env_int("CDP_API_KEY_RATE_PER_MINUTE", 60_000)
+# How often (seconds) an API key's last_used_at is written: keeps a write off every request.
+CDP_API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("CDP_API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
+CDP_RUNTIME_TOKEN_LIFETIME_SECONDS = env_int("CDP_RUNTIME_TOKEN_LIFETIME_SECONDS", 900, minimum=30)

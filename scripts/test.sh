@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# `make test`: lint, layering, then the whole suite on a throwaway PostgreSQL, then on SQLite.
+# The PostgreSQL server lives in a temporary directory and is stopped on any exit.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export PYTHONDONTWRITEBYTECODE=1
+
+echo "== ruff"
+.venv/bin/ruff check . || exit 1
+echo "== import layers (DESIGN.md §2)"
+.venv/bin/lint-imports || exit 1
+
+source scripts/pg.sh
+pg_start || exit 1
+trap pg_stop EXIT
+
+status=0
+echo "== pytest on PostgreSQL ($PG_URL)"
+DATABASE_URL="$PG_URL" $PY -m pytest -p no:cacheprovider "$@" || status=1
+
+echo "== pytest on SQLite"
+DATABASE_URL="sqlite:///$PWD/var/test-sqlite.sqlite3" $PY -m pytest -p no:cacheprovider "$@" || status=1
+
+if [ "$status" -ne 0 ]; then
+  echo "make test: FAILED (see above)"
+fi
+exit "$status"

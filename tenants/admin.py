@@ -1,0 +1,122 @@
+"""Admin for tenants and their API keys. A new key's plaintext is shown once, on the
+page that answers its creation, and is never stored or shown again."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
+
+from .models import SCOPES, ApiKey, Tenant
+from .services import api_key_create, api_key_revoke
+
+
+@admin.register(Tenant)
+class TenantAdmin(admin.ModelAdmin):
+    list_display = ["slug", "name", "default_region", "created_at"]
+    search_fields = ["slug", "name"]
+    readonly_fields = ["created_at"]
+
+
+class ApiKeyCreateForm(forms.ModelForm):
+    scopes = forms.MultipleChoiceField(choices=[(s, s) for s in SCOPES], widget=forms.CheckboxSelectMultiple)
+
+    class Meta:
+        model = ApiKey
+        fields = ["tenant", "name", "scopes", "expires_at"]
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(admin.ModelAdmin):
+    list_display = [
+        "display_prefix",
+        "name",
+        "tenant",
+        "scope_list",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "status",
+    ]
+    list_filter = ["tenant", "revoked_at"]
+    search_fields = ["prefix", "name", "tenant__slug"]
+    actions = ["revoke_selected"]
+    readonly_fields = ["tenant", "display_prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
+    fields = ["tenant", "name", "display_prefix", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at"]
+
+    @admin.display(description="Key")
+    def display_prefix(self, obj: ApiKey) -> str:
+        return f"{obj.display_prefix}_…"
+
+    @admin.display(description="Scopes")
+    def scope_list(self, obj: ApiKey) -> str:
+        return ", ".join(obj.scopes)
+
+    @admin.display(description="Status")
+    def status(self, obj: ApiKey) -> str:
+        from django.utils import timezone
+
+        if obj.revoked_at:
+            return "revoked"
+        if obj.expires_at and obj.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+    def get_form(self, request: HttpRequest, obj: ApiKey | None = None, change: bool = False, **kwargs: Any):
+        if obj is None:
+            kwargs["form"] = ApiKeyCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: ApiKey | None = None):
+        if obj is None:
+            return ["tenant", "name", "scopes", "expires_at"]
+        return super().get_fields(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None):
+        if obj is None:
+            return []
+        return super().get_readonly_fields(request, obj)
+
+    def has_delete_permission(self, request: HttpRequest, obj: ApiKey | None = None) -> bool:
+        return False  # keys are revoked, not deleted, so their use stays traceable
+
+    def save_model(self, request: HttpRequest, obj: ApiKey, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            obj.save(update_fields=["name", "expires_at"])
+            return
+        created = api_key_create(
+            tenant=form.cleaned_data["tenant"],
+            scopes=form.cleaned_data["scopes"],
+            name=form.cleaned_data["name"],
+            expires_at=form.cleaned_data["expires_at"],
+        )
+        obj.pk = created.api_key.pk
+        obj.prefix = created.api_key.prefix
+        request._created_api_key_plaintext = created.plaintext  # type: ignore[attr-defined]
+
+    def response_add(self, request: HttpRequest, obj: ApiKey, post_url_continue: str | None = None) -> HttpResponse:
+        plaintext = getattr(request, "_created_api_key_plaintext", None)
+        if plaintext is None:
+            return super().response_add(request, obj, post_url_continue)
+        context = {
+            **self.admin_site.each_context(request),
+            "title": "API key created",
+            "api_key": ApiKey.objects.select_related("tenant").get(pk=obj.pk),
+            "plaintext": plaintext,
+            "opts": self.model._meta,
+        }
+        response = TemplateResponse(request, "admin/tenants/apikey/created.html", context)
+        response["Cache-Control"] = "no-store"
+        return response
+
+    @admin.action(description="Revoke selected API keys")
+    def revoke_selected(self, request: HttpRequest, queryset: Any) -> None:
+        count = 0
+        for api_key in queryset:
+            if api_key.revoked_at is None:
+                api_key_revoke(api_key=api_key)
+                count += 1
+        self.message_user(request, f"Revoked {count} API key(s).", messages.SUCCESS)

@@ -1,0 +1,34 @@
+"""Base classes for server-API views: the tenant always comes from the credential."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+from cdp_project.core.errors import bad_request
+
+from .authentication import ApiKeyAuthentication, ApiKeyPrincipal
+from .models import Tenant
+
+
+class TenantAPIView(APIView):
+    """An API-key endpoint. Subclasses set `permission_classes` to one scope class and
+    read `self.tenant`; nothing in the URL or the body can choose another tenant."""
+
+    authentication_classes = [ApiKeyAuthentication]
+
+    @property
+    def tenant(self) -> Tenant:
+        principal = self.request.user
+        assert isinstance(principal, ApiKeyPrincipal), "permission classes must run first"
+        return principal.tenant
+
+    @staticmethod
+    def json_object(request: Request) -> dict[str, Any]:
+        """The body as a JSON object, or a 400 problem."""
+        data = request.data
+        if not isinstance(data, dict):
+            raise bad_request("not_an_object", "The body must be a JSON object.")
+        return data

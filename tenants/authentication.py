@@ -1,0 +1,54 @@
+"""`Authorization: Api-Key <key>` for server-to-server calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.conf import settings
+from rest_framework import authentication, exceptions
+from rest_framework.request import Request
+
+from .models import ApiKey, Tenant
+from .selectors import api_key_check
+from .services import api_key_touch
+
+KEYWORD = "Api-Key"
+
+
+@dataclass(frozen=True)
+class ApiKeyPrincipal:
+    """The caller behind an API key. `request.user` is this; `request.auth` is the key."""
+
+    tenant: Tenant
+    scopes: frozenset[str]
+    key_prefix: str
+
+    is_authenticated = True
+    is_anonymous = False
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, ApiKey] | None:
+        header = authentication.get_authorization_header(request)
+        if not header:
+            return None
+        try:
+            text = header.decode("ascii")
+        except UnicodeDecodeError:
+            raise exceptions.AuthenticationFailed("The Authorization header is not ASCII.") from None
+        keyword, _, credential = text.partition(" ")
+        if keyword.lower() != KEYWORD.lower():
+            return None  # another scheme (e.g. Bearer): let its own authenticator or the 401 speak
+        credential = credential.strip()
+        if not credential or " " in credential:
+            raise exceptions.AuthenticationFailed("Use 'Authorization: Api-Key <key>' with exactly one key.")
+        check = api_key_check(plaintext=credential)
+        if check.failure is not None or check.api_key is None:
+            raise exceptions.AuthenticationFailed(check.failure)
+        api_key = check.api_key
+        api_key_touch(api_key=api_key, resolution_seconds=settings.CDP_API_KEY_LAST_USED_RESOLUTION_SECONDS)
+        principal = ApiKeyPrincipal(tenant=api_key.tenant, scopes=frozenset(api_key.scopes), key_prefix=api_key.prefix)
+        return principal, api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{KEYWORD} realm="api"'

@@ -1,0 +1,96 @@
+from __future__ import annotations
+
+import phonenumbers
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import Q
+
+SCOPE_INGEST = "ingest"
+SCOPE_ADMIN = "admin"
+SCOPE_RUNTIME = "runtime"
+SCOPES = (SCOPE_INGEST, SCOPE_ADMIN, SCOPE_RUNTIME)
+
+# Values that upstream systems send when they have no real identifier. They are never
+# allowed to join two customers (DESIGN.md §3). Compared case-insensitively after trimming.
+DEFAULT_BLOCKED_IDENTIFIER_VALUES = (
+    "null",
+    "undefined",
+    "none",
+    "nil",
+    "nan",
+    "0",
+    "-1",
+    "anonymous",
+    "unknown",
+    "n/a",
+    "na",
+    "test",
+    "test@test.com",
+    "test@example.com",
+    "noemail@noemail.com",
+    "[object object]",
+    "00000000-0000-0000-0000-000000000000",
+)
+
+
+def default_blocked_identifier_values() -> list[str]:
+    return list(DEFAULT_BLOCKED_IDENTIFIER_VALUES)
+
+
+def validate_region(value: str) -> None:
+    if value not in phonenumbers.SUPPORTED_REGIONS:
+        raise ValidationError(f"{value!r} is not a region code known to libphonenumber (e.g. GB, DE, US).")
+
+
+class Tenant(models.Model):
+    slug = models.SlugField(max_length=63, unique=True)
+    name = models.CharField(max_length=200)
+    default_region = models.CharField(
+        max_length=2,
+        default="GB",
+        validators=[validate_region],
+        help_text="ISO 3166 region used to read phone numbers written without a leading +.",
+    )
+    blocked_identifier_values = models.JSONField(
+        default=default_blocked_identifier_values,
+        blank=True,
+        help_text="Identifier values that are ignored wherever they arrive (compared case-insensitively).",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.CheckConstraint(condition=~Q(slug=""), name="tenant_slug_not_empty"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.slug})"
+
+
+class ApiKey(models.Model):
+    """A server API key. Only a SHA-256 hash of the secret is stored: the key is a
+    random 256-bit secret, so a fast hash is as strong as a slow one and keeps
+    authentication off the hot path's budget."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=120, blank=True)
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    hashed_key = models.CharField(max_length=64, editable=False)
+    scopes = models.JSONField(default=list)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["tenant_id", "-created_at"]
+        verbose_name = "API key"
+        indexes = [models.Index(fields=["tenant", "created_at"], name="apikey_tenant_created")]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @property
+    def display_prefix(self) -> str:
+        return f"rfk_{self.prefix}"

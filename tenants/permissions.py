@@ -1,0 +1,36 @@
+"""One permission class per API key scope."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+
+from .authentication import ApiKeyPrincipal
+from .models import SCOPE_ADMIN, SCOPE_INGEST, SCOPE_RUNTIME
+
+
+class _HasScope(BasePermission):
+    scope: str = ""
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        principal = request.user
+        if not isinstance(principal, ApiKeyPrincipal):
+            return False
+        if self.scope in principal.scopes:
+            return True
+        self.message = f"This API key lacks the '{self.scope}' scope."
+        return False
+
+
+class HasIngestScope(_HasScope):
+    scope = SCOPE_INGEST
+
+
+class HasAdminScope(_HasScope):
+    scope = SCOPE_ADMIN
+
+
+class HasRuntimeScope(_HasScope):
+    scope = SCOPE_RUNTIME

@@ -1,0 +1,86 @@
+"""Writes of the tenants app: tenants and their API keys."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
+
+from . import keys
+from .models import SCOPES, ApiKey, Tenant, validate_region
+from .types import CreatedApiKey
+
+
+def _invalid(pointer: str, code: str, detail: str) -> ProblemError:
+    return unprocessable("validation_error", "Invalid request", detail, [FieldProblem(pointer, code, detail)])
+
+
+def tenant_create(*, slug: str, name: str, default_region: str = "GB") -> Tenant:
+    """Create a tenant with the default list of blocked identifier values."""
+    region = default_region.strip().upper()
+    try:
+        validate_region(region)
+    except ValidationError as error:
+        raise _invalid("/defaultRegion", "invalid_region", error.messages[0]) from None
+    tenant = Tenant(slug=slug, name=name or slug, default_region=region)
+    try:
+        tenant.full_clean(validate_unique=False, validate_constraints=False)
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise _invalid(f"/{field}", "invalid", messages[0]) from None
+    try:
+        with transaction.atomic():
+            tenant.save()
+    except IntegrityError:
+        raise ProblemError(
+            code="already_exists", title="Already exists", status=409, detail=f"A tenant {slug!r} exists already."
+        ) from None
+    return tenant
+
+
+def normalize_scopes(scopes: Iterable[str]) -> list[str]:
+    wanted = {scope.strip().lower() for scope in scopes if scope.strip()}
+    unknown = sorted(wanted - set(SCOPES))
+    if unknown:
+        raise _invalid("/scopes", "unknown_scope", f"Unknown scope(s) {', '.join(unknown)}; use {', '.join(SCOPES)}.")
+    if not wanted:
+        raise _invalid("/scopes", "required", "A key needs at least one scope.")
+    return [scope for scope in SCOPES if scope in wanted]
+
+
+def api_key_create(
+    *, tenant: Tenant, scopes: Iterable[str], name: str = "", expires_at: dt.datetime | None = None
+) -> CreatedApiKey:
+    """Create a key; the plaintext is in the result and nowhere else, ever."""
+    normalized = normalize_scopes(scopes)
+    prefix, plaintext = keys.generate()
+    api_key = ApiKey.objects.create(
+        tenant=tenant,
+        name=name,
+        prefix=prefix,
+        hashed_key=keys.hash_key(plaintext),
+        scopes=normalized,
+        expires_at=expires_at,
+    )
+    return CreatedApiKey(api_key=api_key, plaintext=plaintext)
+
+
+def api_key_revoke(*, api_key: ApiKey) -> ApiKey:
+    """Revoke a key; it fails from the very next request on. Revoking twice keeps the first time."""
+    ApiKey.objects.filter(pk=api_key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    api_key.refresh_from_db(fields=["revoked_at"])
+    return api_key
+
+
+def api_key_touch(*, api_key: ApiKey, resolution_seconds: int) -> None:
+    """Record use, at most once per resolution window, so a busy key does not write on every request."""
+    now = timezone.now()
+    if api_key.last_used_at and (now - api_key.last_used_at).total_seconds() < resolution_seconds:
+        return
+    ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
+    api_key.last_used_at = now
