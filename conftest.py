@@ -56,3 +56,10 @@ def ingest_api(tenant, key_factory) -> APIClient:
 @pytest.fixture
 def other_admin_api(other_tenant, key_factory) -> APIClient:
     return make_client(key_factory(other_tenant, ["admin"]).plaintext)
+
+
+def pytest_report_header(config):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    return f"database: {engine}"

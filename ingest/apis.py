@@ -37,13 +37,18 @@ class SourceListOutputSerializer(serializers.Serializer):
 class SourceListApi(TenantAPIView):
     permission_classes = [HasAdminScope]
 
-    @extend_schema(responses=SourceListOutputSerializer, tags=["administration"])
+    @extend_schema(operation_id="sources_list", responses=SourceListOutputSerializer, tags=["administration"])
     def get(self, request: Request) -> Response:
         return paginate(
             request, self, selectors.source_list(tenant=self.tenant), SourceOutputSerializer, ordering="key"
         )
 
-    @extend_schema(request=SourceSerializer, responses={201: SourceOutputSerializer}, tags=["administration"])
+    @extend_schema(
+        operation_id="sources_create",
+        request=SourceSerializer,
+        responses={201: SourceOutputSerializer},
+        tags=["administration"],
+    )
     def post(self, request: Request) -> Response:
         serializer = SourceSerializer(data=self.json_object(request))
         serializer.is_valid(raise_exception=True)
@@ -54,11 +59,16 @@ class SourceListApi(TenantAPIView):
 class SourceDetailApi(TenantAPIView):
     permission_classes = [HasAdminScope]
 
-    @extend_schema(responses=SourceOutputSerializer, tags=["administration"])
+    @extend_schema(operation_id="sources_get", responses=SourceOutputSerializer, tags=["administration"])
     def get(self, request: Request, key: str) -> Response:
         return Response(SourceOutputSerializer(selectors.source_get(tenant=self.tenant, key=key)).data)
 
-    @extend_schema(request=SourcePatchSerializer, responses=SourceOutputSerializer, tags=["administration"])
+    @extend_schema(
+        operation_id="sources_update",
+        request=SourcePatchSerializer,
+        responses=SourceOutputSerializer,
+        tags=["administration"],
+    )
     def patch(self, request: Request, key: str) -> Response:
         source = selectors.source_get(tenant=self.tenant, key=key)
         serializer = SourcePatchSerializer(data=self.json_object(request))
