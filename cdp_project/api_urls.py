@@ -3,5 +3,7 @@
 from django.urls import include, path
 
 urlpatterns = [
+    path("", include("contracts.urls")),
+    path("", include("identity.urls")),
     path("", include("ingest.urls")),
 ]

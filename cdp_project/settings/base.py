@@ -29,6 +29,9 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "phonenumber_field",
     "tenants",
+    "contracts",
+    "profiles",
+    "identity",
     "ingest",
     "cdp_project.demo",
 ]
