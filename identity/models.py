@@ -1,0 +1,86 @@
+"""Identifiers (who a profile is) and the identity conflicts ops review."""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import F, Q
+
+from profiles.models import Profile
+from tenants.models import Tenant
+
+from .types import IDENTIFIER_TYPES
+
+IDENTIFIER_UNIQUE_CONSTRAINT = "identifier_tenant_type_value_unique"
+
+
+class IdentifierType(models.TextChoices):
+    EXTERNAL = "EXTERNAL"
+    EMAIL = "EMAIL"
+    PHONE = "PHONE"
+    DEVICE_KEY = "DEVICE_KEY"
+
+
+class Identifier(models.Model):
+    """A normalized identifier, owned by exactly one live profile. Merges move it to the
+    survivor; it never points at a tombstone once its transaction commits."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="identifiers")
+    type = models.CharField(max_length=16, choices=IdentifierType.choices)
+    value = models.CharField(max_length=255)
+    source = models.CharField(max_length=63, blank=True, help_text="The source that first sent it.")
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant_id", "type", "value"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "type", "value"], name=IDENTIFIER_UNIQUE_CONSTRAINT),
+            # A profile holds at most one EXTERNAL id (DESIGN.md §3).
+            models.UniqueConstraint(
+                fields=["tenant", "profile"], condition=Q(type="EXTERNAL"), name="identifier_one_external_per_profile"
+            ),
+            models.CheckConstraint(condition=Q(type__in=IDENTIFIER_TYPES), name="identifier_type_known"),
+            models.CheckConstraint(condition=~Q(value=""), name="identifier_value_not_empty"),
+            models.CheckConstraint(condition=Q(first_seen_at__lte=F("last_seen_at")), name="identifier_seen_order"),
+        ]
+        indexes = [models.Index(fields=["tenant", "profile"], name="identifier_tenant_profile")]
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.value}"
+
+
+class IdentityConflict(models.Model):
+    """A merge the rules refused: the identifier stayed with `owner_profile_id` although an
+    identity map put it together with `primary_profile_id` (two different EXTERNAL ids).
+    One row per (identifier, owner, primary), counted on every repetition."""
+
+    REASON_DIFFERENT_EXTERNAL = "different_external_id"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    identifier_type = models.CharField(max_length=16, choices=IdentifierType.choices)
+    identifier_value = models.CharField(max_length=255)
+    owner_profile_id = models.UUIDField(help_text="Keeps the identifier.")
+    primary_profile_id = models.UUIDField(help_text="Got the event; was not merged with the owner.")
+    reason = models.CharField(max_length=40, default=REASON_DIFFERENT_EXTERNAL)
+    trigger = models.CharField(max_length=512, help_text="The latest trigger.")
+    source = models.CharField(max_length=63, blank=True)
+    occurrences = models.PositiveIntegerField(default=1)
+    first_seen_at = models.DateTimeField(auto_now_add=True)
+    last_seen_at = models.DateTimeField()
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    reviewed_by = models.CharField(max_length=150, blank=True)
+
+    class Meta:
+        ordering = ["-last_seen_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["tenant", "identifier_type", "identifier_value", "owner_profile_id", "primary_profile_id"],
+                name="identity_conflict_unique",
+            ),
+        ]
+        indexes = [models.Index(fields=["tenant", "last_seen_at"], name="identity_conflict_tenant_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.identifier_type}:{self.identifier_value} ({self.reason})"

@@ -1,0 +1,97 @@
+"""Reads of the identity app: identifiers, profile details, conflicts, admin search."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+
+from django.db.models import Q, QuerySet
+
+from cdp_project.core.errors import not_found
+from profiles.extensions import profile_sections
+from profiles.models import Profile
+from profiles.selectors import profile_attributes, profile_derived, profile_get_live
+from tenants.models import Tenant
+
+from .models import Identifier, IdentityConflict
+from .normalization import identifier_candidates
+from .types import IDENTIFIER_TYPES
+
+
+@dataclass(frozen=True)
+class ProfileDetail:
+    profile: Profile
+    requested_id: uuid.UUID | None
+    attributes: dict[str, object]
+    derived: dict[str, object]
+    identifiers: list[Identifier]
+    sections: dict[str, object] = field(default_factory=dict)
+
+
+def _type_rank(identifier: Identifier) -> tuple[int, str]:
+    return IDENTIFIER_TYPES.index(identifier.type), identifier.value
+
+
+def profile_identifiers(*, profile_id: uuid.UUID) -> list[Identifier]:
+    """The profile's identifiers, highest precedence first."""
+    return sorted(Identifier.objects.filter(profile_id=profile_id), key=_type_rank)
+
+
+def profile_live_get(*, tenant: Tenant, profile_id: uuid.UUID) -> tuple[Profile, uuid.UUID | None]:
+    """The live profile for an id (following merges) or a 404 problem; another tenant's id is missing."""
+    found = profile_get_live(tenant_id=tenant.pk, profile_id=profile_id)
+    if found is None:
+        raise not_found(f"No profile {profile_id}.")
+    return found
+
+
+def profile_detail_get(*, tenant: Tenant, profile_id: uuid.UUID) -> ProfileDetail:
+    profile, requested_id = profile_live_get(tenant=tenant, profile_id=profile_id)
+    return profile_detail_build(tenant=tenant, profile=profile, requested_id=requested_id)
+
+
+def profile_detail_build(*, tenant: Tenant, profile: Profile, requested_id: uuid.UUID | None) -> ProfileDetail:
+    return ProfileDetail(
+        profile=profile,
+        requested_id=requested_id,
+        attributes=profile_attributes(profile_id=profile.pk),
+        derived=profile_derived(profile_id=profile.pk),
+        identifiers=profile_identifiers(profile_id=profile.pk),
+        sections=profile_sections(tenant_id=tenant.pk, profile_id=profile.pk),
+    )
+
+
+def identifier_owner_get(*, tenant: Tenant, type: str, value: str) -> Profile | None:
+    """The live profile holding a normalized identifier, or None."""
+    row = Identifier.objects.select_related("profile").filter(tenant=tenant, type=type, value=value).first()
+    return row.profile if row is not None else None
+
+
+def identity_conflict_list(*, tenant: Tenant) -> QuerySet[IdentityConflict]:
+    return IdentityConflict.objects.filter(tenant=tenant)
+
+
+def admin_profile_ids_search(*, text: str) -> set[uuid.UUID]:
+    """Profiles a human-typed text could mean, across tenants (the admin is an ops console):
+    a profile id, or any identifier after normalization (`ANN@example.com ` finds
+    `ann@example.com`; `020 7946 0958` finds `+442079460958` in tenants whose default
+    region is GB)."""
+    text = text.strip()
+    if not text:
+        return set()
+    ids: set[uuid.UUID] = set()
+    try:
+        ids.update(Profile.objects.filter(pk=uuid.UUID(text)).values_list("pk", flat=True))
+    except ValueError:
+        pass
+    condition = Q()
+    regions = Tenant.objects.order_by().values_list("default_region", flat=True).distinct()
+    for region in regions:
+        for type, value in identifier_candidates(text=text, region=region).items():
+            if type == "PHONE" and not text.startswith("+"):  # read with this region only in its tenants
+                condition |= Q(type=type, value=value, tenant__default_region=region)
+            else:
+                condition |= Q(type=type, value=value)
+    if condition:
+        ids.update(Identifier.objects.filter(condition).values_list("profile_id", flat=True))
+    return ids

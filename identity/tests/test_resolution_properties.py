@@ -1,0 +1,67 @@
+"""Property-based: random sequences of identity maps never break the identity invariants,
+and replaying a sequence on an empty tenant partitions the identifiers the same way."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+from django.db import transaction
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tenants.services import tenant_create
+
+from .factories import resolve
+from .invariants import assert_identity_invariants, identifier_partition
+
+pytestmark = pytest.mark.django_db
+
+POOLS = {
+    "EXTERNAL": ["cust-1", "cust-2", "cust-3"],
+    "EMAIL": ["a@example.com", "B@Example.com ", "c@example.com", "null"],
+    "PHONE": ["+44 20 7946 0958", "020 7946 0959", "+442079460960"],
+    "DEVICE_KEY": ["dev-1", "dev-2", "dev-3", "anonymous"],
+}
+
+identity_maps = st.fixed_dictionaries(
+    {},
+    optional={type: st.sampled_from(values) for type, values in POOLS.items()},
+).filter(lambda m: any(v not in ("null", "anonymous") for v in m.values()))
+
+_slugs = itertools.count(1)
+
+
+def fresh_tenant():
+    return tenant_create(slug=f"prop-{next(_slugs)}", name="Property tenant", default_region="GB")
+
+
+def replay(tenant, sequence, *, check_each_step=False):
+    results = []
+    for identity in sequence:
+        dry = resolve(tenant, identity, dry_run=True)
+        real = resolve(tenant, identity)
+        assert dry.as_public() == real.as_public(), "the dry run predicted a different resolution"
+        assert dry.profile_id in (None, real.profile_id)
+        public = real.as_public()
+        results.append(
+            (public["matchedBy"], public["createdProfile"], len(public["mergedProfiles"]), tuple(public["attached"]))
+            + tuple((c["type"], c["reason"]) for c in public["conflicts"])
+        )
+        if check_each_step:
+            assert_identity_invariants(tenant)
+    return results
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequence=st.lists(identity_maps, min_size=1, max_size=10))
+def test_random_sequences_keep_the_invariants_and_replay_to_the_same_partition(db, sequence):
+    savepoint = transaction.savepoint()
+    try:
+        first, second = fresh_tenant(), fresh_tenant()
+        explained = replay(first, sequence, check_each_step=True)
+        assert replay(second, sequence) == explained
+        assert identifier_partition(first) == identifier_partition(second)
+        assert_identity_invariants(second)
+    finally:
+        transaction.savepoint_rollback(savepoint)

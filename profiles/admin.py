@@ -1,0 +1,108 @@
+"""The merge ledger in the admin: read-only for everyone, superusers included."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from django.contrib import admin
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.html import format_html
+
+from .models import MergeLedgerEntry
+
+RULE_TEXT = dict(MergeLedgerEntry.RULE_CHOICES)
+
+
+def profile_link(profile_id: Any) -> str:
+    url = reverse("admin:profiles_profile_change", args=[profile_id])
+    return format_html('<a href="{}">{}</a>', url, profile_id)
+
+
+def merge_explanation(entry: MergeLedgerEntry) -> str:
+    """One sentence an ops person can read: why this merge happened."""
+    chosen = f" (chosen by {entry.matched_by})" if entry.matched_by else ""
+    return (
+        f"{entry.trigger or 'An identity map'} from source {entry.source or '?'} carried "
+        f"{entry.identifier_type} {entry.identifier_value}, held by profile {entry.merged_id}, together with "
+        f"identifiers of profile {entry.survivor_id}{chosen}. Rule: {RULE_TEXT.get(entry.rule, entry.rule)}; "
+        f"every other matched profile is merged into it (DESIGN.md §3)."
+    )
+
+
+@admin.register(MergeLedgerEntry)
+class MergeLedgerEntryAdmin(admin.ModelAdmin):
+    list_display = ["created_at", "tenant", "merged", "survivor", "rule", "identifier", "trigger", "source"]
+    list_filter = ["tenant", "rule", "identifier_type"]
+    search_fields = ["identifier_value", "trigger", "source"]
+    search_help_text = "An identifier value, a trigger (e.g. an event id), a source, or a profile id."
+    date_hierarchy = "created_at"
+    fields = [
+        "created_at",
+        "tenant",
+        "explanation",
+        "merged",
+        "survivor",
+        "rule",
+        "matched_by",
+        "identifier_type",
+        "identifier_value",
+        "trigger",
+        "source",
+        "moved_pretty",
+        "moved_identifiers_pretty",
+        "taken_attributes",
+        "lost_attributes_pretty",
+    ]
+    readonly_fields = fields
+
+    @admin.display(description="Merged profile")
+    def merged(self, obj: MergeLedgerEntry) -> str:
+        return profile_link(obj.merged_id)
+
+    @admin.display(description="Survivor")
+    def survivor(self, obj: MergeLedgerEntry) -> str:
+        return profile_link(obj.survivor_id)
+
+    @admin.display(description="Identifier")
+    def identifier(self, obj: MergeLedgerEntry) -> str:
+        return f"{obj.identifier_type}:{obj.identifier_value}"
+
+    @admin.display(description="Why")
+    def explanation(self, obj: MergeLedgerEntry) -> str:
+        return merge_explanation(obj)
+
+    @admin.display(description="Moved (counts)")
+    def moved_pretty(self, obj: MergeLedgerEntry) -> str:
+        return ", ".join(f"{key}: {count}" for key, count in sorted(obj.moved.items()))
+
+    @admin.display(description="Moved identifiers")
+    def moved_identifiers_pretty(self, obj: MergeLedgerEntry) -> str:
+        return ", ".join(f"{item['type']}:{item['value']}" for item in obj.moved_identifiers)
+
+    @admin.display(description="Attribute values that lost")
+    def lost_attributes_pretty(self, obj: MergeLedgerEntry) -> str:
+        return "; ".join(
+            f"{item['name']}={json.dumps(item['value'])} at {item['occurredAt']} ({item['from']})"
+            for item in obj.lost_attributes
+        )
+
+    def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
+
+        try:
+            profile_id = uuid.UUID(search_term.strip())
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+        return queryset.filter(survivor_id=profile_id) | queryset.filter(merged_id=profile_id), False
+
+    # Append-only: nobody adds, changes or deletes ledger entries here, superusers included.
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

@@ -1,0 +1,77 @@
+"""Hooks through which higher apps add to a profile's views without profiles or identity
+importing them (DESIGN.md §2): sections of `GET /api/v1/profiles/{id}` and read-only
+sections of the admin profile page. Register in AppConfig.ready()."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+CHANNELS = ("EMAIL", "SMS", "PUSH", "WHATSAPP")
+
+ProfileSection = Callable[..., object]
+
+
+@dataclass(frozen=True)
+class AdminSection:
+    """A read-only table on the admin profile page."""
+
+    title: str
+    columns: Sequence[str]
+    rows: Sequence[Sequence[object]] = ()
+    empty: str = "None."
+    note: str = ""
+    links: Sequence[tuple[str, str]] = field(default_factory=tuple)  # (label, url) shown under the table
+
+
+AdminSectionFn = Callable[..., AdminSection | None]
+
+_api_sections: dict[str, ProfileSection] = {}
+_admin_sections: dict[str, AdminSectionFn] = {}
+
+
+def _no_endpoints(*, tenant_id: int, profile_id: uuid.UUID) -> object:
+    return []
+
+
+def _not_ready(*, tenant_id: int, profile_id: uuid.UUID) -> object:
+    return {channel: {"ready": False, "reason": "no_endpoint"} for channel in CHANNELS}
+
+
+# Until the channels app registers its own, a profile has no endpoint and is ready nowhere.
+DEFAULT_SECTIONS: dict[str, ProfileSection] = {"endpoints": _no_endpoints, "readiness": _not_ready}
+
+
+def register_profile_section(key: str, fn: ProfileSection) -> None:
+    """`fn(*, tenant_id, profile_id) -> object` adds `"<key>": ...` to the profile detail
+    (replacing the default for `endpoints` and `readiness`)."""
+    _api_sections[key] = fn
+
+
+def unregister_profile_section(key: str) -> None:
+    _api_sections.pop(key, None)
+
+
+def register_profile_admin_section(key: str, fn: AdminSectionFn) -> None:
+    """`fn(*, tenant_id, profile_id) -> AdminSection | None` adds a read-only table to the
+    admin profile page (e.g. channel endpoints, recent events). Sections show in key order."""
+    _admin_sections[key] = fn
+
+
+def unregister_profile_admin_section(key: str) -> None:
+    _admin_sections.pop(key, None)
+
+
+def profile_sections(*, tenant_id: int, profile_id: uuid.UUID) -> dict[str, object]:
+    sections = {**DEFAULT_SECTIONS, **_api_sections}
+    return {key: sections[key](tenant_id=tenant_id, profile_id=profile_id) for key in sorted(sections)}
+
+
+def profile_admin_sections(*, tenant_id: int, profile_id: uuid.UUID) -> list[AdminSection]:
+    result = []
+    for key in sorted(_admin_sections):
+        section = _admin_sections[key](tenant_id=tenant_id, profile_id=profile_id)
+        if section is not None:
+            result.append(section)
+    return result

@@ -1,0 +1,57 @@
+"""Reads of the profiles app."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import Q, QuerySet
+
+from .models import AttributeValue, MergeLedgerEntry, Profile
+
+# Merges compress chains, so a tombstone normally points straight at a live profile;
+# the bound only guards against a corrupted chain.
+MAX_CHAIN = 64
+
+
+def profile_get_live(*, tenant_id: int, profile_id: uuid.UUID) -> tuple[Profile, uuid.UUID | None] | None:
+    """The live profile for an id: itself, or the survivor its merges lead to.
+    Returns (survivor, requested_id if it was merged away) or None when the tenant has no such profile."""
+    profile = Profile.objects.filter(tenant_id=tenant_id, pk=profile_id).first()
+    if profile is None:
+        return None
+    hops = 0
+    while profile.merged_into_id is not None and hops < MAX_CHAIN:
+        profile = Profile.objects.filter(tenant_id=tenant_id, pk=profile.merged_into_id).first()
+        if profile is None:
+            return None
+        hops += 1
+    if profile.merged_into_id is not None:
+        return None
+    return profile, (profile_id if profile.pk != profile_id else None)
+
+
+def profile_attributes(*, profile_id: uuid.UUID) -> dict[str, object]:
+    """Current attribute values by name; removed attributes are left out."""
+    rows = AttributeValue.objects.filter(profile_id=profile_id, value__isnull=False).order_by("name")
+    return {name: value for name, value in rows.values_list("name", "value")}
+
+
+def profile_attribute_values(*, profile_id: uuid.UUID) -> QuerySet[AttributeValue]:
+    """Every attribute row with its occurred_at and source, removals included (for the admin)."""
+    return AttributeValue.objects.filter(profile_id=profile_id).order_by("name")
+
+
+def profile_derived(*, profile_id: uuid.UUID) -> dict[str, object]:
+    """Derived attribute values. They arrive with the derived-attributes issue; until then none."""
+    return {}
+
+
+def profile_merged_ids(*, tenant_id: int, profile_id: uuid.UUID) -> list[uuid.UUID]:
+    """Ids of the tombstones that lead to this profile (chains are compressed on merge)."""
+    return list(Profile.objects.filter(tenant_id=tenant_id, merged_into_id=profile_id).values_list("pk", flat=True))
+
+
+def merge_ledger_for_profile(*, tenant_id: int, profile_id: uuid.UUID) -> QuerySet[MergeLedgerEntry]:
+    """Ledger entries touching the profile or any profile that was merged into it, newest first."""
+    ids = [profile_id, *profile_merged_ids(tenant_id=tenant_id, profile_id=profile_id)]
+    return MergeLedgerEntry.objects.filter(Q(survivor_id__in=ids) | Q(merged_id__in=ids), tenant_id=tenant_id)
