@@ -25,3 +25,72 @@ class ContractCheck:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A typed value as a definition declares it: a property of an event type (where
+    `required` and `derivable` apply) or a profile attribute."""
+
+    name: str
+    type: str
+    required: bool = False
+    filterable: bool = False
+    derivable: bool = False
+    values: tuple[str, ...] = ()
+    max_length: int | None = None
+    minimum: float | int | None = None
+    maximum: float | int | None = None
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class EventTypeSpec:
+    name: str
+    description: str = ""
+    status: str = "active"
+    allow_additional_properties: bool = False
+    properties: tuple[FieldSpec, ...] = ()
+
+
+@dataclass(frozen=True)
+class DerivedAttributeSpec:
+    name: str
+    event_type: str
+    property: str | None
+    aggregation: str
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class EventTypeInfo:
+    """An event type's current definition, for the apps above (segments, ingest)."""
+
+    id: int
+    name: str
+    status: str
+    version: int
+    allow_additional_properties: bool
+    properties: tuple[FieldSpec, ...]
+
+    def property(self, name: str) -> FieldSpec | None:
+        return next((p for p in self.properties if p.name == name), None)
+
+
+@dataclass(frozen=True)
+class AttributeDefinitionInfo:
+    id: int
+    name: str
+    type: str
+    filterable: bool
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DerivedAttributeInfo:
+    id: int
+    name: str
+    event_type: str
+    event_type_id: int
+    property: str | None  # None for count
+    aggregation: str

@@ -13,6 +13,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
+from contracts.plans import contracts_plan_import
 from ingest.models import Source
 from ingest.services import source_create
 from tenants.models import ApiKey
@@ -26,6 +27,7 @@ DEMO_KEYS = {
     "runtime": ["runtime"],
 }
 DEMO_SOURCES = {"shop-backend": "Shop backend", "crm": "CRM"}
+DEMO_CONTRACTS = Path(__file__).resolve().parents[2] / "demo_contracts.json"
 
 
 class Command(BaseCommand):
@@ -43,6 +45,10 @@ class Command(BaseCommand):
             for key, name in DEMO_SOURCES.items():
                 if not Source.objects.filter(tenant=tenant, key=key).exists():
                     source_create(tenant=tenant, key=key, name=name)
+            # Contracts as code: the import creates what is missing and changes nothing on a rerun.
+            contracts_plan_import(
+                tenant_id=tenant.pk, plan=json.loads(DEMO_CONTRACTS.read_text()), changed_by="demo_load"
+            )
 
             keys = stored.get("keys", {})
             for label, scopes in DEMO_KEYS.items():
