@@ -39,3 +39,7 @@ lock:
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .ruff_cache
+
+## Benchmarks (not tests): figures against a baseline measured in the same run.
+bench-ingest: install
+	bash scripts/bench.sh ingest $(ARGS)

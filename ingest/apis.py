@@ -1,18 +1,274 @@
-"""Sources API (scope admin)."""
+"""Ingest API (scope ingest), sources API and profile events (scope admin)."""
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
+import uuid
+from collections import Counter
+from typing import Any
+
+from django.conf import settings
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cdp_project.core.errors import FieldProblem, ProblemError, not_found, unprocessable
 from cdp_project.core.pagination import paginate
+from cdp_project.core.timestamps import format_utc
+from profiles.selectors import profile_get_live
 from tenants.api_base import TenantAPIView
-from tenants.permissions import HasAdminScope
+from tenants.permissions import HasAdminScope, HasIngestScope
 
 from . import selectors, services
 from .models import KEY_PATTERN
+from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, ItemResult
+
+TITLES = {
+    "unknown_source": "Unknown source",
+    "unknown_event_type": "Unknown event type",
+    "contract_violation": "Event violates its contract",
+    "invalid_identity": "Invalid identity",
+    "invalid_timestamp": "Invalid timestamp",
+    "validation_error": "Invalid request",
+    "idempotency_conflict": "Idempotency key reused with a different payload",
+    "payload_too_large": "Payload too large",
+}
+
+# --- schema-only serializers -------------------------------------------------------------
+
+
+class _Identity(serializers.Serializer):
+    EXTERNAL = serializers.CharField(required=False)
+    EMAIL = serializers.CharField(required=False)
+    PHONE = serializers.CharField(required=False)
+    DEVICE_KEY = serializers.CharField(required=False)
+
+
+class EventInput(serializers.Serializer):
+    source = serializers.CharField()
+    externalEventId = serializers.CharField(max_length=255)
+    eventType = serializers.CharField()
+    occurredAt = serializers.DateTimeField(help_text="RFC 3339 with an explicit offset")
+    identity = _Identity()
+    properties = serializers.DictField()
+
+
+class ProfileUpdateInput(serializers.Serializer):
+    source = serializers.CharField()
+    externalEventId = serializers.CharField(max_length=255)
+    occurredAt = serializers.DateTimeField()
+    identity = _Identity()
+    attributes = serializers.DictField(help_text="registered attributes; null removes one")
+
+
+class BatchInput(serializers.Serializer):
+    events = EventInput(many=True)
+
+
+class ResolutionOutput(serializers.Serializer):
+    matchedBy = serializers.CharField(allow_null=True)
+    createdProfile = serializers.BooleanField()
+    mergedProfiles = serializers.ListField(child=serializers.UUIDField())
+    attached = serializers.ListField(child=serializers.CharField())
+    conflicts = serializers.ListField(child=serializers.DictField())
+    ignored = serializers.ListField(child=serializers.DictField())
+
+
+class AcceptedOutput(serializers.Serializer):
+    status = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE])
+    eventId = serializers.UUIDField()
+    profileId = serializers.UUIDField()
+    resolution = ResolutionOutput(allow_null=True)
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class ValidateOutput(serializers.Serializer):
+    status = serializers.CharField()
+    outcome = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, CONFLICT])
+    resolution = ResolutionOutput(allow_null=True)
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class BatchItemOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, REJECTED, CONFLICT])
+    eventId = serializers.UUIDField(allow_null=True)
+    profileId = serializers.UUIDField(allow_null=True)
+    code = serializers.CharField(required=False)
+    errors = serializers.ListField(child=serializers.DictField())
+    warnings = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class BatchSummary(serializers.Serializer):
+    accepted = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+    rejected = serializers.IntegerField()
+    conflict = serializers.IntegerField()
+
+
+class BatchOutput(serializers.Serializer):
+    results = BatchItemOutput(many=True)
+    summary = BatchSummary()
+
+
+PROBLEM = OpenApiResponse(description="RFC 9457 problem (application/problem+json)")
+_EXAMPLE_EVENT = {
+    "source": "shop-backend",
+    "externalEventId": "order-10001-completed",
+    "eventType": "order_completed",
+    "occurredAt": "2026-11-20T10:15:00+01:00",
+    "identity": {"EXTERNAL": "cust-42", "EMAIL": " Ann@Example.com "},
+    "properties": {"orderId": "10001", "total": 99.5, "currency": "EUR"},
+}
+
+# --- mapping results to responses ---------------------------------------------------------
+
+
+def _id(value: uuid.UUID | None) -> str | None:
+    return str(value) if value is not None else None
+
+
+def _single_response(result: ItemResult) -> Response:
+    if result.status in (ACCEPTED, DUPLICATE):
+        body: dict[str, Any] = {
+            "status": result.status,
+            "eventId": _id(result.record_id),
+            "profileId": _id(result.profile_id),
+            "resolution": result.resolution,
+        }
+        if result.warnings:
+            body["warnings"] = list(result.warnings)
+        return Response(body, status=status.HTTP_201_CREATED if result.status == ACCEPTED else status.HTTP_200_OK)
+    raise _problem(result)
+
+
+def _problem(result: ItemResult) -> ProblemError:
+    code = result.code or "validation_error"
+    if result.status == CONFLICT:
+        return ProblemError(code=code, title=TITLES[code], status=409, detail=result.detail)
+    if code == "payload_too_large":
+        return ProblemError(
+            code=code, title=TITLES[code], status=413, detail=result.problems[0].detail, errors=result.problems
+        )
+    return unprocessable(code, TITLES.get(code, "Invalid request"), result.detail, result.problems)
+
+
+def _batch_item(result: ItemResult) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "index": result.index,
+        "status": result.status,
+        "eventId": _id(result.record_id) if result.status != REJECTED else None,
+        "profileId": _id(result.profile_id),
+        "errors": [p.as_dict() for p in result.problems],
+    }
+    if result.code:
+        item["code"] = result.code
+        if result.status == CONFLICT:
+            item["errors"] = [{"pointer": "/externalEventId", "code": result.code, "detail": result.detail}]
+    if result.warnings:
+        item["warnings"] = list(result.warnings)
+    return item
+
+
+# --- views --------------------------------------------------------------------------------
+
+
+class EventIngestApi(TenantAPIView):
+    permission_classes = [HasIngestScope]
+
+    @extend_schema(
+        operation_id="events_ingest",
+        request=EventInput,
+        responses={201: AcceptedOutput, 200: AcceptedOutput, 400: PROBLEM, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+        examples=[OpenApiExample("order completed", value=_EXAMPLE_EVENT, request_only=True)],
+        tags=["ingest"],
+        description="Ingest one event, idempotently on (source, externalEventId).",
+    )
+    def post(self, request: Request) -> Response:
+        (result,) = services.events_ingest(tenant=self.tenant, events=[self.json_object(request)])
+        return _single_response(result)
+
+
+class EventBatchApi(TenantAPIView):
+    permission_classes = [HasIngestScope]
+
+    @extend_schema(
+        operation_id="events_ingest_batch",
+        request=BatchInput,
+        responses={200: BatchOutput, 400: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+        tags=["ingest"],
+        description="Ingest up to CDP_MAX_BATCH_EVENTS events, applied in array order; items are independent.",
+    )
+    def post(self, request: Request) -> Response:
+        body = self.json_object(request)
+        events = body.get("events")
+        extra = sorted(set(body) - {"events"})
+        if not isinstance(events, list) or extra:
+            problems = [FieldProblem(f"/{name}", "undeclared", f"unknown field {name!r}") for name in extra]
+            if not isinstance(events, list):
+                problems.insert(0, FieldProblem("/events", "required", "events must be an array of events"))
+            raise unprocessable("validation_error", "Invalid request", "The batch is malformed.", problems)
+        limit = settings.CDP_MAX_BATCH_EVENTS
+        if len(events) > limit:
+            raise ProblemError(
+                code="batch_too_large",
+                title="Batch too large",
+                status=413,
+                detail=f"The batch holds {len(events)} events; at most {limit} are accepted per request.",
+            )
+        if not events:
+            raise unprocessable(
+                "validation_error",
+                "Invalid request",
+                "The batch is empty.",
+                [FieldProblem("/events", "required", "at least one event")],
+            )
+        results = services.events_ingest(tenant=self.tenant, events=events)
+        summary = Counter(result.status for result in results)
+        return Response(
+            {
+                "results": [_batch_item(result) for result in results],
+                "summary": {name: summary.get(name, 0) for name in (ACCEPTED, DUPLICATE, REJECTED, CONFLICT)},
+            }
+        )
+
+
+class EventValidateApi(TenantAPIView):
+    permission_classes = [HasIngestScope]
+
+    @extend_schema(
+        operation_id="events_validate",
+        request=EventInput,
+        responses={200: ValidateOutput, 400: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+        tags=["ingest"],
+        description="Every check and the identity resolution as a dry run: nothing is written.",
+    )
+    def post(self, request: Request) -> Response:
+        (result,) = services.events_ingest(tenant=self.tenant, events=[self.json_object(request)], dry_run=True)
+        if result.status == REJECTED:
+            raise _problem(result)
+        body: dict[str, Any] = {"status": "valid", "outcome": result.status, "resolution": result.resolution}
+        if result.warnings:
+            body["warnings"] = list(result.warnings)
+        return Response(body)
+
+
+class ProfileUpdateIngestApi(TenantAPIView):
+    permission_classes = [HasIngestScope]
+
+    @extend_schema(
+        operation_id="profile_updates_ingest",
+        request=ProfileUpdateInput,
+        responses={201: AcceptedOutput, 200: AcceptedOutput, 400: PROBLEM, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+        tags=["ingest"],
+        description="Set customer-level facts; per attribute the latest occurredAt wins.",
+    )
+    def post(self, request: Request) -> Response:
+        (result,) = services.profile_updates_ingest(tenant=self.tenant, updates=[self.json_object(request)])
+        return _single_response(result)
+
+
+# --- sources ------------------------------------------------------------------------------
 
 
 class SourceSerializer(serializers.Serializer):
@@ -29,15 +285,10 @@ class SourceOutputSerializer(serializers.Serializer):
     name = serializers.CharField()
 
 
-class SourceListOutputSerializer(serializers.Serializer):
-    results = SourceOutputSerializer(many=True)
-    next = serializers.CharField(allow_null=True)
-
-
 class SourceListApi(TenantAPIView):
     permission_classes = [HasAdminScope]
 
-    @extend_schema(operation_id="sources_list", responses=SourceListOutputSerializer, tags=["administration"])
+    @extend_schema(operation_id="sources_list", responses=SourceOutputSerializer(many=True), tags=["administration"])
     def get(self, request: Request) -> Response:
         return paginate(
             request, self, selectors.source_list(tenant=self.tenant), SourceOutputSerializer, ordering="key"
@@ -75,3 +326,34 @@ class SourceDetailApi(TenantAPIView):
         serializer.is_valid(raise_exception=True)
         source = services.source_update(source=source, **serializer.validated_data)
         return Response(SourceOutputSerializer(source).data)
+
+
+# --- profile events -------------------------------------------------------------------------
+
+
+class ProfileEventOutput(serializers.Serializer):
+    eventId = serializers.UUIDField(source="id")
+    source = serializers.CharField(source="source.key")
+    externalEventId = serializers.CharField(source="external_event_id")
+    eventType = serializers.CharField(source="event_type")
+    occurredAt = serializers.SerializerMethodField()
+    receivedAt = serializers.SerializerMethodField()
+    properties = serializers.DictField()
+
+    def get_occurredAt(self, obj: Any) -> str:  # noqa: N802
+        return format_utc(obj.occurred_at)
+
+    def get_receivedAt(self, obj: Any) -> str:  # noqa: N802
+        return format_utc(obj.received_at)
+
+
+class ProfileEventsApi(TenantAPIView):
+    permission_classes = [HasAdminScope]
+
+    @extend_schema(operation_id="profiles_events", responses=ProfileEventOutput(many=True), tags=["profiles"])
+    def get(self, request: Request, profile_id: uuid.UUID) -> Response:
+        live = profile_get_live(tenant_id=self.tenant.pk, profile_id=profile_id)
+        if live is None:
+            raise not_found(f"No profile {profile_id}.")
+        events = selectors.profile_events(tenant=self.tenant, profile_id=live[0].id)
+        return paginate(request, self, events, ProfileEventOutput, ordering="-occurred_at")

@@ -1,7 +1,10 @@
 from __future__ import annotations
 
+import uuid
+
 from django.core.validators import RegexValidator
 from django.db import models
+from django.db.models import Q
 
 from tenants.models import Tenant
 
@@ -26,3 +29,107 @@ class Source(models.Model):
 
     def __str__(self) -> str:
         return self.key
+
+
+class RecordKind(models.TextChoices):
+    EVENT = "event", "event"
+    PROFILE_UPDATE = "profile_update", "profile update"
+    CHANNEL_UPDATE = "channel_update", "channel update"
+
+
+class IdempotencyKey(models.Model):
+    """One row per `(tenant, source, externalEventId)`, for events, profile updates and
+    channel updates alike, kept with no expiry window (DESIGN.md §7). It is written in
+    the same transaction as the effects, first, so concurrent duplicates queue on it.
+    It holds only a fingerprint of the payload, so it may outlive an erased profile."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    external_id = models.CharField(max_length=255)
+    kind = models.CharField(max_length=20, choices=RecordKind.choices)
+    fingerprint = models.CharField(max_length=64)
+    record_id = models.UUIDField()
+    created_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "source", "external_id"], name="idempotency_key_unique"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.external_id}"
+
+
+class Event(models.Model):
+    """An accepted event: append-only, partition-ready by `occurred_at`."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    external_event_id = models.CharField(max_length=255)
+    event_type = models.CharField(max_length=100)
+    contract_version = models.PositiveIntegerField()
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    profile = models.ForeignKey("profiles.Profile", on_delete=models.PROTECT, related_name="+")
+    identity = models.JSONField(help_text="The normalized identity map as sent.")
+    properties = models.JSONField()
+    resolution = models.JSONField(help_text="Why the event landed on its profile.")
+    fingerprint = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["tenant", "profile", "-occurred_at"], name="event_profile_recent"),
+            models.Index(fields=["tenant", "event_type", "occurred_at"], name="event_type_time"),
+            models.Index(fields=["tenant", "source", "external_event_id"], name="event_external_id"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.external_event_id}"
+
+
+class ProfileUpdate(models.Model):
+    """An accepted profile update, kept for audit like an event."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    external_event_id = models.CharField(max_length=255)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    profile = models.ForeignKey("profiles.Profile", on_delete=models.PROTECT, related_name="+")
+    identity = models.JSONField()
+    attributes = models.JSONField()
+    changed = models.JSONField(default=list, help_text="Attributes this update actually changed.")
+    resolution = models.JSONField()
+    fingerprint = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "profile", "-occurred_at"], name="profileupdate_profile_recent")]
+
+    def __str__(self) -> str:
+        return f"profile update {self.external_event_id}"
+
+
+class Violation(models.Model):
+    """How often data was refused, per tenant, source, event type and error code, so that
+    'why are my events missing?' has an answer. Counted, never a copy of every payload."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    source_key = models.CharField(max_length=255, help_text="As sent; may be an unknown source.")
+    event_type = models.CharField(max_length=255, help_text="As sent; '(profile update)' for profile updates.")
+    code = models.CharField(max_length=64)
+    count = models.PositiveBigIntegerField(default=0)
+    first_seen_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    sample = models.TextField(help_text="The latest refused payload with its problems, truncated.")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "source_key", "event_type", "code"], name="violation_unique"),
+            models.CheckConstraint(condition=Q(count__gte=1), name="violation_count_positive"),
+        ]
+        indexes = [models.Index(fields=["tenant", "-last_seen_at"], name="violation_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.source_key}/{self.event_type}: {self.code} × {self.count}"

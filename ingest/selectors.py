@@ -7,7 +7,7 @@ from django.db.models import QuerySet
 from cdp_project.core.errors import not_found
 from tenants.models import Tenant
 
-from .models import Source
+from .models import Event, Source
 
 
 def source_list(*, tenant: Tenant) -> QuerySet[Source]:
@@ -19,3 +19,7 @@ def source_get(*, tenant: Tenant, key: str) -> Source:
     if source is None:
         raise not_found(f"No source {key!r}.")
     return source
+
+
+def profile_events(*, tenant: Tenant, profile_id: object) -> QuerySet[Event]:
+    return Event.objects.filter(tenant=tenant, profile_id=profile_id).select_related("source")

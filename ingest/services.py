@@ -1,13 +1,37 @@
-"""Writes of the ingest app."""
+"""Writes of the ingest app: idempotent ingestion of events and profile updates.
+
+One pipeline serves `/events`, `/events/batch`, `/events/validate` and
+`/profile-updates`: every item is checked first (no write), then all accepted items of
+a request are applied in array order inside one durable transaction that starts by
+claiming their idempotency keys, so effects and keys become visible together and a
+concurrent duplicate waits on the key and then answers `duplicate`.
+"""
 
 from __future__ import annotations
 
-from django.db import IntegrityError, transaction
+import datetime as dt
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from django.db import IntegrityError, connection, transaction
 
 from cdp_project.core.errors import ProblemError
+from contracts.validator import contract_snapshot
+from identity.concurrency import run_with_retries
+from identity.resolver import identity_resolve
+from profiles.selectors import profile_get_live
+from profiles.services import profile_attributes_apply
 from tenants.models import Tenant
 
-from .models import Source
+from .models import Event, IdempotencyKey, ProfileUpdate, RecordKind, Source, Violation
+from .pipeline import IngestContext, Prepared, prepare_event, prepare_profile_update
+from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, ItemResult
+
+SAMPLE_LIMIT = 2_000
+
+# --- sources -----------------------------------------------------------------------
 
 
 def source_create(*, tenant: Tenant, key: str, name: str = "") -> Source:
@@ -24,3 +48,354 @@ def source_update(*, source: Source, name: str) -> Source:
     source.name = name
     source.save(update_fields=["name", "updated_at"])
     return source
+
+
+# --- ingestion -----------------------------------------------------------------------
+
+
+def _context(tenant: Tenant) -> IngestContext:
+    sources = {source.key: source for source in Source.objects.filter(tenant=tenant)}
+    return IngestContext(tenant=tenant, sources=sources, contracts=contract_snapshot(tenant_id=tenant.pk))
+
+
+def events_ingest(*, tenant: Tenant, events: Sequence[Any], dry_run: bool = False) -> list[ItemResult]:
+    """Ingest events in array order. Each item gets its own result; a bad item never
+    rejects the others. With `dry_run` nothing at all is written (not even a violation)."""
+    return _ingest(tenant=tenant, raws=events, prepare=prepare_event, dry_run=dry_run)
+
+
+def profile_updates_ingest(*, tenant: Tenant, updates: Sequence[Any], dry_run: bool = False) -> list[ItemResult]:
+    """Ingest profile updates; per attribute the latest occurredAt wins, whatever the arrival order."""
+    return _ingest(tenant=tenant, raws=updates, prepare=prepare_profile_update, dry_run=dry_run)
+
+
+def _ingest(
+    *, tenant: Tenant, raws: Sequence[Any], prepare: Callable[[int, Any, IngestContext], Prepared], dry_run: bool
+) -> list[ItemResult]:
+    ctx = _context(tenant)
+    items = [prepare(index, raw, ctx) for index, raw in enumerate(raws)]
+    valid = [item for item in items if item.ok]
+    results: dict[int, ItemResult] = {}
+    if valid:
+        if dry_run:
+            results.update(_dry_run(ctx, valid))
+        else:
+            results.update(run_with_retries(lambda: _apply(ctx, valid)))
+    for item in items:
+        if not item.ok:
+            results[item.index] = ItemResult(
+                index=item.index,
+                status=REJECTED,
+                code=item.problem_code,
+                detail=f"{len(item.problems)} problem{'s' if len(item.problems) != 1 else ''} in "
+                + (f"event {item.event_type!r}" if item.event_type else "the item"),
+                problems=tuple(item.problems),
+            )
+    ordered = [results[index] for index in range(len(items))]
+    if not dry_run:
+        _violations_record(ctx, items, ordered)
+    return ordered
+
+
+def _existing_keys(tenant: Tenant, items: Sequence[Prepared]) -> dict[tuple[int, str], IdempotencyKey]:
+    source_ids = {item.key[0] for item in items}
+    external_ids = {item.key[1] for item in items}
+    rows = IdempotencyKey.objects.filter(tenant=tenant, source_id__in=source_ids, external_id__in=external_ids)
+    return {(row.source_id, row.external_id): row for row in rows}
+
+
+def _claim_keys(ctx: IngestContext, items: Sequence[Prepared]) -> dict[tuple[int, str], IdempotencyKey]:
+    """Insert the keys of the first occurrence of every key in the request. On
+    PostgreSQL an insert that meets an uncommitted key waits for that transaction, so
+    of concurrent duplicates exactly one claims the key."""
+    first: dict[tuple[int, str], Prepared] = {}
+    for item in items:
+        first.setdefault(item.key, item)
+    IdempotencyKey.objects.bulk_create(
+        [
+            IdempotencyKey(
+                tenant=ctx.tenant,
+                source_id=item.key[0],
+                external_id=item.external_id,
+                kind=item.kind,
+                fingerprint=item.fingerprint,
+                record_id=item.record_id,
+                created_at=ctx.now,
+            )
+            for item in first.values()
+        ],
+        ignore_conflicts=True,
+    )
+    return _existing_keys(ctx.tenant, list(first.values()))
+
+
+def _replay_result(item: Prepared, key: IdempotencyKey, originals: dict[uuid.UUID, Any]) -> ItemResult:
+    if key.kind != item.kind or key.fingerprint != item.fingerprint:
+        return ItemResult(
+            index=item.index,
+            status=CONFLICT,
+            record_id=key.record_id,
+            code="idempotency_conflict",
+            detail=(
+                f"The key ({item.source_key}, {item.external_id}) was already used on "
+                f"{key.created_at.isoformat()} for a different {key.get_kind_display()}; nothing was applied."
+            ),
+        )
+    original = originals.get(key.record_id)
+    profile_id = None
+    if original is not None:
+        live = profile_get_live(tenant_id=item.source.tenant_id, profile_id=original.profile_id)  # type: ignore[union-attr]
+        profile_id = live[0].id if live else original.profile_id
+    return ItemResult(
+        index=item.index,
+        status=DUPLICATE,
+        record_id=key.record_id,
+        profile_id=profile_id,
+        resolution=original.resolution if original is not None else None,
+    )
+
+
+def _originals(tenant: Tenant, keys: Sequence[IdempotencyKey]) -> dict[uuid.UUID, Any]:
+    by_kind: dict[str, list[uuid.UUID]] = {}
+    for key in keys:
+        by_kind.setdefault(key.kind, []).append(key.record_id)
+    found: dict[uuid.UUID, Any] = {}
+    if by_kind.get(RecordKind.EVENT):
+        found.update(Event.objects.filter(tenant=tenant, id__in=by_kind[RecordKind.EVENT]).in_bulk())
+    if by_kind.get(RecordKind.PROFILE_UPDATE):
+        found.update(ProfileUpdate.objects.filter(tenant=tenant, id__in=by_kind[RecordKind.PROFILE_UPDATE]).in_bulk())
+    return found
+
+
+def _trigger(item: Prepared) -> str:
+    kind = "event" if item.kind == RecordKind.EVENT else "profile update"
+    return f"{kind} {item.source_key}/{item.external_id}"
+
+
+def _apply(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResult]:
+    with transaction.atomic(durable=True):
+        keys = _claim_keys(ctx, items)
+        claimed = {k: row for k, row in keys.items() if row.record_id in {i.record_id for i in items}}
+        replays = [row for k, row in keys.items() if k not in claimed]
+        originals = _originals(ctx.tenant, replays)
+
+        results: dict[int, ItemResult] = {}
+        applied: dict[tuple[int, str], Prepared] = {}
+        survivors: dict[uuid.UUID, uuid.UUID] = {}
+        events: list[Event] = []
+        updates: list[ProfileUpdate] = []
+        for item in items:
+            key = keys[item.key]
+            if item.key in applied or item.key not in claimed or key.record_id != item.record_id:
+                earlier = applied.get(item.key)
+                if earlier is not None:  # the same key twice in one request
+                    results[item.index] = _repeat_in_request(item, earlier, results[earlier.index])
+                else:
+                    results[item.index] = _replay_result(item, key, originals)
+                continue
+            applied[item.key] = item
+            resolution = identity_resolve(
+                tenant=ctx.tenant,
+                identity=item.identity,  # type: ignore[arg-type]
+                occurred_at=item.occurred_at,  # type: ignore[arg-type]
+                source=item.source_key,
+                trigger=_trigger(item),
+            )
+            assert resolution.profile_id is not None
+            for merged in resolution.merged_profiles:
+                survivors[merged] = resolution.profile_id
+            public = resolution.as_public()
+            if item.kind == RecordKind.EVENT:
+                events.append(_event_row(ctx, item, resolution.profile_id, public))
+            else:
+                changed = profile_attributes_apply(
+                    tenant_id=ctx.tenant.pk,
+                    profile_id=resolution.profile_id,
+                    attributes=item.body,
+                    occurred_at=item.occurred_at,  # type: ignore[arg-type]
+                    source=item.source_key,
+                )
+                updates.append(_update_row(ctx, item, resolution.profile_id, public, changed))
+            results[item.index] = ItemResult(
+                index=item.index,
+                status=ACCEPTED,
+                record_id=item.record_id,
+                profile_id=resolution.profile_id,
+                resolution=public,
+                warnings=tuple(item.warnings),
+            )
+
+        # A later item of this request may have merged the profile an earlier one landed on.
+        for row in (*events, *updates):
+            row.profile_id = _chase(survivors, row.profile_id)
+        for index, result in list(results.items()):
+            if result.status in (ACCEPTED, DUPLICATE) and result.profile_id is not None:
+                live = _chase(survivors, result.profile_id)
+                if live != result.profile_id:
+                    results[index] = _with_profile(result, live)
+        Event.objects.bulk_create(events)
+        ProfileUpdate.objects.bulk_create(updates)
+    return results
+
+
+def _chase(survivors: dict[uuid.UUID, uuid.UUID], profile_id: uuid.UUID) -> uuid.UUID:
+    seen = 0
+    while profile_id in survivors and seen < 1000:
+        profile_id = survivors[profile_id]
+        seen += 1
+    return profile_id
+
+
+def _with_profile(result: ItemResult, profile_id: uuid.UUID) -> ItemResult:
+    from dataclasses import replace
+
+    return replace(result, profile_id=profile_id)
+
+
+def _repeat_in_request(item: Prepared, earlier: Prepared, earlier_result: ItemResult) -> ItemResult:
+    if earlier.fingerprint == item.fingerprint and earlier.kind == item.kind:
+        return ItemResult(
+            index=item.index,
+            status=DUPLICATE,
+            record_id=earlier_result.record_id,
+            profile_id=earlier_result.profile_id,
+            resolution=earlier_result.resolution,
+        )
+    return ItemResult(
+        index=item.index,
+        status=CONFLICT,
+        record_id=earlier_result.record_id,
+        code="idempotency_conflict",
+        detail=(
+            f"The key ({item.source_key}, {item.external_id}) was used by item {earlier.index} of this request "
+            "with a different payload; nothing was applied."
+        ),
+    )
+
+
+def _event_row(ctx: IngestContext, item: Prepared, profile_id: uuid.UUID, resolution: dict[str, Any]) -> Event:
+    return Event(
+        id=item.record_id,
+        tenant=ctx.tenant,
+        source=item.source,
+        external_event_id=item.external_id,
+        event_type=item.event_type,
+        contract_version=item.contract_version or 0,
+        occurred_at=item.occurred_at,
+        received_at=ctx.now,
+        profile_id=profile_id,
+        identity=item.identity.values,  # type: ignore[union-attr]
+        properties=item.body,
+        resolution=resolution,
+        fingerprint=item.fingerprint,
+    )
+
+
+def _update_row(
+    ctx: IngestContext, item: Prepared, profile_id: uuid.UUID, resolution: dict[str, Any], changed: Sequence[str]
+) -> ProfileUpdate:
+    return ProfileUpdate(
+        id=item.record_id,
+        tenant=ctx.tenant,
+        source=item.source,
+        external_event_id=item.external_id,
+        occurred_at=item.occurred_at,
+        received_at=ctx.now,
+        profile_id=profile_id,
+        identity=item.identity.values,  # type: ignore[union-attr]
+        attributes=item.body,
+        changed=list(changed),
+        resolution=resolution,
+        fingerprint=item.fingerprint,
+    )
+
+
+def _dry_run(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResult]:
+    """The whole pipeline with no effect: existing keys are read, identity is resolved
+    in dry-run mode, and the transaction is rolled back whatever happens."""
+    results: dict[int, ItemResult] = {}
+    with transaction.atomic():
+        keys = _existing_keys(ctx.tenant, items)
+        originals = _originals(ctx.tenant, list(keys.values()))
+        seen: dict[tuple[int, str], Prepared] = {}
+        for item in items:
+            if item.key in keys:
+                results[item.index] = _replay_result(item, keys[item.key], originals)
+                continue
+            if item.key in seen:
+                results[item.index] = _repeat_in_request(item, seen[item.key], results[seen[item.key].index])
+                continue
+            seen[item.key] = item
+            resolution = identity_resolve(
+                tenant=ctx.tenant,
+                identity=item.identity,  # type: ignore[arg-type]
+                occurred_at=item.occurred_at,  # type: ignore[arg-type]
+                source=item.source_key,
+                trigger=_trigger(item),
+                dry_run=True,
+            )
+            results[item.index] = ItemResult(
+                index=item.index,
+                status=ACCEPTED,
+                profile_id=resolution.profile_id,
+                resolution=resolution.as_public(),
+                warnings=tuple(item.warnings),
+            )
+        transaction.set_rollback(True)
+    return results
+
+
+# --- violations log ---------------------------------------------------------------------
+
+
+def _violations_record(ctx: IngestContext, items: Sequence[Prepared], results: Sequence[ItemResult]) -> None:
+    """Count every refused item (rejected or idempotency conflict) per source, event type and code."""
+    counts: dict[tuple[str, str, str], tuple[int, str]] = {}
+    for item, result in zip(items, results, strict=True):
+        if result.status not in (REJECTED, CONFLICT) or result.code is None:
+            continue
+        label = item.label if item.event_type or item.kind != RecordKind.EVENT else _raw_text(item.raw, "eventType")
+        group = (item.source_key or _raw_text(item.raw, "source"), label or "(unknown)", result.code)
+        count, _ = counts.get(group, (0, ""))
+        counts[group] = (count + 1, _sample(item.raw, result))
+    if counts:
+        violations_record(tenant=ctx.tenant, counts=counts, now=ctx.now)
+
+
+def _raw_text(raw: Any, name: str) -> str:
+    value = raw.get(name) if isinstance(raw, dict) else None
+    return value if isinstance(value, str) else ""
+
+
+def _sample(raw: Any, result: ItemResult) -> str:
+    payload = json.dumps(raw, ensure_ascii=False, default=str)
+    if len(payload) > SAMPLE_LIMIT:
+        payload = payload[:SAMPLE_LIMIT] + "…"
+    problems = [p.as_dict() for p in result.problems[:20]]
+    return json.dumps({"errors": problems, "detail": result.detail}, ensure_ascii=False) + "\n" + payload
+
+
+def violations_record(*, tenant: Tenant, counts: dict[tuple[str, str, str], tuple[int, str]], now: dt.datetime) -> None:
+    """Upsert violation counters in one statement per group; safe under concurrency."""
+    time_field = Violation._meta.get_field("last_seen_at")
+    stamp = time_field.get_db_prep_value(now, connection)
+    assert Violation._meta.db_table == "ingest_violation"
+    sql = (
+        "INSERT INTO ingest_violation"
+        " (tenant_id, source_key, event_type, code, count, first_seen_at, last_seen_at, sample)"
+        " VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+        " ON CONFLICT (tenant_id, source_key, event_type, code) DO UPDATE SET"
+        " count = ingest_violation.count + excluded.count,"
+        " last_seen_at = excluded.last_seen_at, sample = excluded.sample"
+    )
+    with transaction.atomic(), connection.cursor() as cursor:
+        for (source_key, event_type, code), (count, sample) in sorted(counts.items()):
+            cursor.execute(
+                sql,
+                [tenant.pk, source_key[:255], event_type[:255], code[:64], count, stamp, stamp, _clean(sample)],
+            )
+
+
+def _clean(text: str) -> str:
+    # Samples are diagnostics: characters PostgreSQL cannot store are replaced, not refused.
+    return text.replace("\x00", "\\u0000").encode("utf-8", "backslashreplace").decode("utf-8")

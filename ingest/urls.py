@@ -3,6 +3,11 @@ from django.urls import path
 from . import apis
 
 urlpatterns = [
+    path("events", apis.EventIngestApi.as_view(), name="events-ingest"),
+    path("events/batch", apis.EventBatchApi.as_view(), name="events-batch"),
+    path("events/validate", apis.EventValidateApi.as_view(), name="events-validate"),
+    path("profile-updates", apis.ProfileUpdateIngestApi.as_view(), name="profile-updates"),
+    path("profiles/<uuid:profile_id>/events", apis.ProfileEventsApi.as_view(), name="profile-events"),
     path("sources", apis.SourceListApi.as_view(), name="source-list"),
     path("sources/<str:key>", apis.SourceDetailApi.as_view(), name="source-detail"),
 ]

@@ -52,9 +52,12 @@ pg_start() {
   "${run_as[@]}" "$bindir/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C.UTF-8 >"$PG_DIR/initdb.log" 2>&1 \
     || "${run_as[@]}" "$bindir/initdb" -D "$PG_DIR/data" -U postgres -A trust -E UTF8 --locale=C >"$PG_DIR/initdb.log" 2>&1 \
     || { cat "$PG_DIR/initdb.log"; return 1; }
-  # Durability off: a test server that is thrown away needs no fsync.
+  # Durability off for tests (a thrown-away server needs no fsync); PG_DURABLE=1 keeps
+  # PostgreSQL's defaults (fsync, synchronous_commit on) for benchmarks.
+  local opts="-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c max_connections=200"
+  [ "${PG_DURABLE:-0}" = "1" ] || opts="$opts -c fsync=off -c full_page_writes=off"
   "${run_as[@]}" "$PG_CTL" -D "$PG_DIR/data" -l "$PG_DIR/server.log" -w -t 60 \
-    -o "-p $PG_PORT -k $PG_DIR -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off -c max_connections=200 ${PG_EXTRA_OPTS:-}" \
+    -o "$opts ${PG_EXTRA_OPTS:-}" \
     start >/dev/null || { cat "$PG_DIR/server.log"; return 1; }
   "$bindir/psql" -h 127.0.0.1 -p "$PG_PORT" -U postgres -qc "CREATE DATABASE cdp" >/dev/null || return 1
   export PG_URL="postgres://postgres@127.0.0.1:$PG_PORT/cdp"
