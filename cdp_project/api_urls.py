@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("contracts.urls")),
     path("", include("identity.urls")),
     path("", include("ingest.urls")),
+    path("", include("runtime.urls")),
 ]

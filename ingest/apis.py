@@ -32,6 +32,7 @@ TITLES = {
     "validation_error": "Invalid request",
     "idempotency_conflict": "Idempotency key reused with a different payload",
     "payload_too_large": "Payload too large",
+    "invalid_channel_update": "Invalid channel update",
 }
 
 # --- schema-only serializers -------------------------------------------------------------
@@ -59,6 +60,18 @@ class ProfileUpdateInput(serializers.Serializer):
     occurredAt = serializers.DateTimeField()
     identity = _Identity()
     attributes = serializers.DictField(help_text="registered attributes; null removes one")
+
+
+class ChannelUpdateInput(serializers.Serializer):
+    source = serializers.CharField()
+    externalEventId = serializers.CharField(max_length=255)
+    occurredAt = serializers.DateTimeField()
+    identity = _Identity()
+    channel = serializers.ChoiceField(choices=["EMAIL", "SMS", "PUSH", "WHATSAPP"])
+    address = serializers.CharField()
+    consent = serializers.ChoiceField(choices=["granted", "denied", "pending"], required=False)
+    reachability = serializers.ChoiceField(choices=["reachable", "bounced", "unreachable"], required=False)
+    reason = serializers.CharField(required=False, help_text="evidence, e.g. a double-opt-in confirmation reference")
 
 
 class BatchInput(serializers.Serializer):
@@ -265,6 +278,21 @@ class ProfileUpdateIngestApi(TenantAPIView):
     )
     def post(self, request: Request) -> Response:
         (result,) = services.profile_updates_ingest(tenant=self.tenant, updates=[self.json_object(request)])
+        return _single_response(result)
+
+
+class ChannelUpdateIngestApi(TenantAPIView):
+    permission_classes = [HasIngestScope]
+
+    @extend_schema(
+        operation_id="channel_updates_ingest",
+        request=ChannelUpdateInput,
+        responses={201: AcceptedOutput, 200: AcceptedOutput, 400: PROBLEM, 409: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+        tags=["ingest"],
+        description="Declare the endpoint of the resolved profile; optionally change consent or reachability.",
+    )
+    def post(self, request: Request) -> Response:
+        (result,) = services.channel_updates_ingest(tenant=self.tenant, updates=[self.json_object(request)])
         return _single_response(result)
 
 

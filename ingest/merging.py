@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 
-from .models import Event, ProfileUpdate
+from .models import ChannelUpdate, Event, ProfileUpdate
 
 
 def records_move_on_merge(*, tenant_id: int, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> dict[str, int]:
     events = Event.objects.filter(tenant_id=tenant_id, profile_id=merged_id).update(profile_id=survivor_id)
     updates = ProfileUpdate.objects.filter(tenant_id=tenant_id, profile_id=merged_id).update(profile_id=survivor_id)
-    return {"events": events, "profileUpdates": updates}
+    channel = ChannelUpdate.objects.filter(tenant_id=tenant_id, profile_id=merged_id).update(profile_id=survivor_id)
+    return {"events": events, "profileUpdates": updates, "channelUpdates": channel}

@@ -111,6 +111,30 @@ class ProfileUpdate(models.Model):
         return f"profile update {self.external_event_id}"
 
 
+class ChannelUpdate(models.Model):
+    """An accepted channel update, kept for audit like an event. The endpoint state
+    itself lives in the channels app."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    external_event_id = models.CharField(max_length=255)
+    occurred_at = models.DateTimeField()
+    received_at = models.DateTimeField()
+    profile = models.ForeignKey("profiles.Profile", on_delete=models.PROTECT, related_name="+")
+    identity = models.JSONField()
+    update = models.JSONField(help_text="The normalized channel, address, consent, reachability and reason.")
+    outcome = models.JSONField(default=dict, help_text="What the update changed.")
+    resolution = models.JSONField()
+    fingerprint = models.CharField(max_length=64)
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "profile", "-occurred_at"], name="channelupdate_profile_recent")]
+
+    def __str__(self) -> str:
+        return f"channel update {self.external_event_id}"
+
+
 class Violation(models.Model):
     """How often data was refused, per tenant, source, event type and error code, so that
     'why are my events missing?' has an answer. Counted, never a copy of every payload."""

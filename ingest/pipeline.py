@@ -21,6 +21,7 @@ from django.utils import timezone
 
 from cdp_project.core.errors import FieldProblem, pointer
 from cdp_project.core.timestamps import TimestampError, parse_rfc3339
+from channels.normalization import channel_update_parse
 from contracts.validator import ContractSnapshot
 from identity.normalization import identity_normalize
 from identity.types import NormalizedIdentity
@@ -32,6 +33,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 EVENT_FIELDS = ("source", "externalEventId", "eventType", "occurredAt", "identity", "properties")
 PROFILE_UPDATE_FIELDS = ("source", "externalEventId", "occurredAt", "identity", "attributes")
+CHANNEL_FIELDS = ("channel", "address", "consent", "reachability", "reason")
+CHANNEL_UPDATE_FIELDS = ("source", "externalEventId", "occurredAt", "identity", *CHANNEL_FIELDS)
 
 # The problem code a 422 answers with, chosen by where its first problem points.
 _CODE_BY_FIELD = {
@@ -41,6 +44,7 @@ _CODE_BY_FIELD = {
     "identity": "invalid_identity",
     "properties": "contract_violation",
     "attributes": "contract_violation",
+    **{name: "invalid_channel_update" for name in CHANNEL_FIELDS},
 }
 
 
@@ -65,7 +69,8 @@ class Prepared:
     event_type: str = ""
     occurred_at: dt.datetime | None = None
     identity: NormalizedIdentity | None = None
-    body: dict[str, Any] = field(default_factory=dict)  # properties or attributes
+    body: dict[str, Any] = field(default_factory=dict)  # properties, attributes or the channel update
+    channel_update: Any = None  # channels.types.ChannelUpdateSpec for channel updates
     contract_version: int | None = None
     warnings: list[str] = field(default_factory=list)
     problems: list[FieldProblem] = field(default_factory=list)
@@ -91,7 +96,9 @@ class Prepared:
 
     @property
     def label(self) -> str:
-        return self.event_type if self.kind == RecordKind.EVENT else "(profile update)"
+        if self.kind == RecordKind.EVENT:
+            return self.event_type
+        return "(profile update)" if self.kind == RecordKind.PROFILE_UPDATE else "(channel update)"
 
 
 def _string(raw: Mapping[str, Any], name: str, problems: list[FieldProblem], *, max_length: int = 255) -> str:
@@ -217,6 +224,19 @@ def prepare_profile_update(index: int, raw: Any, ctx: IngestContext) -> Prepared
     return item
 
 
+def prepare_channel_update(index: int, raw: Any, ctx: IngestContext) -> Prepared:
+    item = _envelope(index, RecordKind.CHANNEL_UPDATE, raw, CHANNEL_UPDATE_FIELDS, ctx)
+    if item.too_large or not isinstance(raw, dict):
+        return item
+    spec, problems = channel_update_parse(tenant=ctx.tenant, body=raw)
+    item.problems.extend(problems)
+    if spec is not None:
+        item.channel_update = spec
+        item.body = spec.as_dict()
+    _finish(item)
+    return item
+
+
 def _finish(item: Prepared) -> None:
     item.problems.sort(
         key=lambda p: (_FIELD_ORDER.get(p.pointer.split("/")[1] if "/" in p.pointer else "", 99), p.pointer)
@@ -225,4 +245,4 @@ def _finish(item: Prepared) -> None:
         item.fingerprint = fingerprint(item.kind, item)
 
 
-_FIELD_ORDER = {name: i for i, name in enumerate(("", *EVENT_FIELDS, "attributes"))}
+_FIELD_ORDER = {name: i for i, name in enumerate(("", *EVENT_FIELDS, "attributes", *CHANNEL_FIELDS))}

@@ -18,6 +18,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from cdp_project.core.errors import ProblemError
+from channels.services import channel_update_apply
 from contracts.validator import contract_snapshot
 from identity.concurrency import run_with_retries
 from identity.resolver import identity_resolve
@@ -25,8 +26,8 @@ from profiles.selectors import profile_get_live
 from profiles.services import profile_attributes_apply
 from tenants.models import Tenant
 
-from .models import Event, IdempotencyKey, ProfileUpdate, RecordKind, Source, Violation
-from .pipeline import IngestContext, Prepared, prepare_event, prepare_profile_update
+from .models import ChannelUpdate, Event, IdempotencyKey, ProfileUpdate, RecordKind, Source, Violation
+from .pipeline import IngestContext, Prepared, prepare_channel_update, prepare_event, prepare_profile_update
 from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, ItemResult
 
 SAMPLE_LIMIT = 2_000
@@ -67,6 +68,12 @@ def events_ingest(*, tenant: Tenant, events: Sequence[Any], dry_run: bool = Fals
 def profile_updates_ingest(*, tenant: Tenant, updates: Sequence[Any], dry_run: bool = False) -> list[ItemResult]:
     """Ingest profile updates; per attribute the latest occurredAt wins, whatever the arrival order."""
     return _ingest(tenant=tenant, raws=updates, prepare=prepare_profile_update, dry_run=dry_run)
+
+
+def channel_updates_ingest(*, tenant: Tenant, updates: Sequence[Any], dry_run: bool = False) -> list[ItemResult]:
+    """Ingest channel updates: the resolved profile claims the endpoint; consent and
+    reachability change per field by the latest occurredAt."""
+    return _ingest(tenant=tenant, raws=updates, prepare=prepare_channel_update, dry_run=dry_run)
 
 
 def _ingest(
@@ -164,12 +171,13 @@ def _originals(tenant: Tenant, keys: Sequence[IdempotencyKey]) -> dict[uuid.UUID
         found.update(Event.objects.filter(tenant=tenant, id__in=by_kind[RecordKind.EVENT]).in_bulk())
     if by_kind.get(RecordKind.PROFILE_UPDATE):
         found.update(ProfileUpdate.objects.filter(tenant=tenant, id__in=by_kind[RecordKind.PROFILE_UPDATE]).in_bulk())
+    if by_kind.get(RecordKind.CHANNEL_UPDATE):
+        found.update(ChannelUpdate.objects.filter(tenant=tenant, id__in=by_kind[RecordKind.CHANNEL_UPDATE]).in_bulk())
     return found
 
 
 def _trigger(item: Prepared) -> str:
-    kind = "event" if item.kind == RecordKind.EVENT else "profile update"
-    return f"{kind} {item.source_key}/{item.external_id}"
+    return f"{RecordKind(item.kind).label} {item.source_key}/{item.external_id}"
 
 
 def _apply(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResult]:
@@ -184,6 +192,7 @@ def _apply(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResul
         survivors: dict[uuid.UUID, uuid.UUID] = {}
         events: list[Event] = []
         updates: list[ProfileUpdate] = []
+        channel_updates: list[ChannelUpdate] = []
         for item in items:
             key = keys[item.key]
             if item.key in applied or item.key not in claimed or key.record_id != item.record_id:
@@ -207,6 +216,16 @@ def _apply(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResul
             public = resolution.as_public()
             if item.kind == RecordKind.EVENT:
                 events.append(_event_row(ctx, item, resolution.profile_id, public))
+            elif item.kind == RecordKind.CHANNEL_UPDATE:
+                outcome = channel_update_apply(
+                    tenant_id=ctx.tenant.pk,
+                    profile_id=resolution.profile_id,
+                    spec=item.channel_update,
+                    occurred_at=item.occurred_at,  # type: ignore[arg-type]
+                    source=item.source_key,
+                    trigger=_trigger(item),
+                )
+                channel_updates.append(_channel_update_row(ctx, item, resolution.profile_id, public, outcome))
             else:
                 changed = profile_attributes_apply(
                     tenant_id=ctx.tenant.pk,
@@ -226,7 +245,7 @@ def _apply(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResul
             )
 
         # A later item of this request may have merged the profile an earlier one landed on.
-        for row in (*events, *updates):
+        for row in (*events, *updates, *channel_updates):
             row.profile_id = _chase(survivors, row.profile_id)
         for index, result in list(results.items()):
             if result.status in (ACCEPTED, DUPLICATE) and result.profile_id is not None:
@@ -235,6 +254,7 @@ def _apply(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResul
                     results[index] = _with_profile(result, live)
         Event.objects.bulk_create(events)
         ProfileUpdate.objects.bulk_create(updates)
+        ChannelUpdate.objects.bulk_create(channel_updates)
     return results
 
 
@@ -305,6 +325,25 @@ def _update_row(
         identity=item.identity.values,  # type: ignore[union-attr]
         attributes=item.body,
         changed=list(changed),
+        resolution=resolution,
+        fingerprint=item.fingerprint,
+    )
+
+
+def _channel_update_row(
+    ctx: IngestContext, item: Prepared, profile_id: uuid.UUID, resolution: dict[str, Any], outcome: dict[str, Any]
+) -> ChannelUpdate:
+    return ChannelUpdate(
+        id=item.record_id,
+        tenant=ctx.tenant,
+        source=item.source,
+        external_event_id=item.external_id,
+        occurred_at=item.occurred_at,
+        received_at=ctx.now,
+        profile_id=profile_id,
+        identity=item.identity.values,  # type: ignore[union-attr]
+        update=item.body,
+        outcome=outcome,
         resolution=resolution,
         fingerprint=item.fingerprint,
     )

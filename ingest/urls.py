@@ -7,6 +7,7 @@ urlpatterns = [
     path("events/batch", apis.EventBatchApi.as_view(), name="events-batch"),
     path("events/validate", apis.EventValidateApi.as_view(), name="events-validate"),
     path("profile-updates", apis.ProfileUpdateIngestApi.as_view(), name="profile-updates"),
+    path("channel-updates", apis.ChannelUpdateIngestApi.as_view(), name="channel-updates"),
     path("profiles/<uuid:profile_id>/events", apis.ProfileEventsApi.as_view(), name="profile-events"),
     path("sources", apis.SourceListApi.as_view(), name="source-list"),
     path("sources/<str:key>", apis.SourceDetailApi.as_view(), name="source-detail"),

@@ -32,7 +32,9 @@ INSTALLED_APPS = [
     "contracts",
     "profiles",
     "identity",
+    "channels",
     "ingest",
+    "runtime",
     "cdp_project.demo",
 ]
 
