@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from django.db import connection
 
@@ -31,3 +31,19 @@ def identifier_keys_lock(*, tenant_id: int, values: Mapping[str, str]) -> None:
         params.extend([ADVISORY_NAMESPACE, key])
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT {calls}", params)  # noqa: S608 - only placeholders are interpolated
+
+
+def identifier_keys_lock_many(*, tenant_id: int, pairs: Iterable[tuple[str, str]]) -> None:
+    """The advisory locks of many identity maps at once (a batch), all in sorted order, so
+    a batch holds every identifier key it may touch before it locks any profile row."""
+    if connection.vendor != "postgresql":
+        return
+    keys = sorted({identifier_lock_key(tenant_id=tenant_id, type=t, value=v) for t, v in pairs})
+    with connection.cursor() as cursor:
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            calls = ", ".join(["pg_advisory_xact_lock(%s, %s)"] * len(chunk))
+            params: list[int] = []
+            for key in chunk:
+                params.extend([ADVISORY_NAMESPACE, key])
+            cursor.execute(f"SELECT {calls}", params)  # noqa: S608 - only placeholders are interpolated

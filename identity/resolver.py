@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from django.db import connection
@@ -20,7 +20,7 @@ from profiles.merging import profile_merge
 from profiles.models import MergeLedgerEntry, Profile
 from tenants.models import Tenant
 
-from .locks import identifier_keys_lock
+from .locks import identifier_keys_lock, identifier_keys_lock_many
 from .models import Identifier, IdentityConflict
 from .types import IDENTIFIER_TYPES, Conflict, NormalizedIdentity, Resolution
 
@@ -297,3 +297,182 @@ def _conflict_record(
     row.trigger, row.source, row.last_seen_at = trigger[:512], source[:63], now
     row.reviewed_at, row.reviewed_by = None, ""  # it happened again: review it again
     row.save(update_fields=["occurrences", "trigger", "source", "last_seen_at", "reviewed_at", "reviewed_by"])
+
+
+@dataclass(frozen=True)
+class ResolveRequest:
+    """One identity map of a batch, with what the ledger needs to explain it."""
+
+    identity: NormalizedIdentity
+    occurred_at: dt.datetime
+    source: str
+    trigger: str
+
+
+def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) -> list[Resolution]:
+    """Resolve many identity maps in order, inside the caller's transaction, with the same
+    results as calling `identity_resolve` for each in turn.
+
+    Set-based for the common case: the advisory locks of every identifier in the batch are
+    taken up front in one sorted pass, the owners are read in one query and their rows
+    locked in one `SELECT … FOR UPDATE ORDER BY id`; a map whose identifiers all belong to
+    one live profile then resolves in memory (its identifiers' first/last seen are written
+    in one statement at the end). Only maps that create, claim, attach or merge go through
+    `identity_resolve` one by one; the owner cache is refreshed after each of them."""
+    if not requests:
+        return []
+    if not connection.in_atomic_block:
+        raise RuntimeError("identities_resolve must run inside the caller's transaction.atomic()")
+    pairs = {(type, value) for request in requests for type, value in request.identity.values.items()}
+    identifier_keys_lock_many(tenant_id=tenant.pk, pairs=pairs)
+
+    cache: dict[tuple[str, str], Identifier] = {}
+    for _ in range(MAX_RECHECKS):
+        cache = _read_pairs(tenant=tenant, pairs=pairs)
+        owner_ids = {row.profile_id for row in cache.values()}
+        locked = profiles_lock(tenant_id=tenant.pk, profile_ids=owner_ids)
+        # With every key of the batch locked, identifiers only move by a merge, which turns
+        # their old owner into a tombstone: owners that are all live and locked are current.
+        if len(locked) == len(owner_ids) and all(profile.merged_into_id is None for profile in locked):
+            break
+    else:
+        raise ProblemError(
+            code="busy",
+            title="Service busy",
+            status=503,
+            detail="The identities kept changing under concurrent merges; retry.",
+            headers={"Retry-After": "1"},
+        )
+
+    # Identifiers whose first/last seen move, keyed by (type, value), written at the end.
+    seen: dict[tuple[str, str], tuple[dt.datetime, dt.datetime]] = {}
+    # Profiles made by this batch for maps nobody owned, inserted together before any
+    # one-by-one resolution needs to see them, and at the end.
+    new_profiles: list[Profile] = []
+    new_identifiers: list[Identifier] = []
+
+    def flush_new() -> None:
+        if new_profiles:
+            Profile.objects.bulk_create(new_profiles)
+            Identifier.objects.bulk_create(new_identifiers)
+            new_profiles.clear()
+            new_identifiers.clear()
+
+    results: list[Resolution] = []
+    for request in requests:
+        values = request.identity.values
+        keys = [(t, v) for t, v in values.items()]
+        owned = [key for key in keys if key in cache]
+        owners = {cache[key].profile_id for key in owned}
+        if keys and len(owned) == len(keys) and len(owners) == 1:
+            # Every identifier already belongs to the same live profile: nothing to decide.
+            (profile_id,) = owners
+            for key in keys:
+                row = cache[key]
+                first, last = seen.get(key, (row.first_seen_at, row.last_seen_at))
+                seen[key] = (min(first, request.occurred_at), max(last, request.occurred_at))
+            results.append(
+                Resolution(
+                    profile_id=profile_id,
+                    matched_by=next(t for t in IDENTIFIER_TYPES if t in values),
+                    created_profile=False,
+                    ignored=request.identity.ignored,
+                    extra={
+                        "rule": MergeLedgerEntry.RULE_EXTERNAL_OWNER
+                        if "EXTERNAL" in values
+                        else MergeLedgerEntry.RULE_PRECEDENCE
+                    },
+                )
+            )
+            continue
+        if keys and not owned:
+            # Nobody owns any identifier of the map: a new profile holding all of them.
+            profile = Profile(tenant=tenant)
+            new_profiles.append(profile)
+            for type, value in keys:
+                row = Identifier(
+                    tenant=tenant,
+                    profile_id=profile.pk,
+                    type=type,
+                    value=value,
+                    source=request.source[:63],
+                    first_seen_at=request.occurred_at,
+                    last_seen_at=request.occurred_at,
+                )
+                new_identifiers.append(row)
+                cache[(type, value)] = row
+            results.append(
+                Resolution(
+                    profile_id=profile.pk,
+                    matched_by=None,
+                    created_profile=True,
+                    attached=tuple(t for t in IDENTIFIER_TYPES if t in values),
+                    ignored=request.identity.ignored,
+                    extra={
+                        "rule": MergeLedgerEntry.RULE_NEW_PROFILE if "EXTERNAL" in values else MergeLedgerEntry.RULE_NEW
+                    },
+                )
+            )
+            continue
+        flush_new()
+        resolution = identity_resolve(
+            tenant=tenant,
+            identity=request.identity,
+            occurred_at=request.occurred_at,
+            source=request.source,
+            trigger=request.trigger,
+        )
+        results.append(resolution)
+        # Merges moved whole profiles' identifiers; attaches and creations added some.
+        merged = set(resolution.merged_profiles)
+        if merged:
+            for row in cache.values():
+                if row.profile_id in merged:
+                    row.profile_id = resolution.profile_id
+        cache.update(_read_pairs(tenant=tenant, pairs=set(keys)))
+    flush_new()
+    _seen_write(tenant=tenant, cache=cache, seen=seen)
+    return results
+
+
+def _seen_write(
+    *,
+    tenant: Tenant,
+    cache: Mapping[tuple[str, str], Identifier],
+    seen: Mapping[tuple[str, str], tuple[dt.datetime, dt.datetime]],
+) -> None:
+    """Move first/last seen of many identifiers in one statement."""
+    changed = []
+    for key, (first, last) in seen.items():
+        row = cache[key]
+        if first < row.first_seen_at or last > row.last_seen_at:
+            row.first_seen_at, row.last_seen_at = min(first, row.first_seen_at), max(last, row.last_seen_at)
+            changed.append(row)
+    if not changed:
+        return
+    if connection.vendor != "postgresql":
+        Identifier.objects.bulk_update(changed, ["first_seen_at", "last_seen_at"])
+        return
+    # GREATEST/LEAST keep a concurrent writer's later value; the VALUES join is one statement.
+    rows = ", ".join(["(%s, %s::timestamptz, %s::timestamptz)"] * len(changed))
+    params: list[object] = []
+    for row in changed:
+        params += [row.pk, row.first_seen_at, row.last_seen_at]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE identity_identifier AS i SET first_seen_at = LEAST(i.first_seen_at, v.f), "  # noqa: S608
+            "last_seen_at = GREATEST(i.last_seen_at, v.l) "
+            f"FROM (VALUES {rows}) AS v(id, f, l) WHERE i.id = v.id AND i.tenant_id = %s",
+            [*params, tenant.pk],
+        )
+
+
+def _read_pairs(*, tenant: Tenant, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Identifier]:
+    """The identifiers of many (type, value) pairs, in one query: the unique index
+    `(tenant, type, value)` answers `type = ANY(...) AND value = ANY(...)`."""
+    if not pairs:
+        return {}
+    types = {type for type, _ in pairs}
+    values = {value for _, value in pairs}
+    rows = Identifier.objects.filter(tenant=tenant, type__in=types, value__in=values)
+    return {(row.type, row.value): row for row in rows if (row.type, row.value) in pairs}

@@ -21,8 +21,8 @@ from cdp_project.core.errors import ProblemError
 from channels.services import channel_update_apply
 from contracts.validator import contract_snapshot
 from identity.concurrency import run_with_retries
-from identity.resolver import identity_resolve
-from profiles.selectors import profile_get_live
+from identity.resolver import ResolveRequest, identities_resolve, identity_resolve
+from profiles.selectors import profiles_live_ids
 from profiles.services import profile_attributes_apply
 from tenants.models import Tenant
 
@@ -136,7 +136,9 @@ def _claim_keys(ctx: IngestContext, items: Sequence[Prepared]) -> dict[tuple[int
     return _existing_keys(ctx.tenant, list(first.values()))
 
 
-def _replay_result(item: Prepared, key: IdempotencyKey, originals: dict[uuid.UUID, Any]) -> ItemResult:
+def _replay_result(
+    item: Prepared, key: IdempotencyKey, originals: dict[uuid.UUID, Any], live: dict[uuid.UUID, uuid.UUID]
+) -> ItemResult:
     if key.kind != item.kind or key.fingerprint != item.fingerprint:
         return ItemResult(
             index=item.index,
@@ -149,10 +151,7 @@ def _replay_result(item: Prepared, key: IdempotencyKey, originals: dict[uuid.UUI
             ),
         )
     original = originals.get(key.record_id)
-    profile_id = None
-    if original is not None:
-        live = profile_get_live(tenant_id=item.source.tenant_id, profile_id=original.profile_id)  # type: ignore[union-attr]
-        profile_id = live[0].id if live else original.profile_id
+    profile_id = live.get(original.profile_id, original.profile_id) if original is not None else None
     return ItemResult(
         index=item.index,
         status=DUPLICATE,
@@ -162,7 +161,10 @@ def _replay_result(item: Prepared, key: IdempotencyKey, originals: dict[uuid.UUI
     )
 
 
-def _originals(tenant: Tenant, keys: Sequence[IdempotencyKey]) -> dict[uuid.UUID, Any]:
+def _originals(
+    tenant: Tenant, keys: Sequence[IdempotencyKey]
+) -> tuple[dict[uuid.UUID, Any], dict[uuid.UUID, uuid.UUID]]:
+    """The stored records behind replayed keys, and the live profile each now belongs to."""
     by_kind: dict[str, list[uuid.UUID]] = {}
     for key in keys:
         by_kind.setdefault(key.kind, []).append(key.record_id)
@@ -173,7 +175,8 @@ def _originals(tenant: Tenant, keys: Sequence[IdempotencyKey]) -> dict[uuid.UUID
         found.update(ProfileUpdate.objects.filter(tenant=tenant, id__in=by_kind[RecordKind.PROFILE_UPDATE]).in_bulk())
     if by_kind.get(RecordKind.CHANNEL_UPDATE):
         found.update(ChannelUpdate.objects.filter(tenant=tenant, id__in=by_kind[RecordKind.CHANNEL_UPDATE]).in_bulk())
-    return found
+    live = profiles_live_ids(tenant_id=tenant.pk, profile_ids={record.profile_id for record in found.values()})
+    return found, live
 
 
 def _trigger(item: Prepared) -> str:
@@ -183,33 +186,52 @@ def _trigger(item: Prepared) -> str:
 def _apply(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResult]:
     with transaction.atomic(durable=True):
         keys = _claim_keys(ctx, items)
-        claimed = {k: row for k, row in keys.items() if row.record_id in {i.record_id for i in items}}
+        ours = {item.record_id for item in items}
+        claimed = {k: row for k, row in keys.items() if row.record_id in ours}
         replays = [row for k, row in keys.items() if k not in claimed]
-        originals = _originals(ctx.tenant, replays)
+        originals, live = _originals(ctx.tenant, replays)
 
         results: dict[int, ItemResult] = {}
         applied: dict[tuple[int, str], Prepared] = {}
+        to_apply: list[Prepared] = []
+        deferred: list[Prepared] = []
+        for item in items:
+            if item.key in applied or item.key not in claimed or keys[item.key].record_id != item.record_id:
+                deferred.append(item)
+            else:
+                applied[item.key] = item
+                to_apply.append(item)
+
+        # Events resolve set-based (the hot path); updates resolve one by one, each right
+        # before its effect, so an update always lands on the profile as it is then.
+        batch = None
+        if to_apply and to_apply[0].kind == RecordKind.EVENT:
+            requests = [
+                ResolveRequest(
+                    identity=item.identity,  # type: ignore[arg-type]
+                    occurred_at=item.occurred_at,  # type: ignore[arg-type]
+                    source=item.source_key,
+                    trigger=_trigger(item),
+                )
+                for item in to_apply
+            ]
+            batch = identities_resolve(tenant=ctx.tenant, requests=requests)
+
         survivors: dict[uuid.UUID, uuid.UUID] = {}
         events: list[Event] = []
         updates: list[ProfileUpdate] = []
         channel_updates: list[ChannelUpdate] = []
-        for item in items:
-            key = keys[item.key]
-            if item.key in applied or item.key not in claimed or key.record_id != item.record_id:
-                earlier = applied.get(item.key)
-                if earlier is not None:  # the same key twice in one request
-                    results[item.index] = _repeat_in_request(item, earlier, results[earlier.index])
-                else:
-                    results[item.index] = _replay_result(item, key, originals)
-                continue
-            applied[item.key] = item
-            resolution = identity_resolve(
-                tenant=ctx.tenant,
-                identity=item.identity,  # type: ignore[arg-type]
-                occurred_at=item.occurred_at,  # type: ignore[arg-type]
-                source=item.source_key,
-                trigger=_trigger(item),
-            )
+        for position, item in enumerate(to_apply):
+            if batch is not None:
+                resolution = batch[position]
+            else:
+                resolution = identity_resolve(
+                    tenant=ctx.tenant,
+                    identity=item.identity,  # type: ignore[arg-type]
+                    occurred_at=item.occurred_at,  # type: ignore[arg-type]
+                    source=item.source_key,
+                    trigger=_trigger(item),
+                )
             assert resolution.profile_id is not None
             for merged in resolution.merged_profiles:
                 survivors[merged] = resolution.profile_id
@@ -243,15 +265,21 @@ def _apply(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResul
                 resolution=public,
                 warnings=tuple(item.warnings),
             )
+        for item in deferred:
+            earlier = applied.get(item.key)
+            if earlier is not None:  # the same key twice in one request
+                results[item.index] = _repeat_in_request(item, earlier, results[earlier.index])
+            else:
+                results[item.index] = _replay_result(item, keys[item.key], originals, live)
 
         # A later item of this request may have merged the profile an earlier one landed on.
         for row in (*events, *updates, *channel_updates):
             row.profile_id = _chase(survivors, row.profile_id)
         for index, result in list(results.items()):
             if result.status in (ACCEPTED, DUPLICATE) and result.profile_id is not None:
-                live = _chase(survivors, result.profile_id)
-                if live != result.profile_id:
-                    results[index] = _with_profile(result, live)
+                survivor = _chase(survivors, result.profile_id)
+                if survivor != result.profile_id:
+                    results[index] = _with_profile(result, survivor)
         Event.objects.bulk_create(events)
         ProfileUpdate.objects.bulk_create(updates)
         ChannelUpdate.objects.bulk_create(channel_updates)
@@ -355,11 +383,11 @@ def _dry_run(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemRes
     results: dict[int, ItemResult] = {}
     with transaction.atomic():
         keys = _existing_keys(ctx.tenant, items)
-        originals = _originals(ctx.tenant, list(keys.values()))
+        originals, live = _originals(ctx.tenant, list(keys.values()))
         seen: dict[tuple[int, str], Prepared] = {}
         for item in items:
             if item.key in keys:
-                results[item.index] = _replay_result(item, keys[item.key], originals)
+                results[item.index] = _replay_result(item, keys[item.key], originals, live)
                 continue
             if item.key in seen:
                 results[item.index] = _repeat_in_request(item, seen[item.key], results[seen[item.key].index])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 
 from django.db.models import Q, QuerySet
 
@@ -55,3 +56,29 @@ def merge_ledger_for_profile(*, tenant_id: int, profile_id: uuid.UUID) -> QueryS
     """Ledger entries touching the profile or any profile that was merged into it, newest first."""
     ids = [profile_id, *profile_merged_ids(tenant_id=tenant_id, profile_id=profile_id)]
     return MergeLedgerEntry.objects.filter(Q(survivor_id__in=ids) | Q(merged_id__in=ids), tenant_id=tenant_id)
+
+
+def profiles_live_ids(*, tenant_id: int, profile_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID]:
+    """For many ids at once, the live profile each leads to (itself when live), in one
+    query per merge hop (chains are compressed, so normally one). Unknown ids are left out."""
+    result: dict[uuid.UUID, uuid.UUID] = {}
+    pending = {pid: pid for pid in set(profile_ids)}  # requested id -> current hop
+    for _ in range(MAX_CHAIN):
+        if not pending:
+            break
+        rows = dict(
+            Profile.objects.filter(tenant_id=tenant_id, pk__in=set(pending.values())).values_list(
+                "pk", "merged_into_id"
+            )
+        )
+        following: dict[uuid.UUID, uuid.UUID] = {}
+        for requested, current in pending.items():
+            if current not in rows:
+                continue
+            target = rows[current]
+            if target is None:
+                result[requested] = current
+            else:
+                following[requested] = target
+        pending = following
+    return result

@@ -7,6 +7,7 @@ import itertools
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -63,5 +64,51 @@ def test_random_sequences_keep_the_invariants_and_replay_to_the_same_partition(d
         assert replay(second, sequence) == explained
         assert identifier_partition(first) == identifier_partition(second)
         assert_identity_invariants(second)
+    finally:
+        transaction.savepoint_rollback(savepoint)
+
+
+def _explain(resolution):
+    public = resolution.as_public()
+    return (
+        public["matchedBy"],
+        public["createdProfile"],
+        len(public["mergedProfiles"]),
+        tuple(public["attached"]),
+        tuple((c["type"], c["reason"]) for c in public["conflicts"]),
+        tuple((i["type"], i["reason"]) for i in public["ignored"]),
+    )
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequence=st.lists(identity_maps, min_size=1, max_size=12), cut=st.integers(min_value=0, max_value=12))
+def test_batch_resolution_decides_exactly_as_one_by_one(db, sequence, cut):
+    """identities_resolve (the set-based ingest path) is a pure optimisation: the same
+    explanations, the same partition, the same invariants as identity_resolve in turn."""
+    from identity.normalization import identity_normalize
+    from identity.resolver import ResolveRequest, identities_resolve
+
+    savepoint = transaction.savepoint()
+    try:
+        one_by_one, batched = fresh_tenant(), fresh_tenant()
+        expected = []
+        for identity in sequence:
+            expected.append(_explain(resolve(one_by_one, identity)))
+        got = []
+        for chunk in (sequence[:cut], sequence[cut:]):  # two batches, the second seeing the first's state
+            requests = [
+                ResolveRequest(
+                    identity=identity_normalize(tenant=batched, identity=identity),
+                    occurred_at=timezone.now(),
+                    source="test",
+                    trigger="batch",
+                )
+                for identity in chunk
+            ]
+            with transaction.atomic():
+                got.extend(_explain(r) for r in identities_resolve(tenant=batched, requests=requests))
+        assert got == expected
+        assert identifier_partition(batched) == identifier_partition(one_by_one)
+        assert_identity_invariants(batched)
     finally:
         transaction.savepoint_rollback(savepoint)
