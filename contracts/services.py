@@ -10,6 +10,7 @@ from django.db import IntegrityError, transaction
 from cdp_project.core.errors import FieldProblem, ProblemError, pointer
 
 from . import specs
+from .hooks import derived_created_hooks
 from .models import (
     NUMERIC_AGGREGATIONS,
     NUMERIC_TYPES,
@@ -304,7 +305,7 @@ def derived_attribute_create(*, tenant_id: int, spec: DerivedAttributeSpec) -> D
             EventType.objects.select_for_update().filter(tenant_id=tenant_id, name=spec.event_type).first()
             specs.raise_problems(derived_attribute_problems(tenant_id=tenant_id, spec=spec))
             event_type = EventType.objects.get(tenant_id=tenant_id, name=spec.event_type)
-            return DerivedAttributeDefinition.objects.create(
+            definition = DerivedAttributeDefinition.objects.create(
                 tenant_id=tenant_id,
                 name=spec.name,
                 event_type=event_type,
@@ -312,6 +313,9 @@ def derived_attribute_create(*, tenant_id: int, spec: DerivedAttributeSpec) -> D
                 aggregation=spec.aggregation,
                 description=spec.description,
             )
+            for hook in derived_created_hooks():
+                transaction.on_commit(lambda hook=hook: hook(tenant_id=tenant_id, name=spec.name))
+            return definition
     except IntegrityError:
         raise _already_exists("A derived attribute", spec.name) from None
 

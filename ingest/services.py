@@ -26,6 +26,7 @@ from profiles.selectors import profiles_live_ids
 from profiles.services import profile_attributes_apply
 from tenants.models import Tenant
 
+from .derived import derived_apply_events
 from .models import ChannelUpdate, Event, IdempotencyKey, ProfileUpdate, RecordKind, Source, Violation
 from .pipeline import IngestContext, Prepared, prepare_channel_update, prepare_event, prepare_profile_update
 from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, ItemResult
@@ -281,6 +282,7 @@ def _apply(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResul
                 if survivor != result.profile_id:
                     results[index] = _with_profile(result, survivor)
         Event.objects.bulk_create(events)
+        derived_apply_events(tenant_id=ctx.tenant.pk, events=events)
         ProfileUpdate.objects.bulk_create(updates)
         ChannelUpdate.objects.bulk_create(channel_updates)
     return results

@@ -76,6 +76,31 @@ class AttributeValue(models.Model):
         return self.value is None
 
 
+class DerivedValue(models.Model):
+    """The current value of one derived attribute of one profile (e.g. `ordersTotal`).
+    Ingest keeps it current inside each event's transaction and recomputes it exactly
+    after merges and backfills; `number` is a numeric copy for segment filters."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="derived_values")
+    name = models.CharField(max_length=255)
+    value = models.JSONField(null=True, blank=True)
+    number = models.FloatField(null=True, blank=True)
+    count = models.PositiveBigIntegerField(default=0, help_text="Events aggregated so far.")
+    occurred_at = models.DateTimeField(null=True, blank=True, help_text="For first/last: the chosen event's time.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["profile_id", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "profile", "name"], name="derived_value_tenant_profile_name"),
+        ]
+        indexes = [models.Index(fields=["tenant", "name", "number"], name="derived_value_tenant_name_num")]
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value!r}"
+
+
 class MergeLedgerEntry(models.Model):
     """One merge, appended and never changed: enough to explain it and to undo it later.
     Profile ids are plain UUIDs, not foreign keys, so the audit trail outlives the rows."""

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from django.db.models import Q, QuerySet
 
-from .models import AttributeValue, MergeLedgerEntry, Profile
+from .models import AttributeValue, DerivedValue, MergeLedgerEntry, Profile
 
 # Merges compress chains, so a tombstone normally points straight at a live profile;
 # the bound only guards against a corrupted chain.
@@ -43,8 +43,9 @@ def profile_attribute_values(*, profile_id: uuid.UUID) -> QuerySet[AttributeValu
 
 
 def profile_derived(*, profile_id: uuid.UUID) -> dict[str, object]:
-    """Derived attribute values. They arrive with the derived-attributes issue; until then none."""
-    return {}
+    """Derived attribute values by name (kept current by ingest)."""
+    rows = DerivedValue.objects.filter(profile_id=profile_id).order_by("name")
+    return {name: value for name, value in rows.values_list("name", "value")}
 
 
 def profile_merged_ids(*, tenant_id: int, profile_id: uuid.UUID) -> list[uuid.UUID]:
