@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("identity.urls")),
     path("", include("ingest.urls")),
     path("", include("runtime.urls")),
+    path("", include("segments.urls")),
 ]
