@@ -137,3 +137,19 @@ def test_derived_recompute_refuses_unknown_names(tenant, derived):
 
     with pytest.raises(CommandError, match="No derived attribute 'nope'"):
         call_command("derived_recompute", "--tenant", tenant.slug, "--name", "nope", stdout=StringIO())
+
+
+def test_the_admin_profile_page_shows_derived_values_and_recent_events(client, ingest_api, derived):
+    from django.contrib.auth import get_user_model
+
+    for event in ORDERS:
+        profile_id = ingest_api.post("/api/v1/events", event, format="json").json()["profileId"]
+    ingest_api.post("/api/v1/events", {**ORDERS[0], "externalEventId": "bad", "eventType": "nope"}, format="json")
+    user = get_user_model().objects.create_superuser("ops", "ops@example.com", "pw-for-tests-only")
+    client.force_login(user)
+    page = client.get(f"/admin/profiles/profile/{profile_id}/change/")
+    assert page.status_code == 200
+    html = page.content.decode()
+    assert "Derived attributes" in html and "ordersTotal" in html and "100.5" in html
+    assert "Recent events" in html and "shop-backend/order-3" in html
+    assert "violations log" in html and "unknown_event_type" in html
