@@ -113,28 +113,55 @@ def _existing_keys(tenant: Tenant, items: Sequence[Prepared]) -> dict[tuple[int,
 
 
 def _claim_keys(ctx: IngestContext, items: Sequence[Prepared]) -> dict[tuple[int, str], IdempotencyKey]:
-    """Insert the keys of the first occurrence of every key in the request. On
-    PostgreSQL an insert that meets an uncommitted key waits for that transaction, so
-    of concurrent duplicates exactly one claims the key."""
+    """Insert the keys of the first occurrence of every key in the request, in one
+    statement that says which it inserted; only keys that were there already are read
+    back. On PostgreSQL an insert that meets an uncommitted key waits for that
+    transaction, so of concurrent duplicates exactly one claims the key."""
     first: dict[tuple[int, str], Prepared] = {}
     for item in items:
         first.setdefault(item.key, item)
-    IdempotencyKey.objects.bulk_create(
-        [
-            IdempotencyKey(
-                tenant=ctx.tenant,
-                source_id=item.key[0],
-                external_id=item.external_id,
-                kind=item.kind,
-                fingerprint=item.fingerprint,
-                record_id=item.record_id,
-                created_at=ctx.now,
-            )
-            for item in first.values()
-        ],
-        ignore_conflicts=True,
-    )
-    return _existing_keys(ctx.tenant, list(first.values()))
+    record_field = IdempotencyKey._meta.get_field("record_id")
+    stamp = IdempotencyKey._meta.get_field("created_at").get_db_prep_value(ctx.now, connection)
+    rows, params = [], []
+    for item in first.values():
+        rows.append("(%s, %s, %s, %s, %s, %s, %s)")
+        params += [
+            ctx.tenant.pk,
+            item.key[0],
+            item.external_id,
+            item.kind,
+            item.fingerprint,
+            record_field.get_db_prep_value(item.record_id, connection),
+            stamp,
+        ]
+    assert IdempotencyKey._meta.db_table == "ingest_idempotencykey"
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO ingest_idempotencykey"  # noqa: S608 - only placeholders are interpolated
+            " (tenant_id, source_id, external_id, kind, fingerprint, record_id, created_at)"
+            f" VALUES {', '.join(rows)}"
+            " ON CONFLICT (tenant_id, source_id, external_id) DO NOTHING RETURNING id, source_id, external_id",
+            params,
+        )
+        inserted = {(source_id, external_id): pk for pk, source_id, external_id in cursor.fetchall()}
+    keys = {
+        key: IdempotencyKey(
+            pk=inserted[key],
+            tenant=ctx.tenant,
+            source_id=key[0],
+            external_id=key[1],
+            kind=item.kind,
+            fingerprint=item.fingerprint,
+            record_id=item.record_id,
+            created_at=ctx.now,
+        )
+        for key, item in first.items()
+        if key in inserted
+    }
+    others = [item for key, item in first.items() if key not in inserted]
+    if others:
+        keys.update(_existing_keys(ctx.tenant, others))
+    return keys
 
 
 def _replay_result(
