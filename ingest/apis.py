@@ -7,13 +7,14 @@ from collections import Counter
 from typing import Any
 
 from django.conf import settings
-from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cdp_project.core.errors import FieldProblem, ProblemError, not_found, unprocessable
 from cdp_project.core.pagination import paginate
+from cdp_project.core.schema import problem
 from cdp_project.core.timestamps import format_utc
 from profiles.selectors import profile_get_live
 from tenants.api_base import TenantAPIView
@@ -124,7 +125,7 @@ class BatchOutput(serializers.Serializer):
     summary = BatchSummary()
 
 
-PROBLEM = OpenApiResponse(description="RFC 9457 problem (application/problem+json)")
+PROBLEM = problem()
 _EXAMPLE_EVENT = {
     "source": "shop-backend",
     "externalEventId": "order-10001-completed",
