@@ -1,12 +1,137 @@
-"""Writes of the channels app (to be implemented)."""
+"""Writes of the channels app: declaring endpoints, consent and reachability (latest
+occurredAt wins per field), ownership moves, and endpoints following a merge.
+
+Rules (DESIGN.md §5, docs/channels.md):
+- Ownership follows the latest declaration. A declaration by another profile that is
+  newer than the owner's latest takes the endpoint over; an older one changes nothing
+  but the consent floor (below). On an exact tie the current owner keeps it.
+- Consent belongs to the owner: a takeover resets it to `unknown`, and an owner's consent
+  counts only if it occurred after the latest declaration by any other profile
+  (`others_declared_at`). So a recycled number never inherits an opt-in, whatever order
+  the updates arrive in. `unknown` reads as `no_consent` for readiness.
+- Reachability belongs to the address and survives a change of owner.
+- Per field the latest `occurredAt` wins; on an exact tie the more restrictive state
+  wins (denied > pending > granted; bounced > unreachable > reachable), so the result
+  never depends on arrival order.
+- A declaration without consent or reachability only claims the endpoint (and may make
+  it the profile's active one); it leaves consent and reachability alone.
+- The profile's active endpoint on a channel is the one declared most recently; after a
+  merge the survivor's stays active until a newer declaration.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
+from django.utils import timezone
+
+from cdp_project.core.timestamps import format_utc
+
+from .locks import endpoint_key_lock, endpoint_lock, profile_channels_lock
+from .models import CONSENT_UNKNOWN, Endpoint, EndpointHistory, HistoryKind, address_digest
+from .normalization import PHONE_CHANNELS, phone_number_type
 from .types import ChannelUpdateSpec
+
+# Higher rank wins an exact occurredAt tie.
+CONSENT_RANK = {CONSENT_UNKNOWN: 0, "granted": 1, "pending": 2, "denied": 3}
+REACHABILITY_RANK = {"reachable": 0, "unreachable": 1, "bounced": 2}
+
+
+def _newer(
+    occurred_at: dt.datetime, state: str, current_at: dt.datetime | None, current: str, rank: dict[str, int]
+) -> bool:
+    if current_at is None or occurred_at > current_at:
+        return True
+    return occurred_at == current_at and rank[state] > rank[current]
+
+
+def _locked_endpoint(*, tenant_id: int, profile_id: uuid.UUID, channel: str, address_key: str) -> Endpoint | None:
+    """Take the locks of channels/locks.py in their order and return the endpoint row
+    (locked), or None when it does not exist yet."""
+    endpoint_key_lock(tenant_id=tenant_id, channel=channel, address_key=address_key)
+    locked: set[uuid.UUID] = set()
+    while True:
+        owner = (
+            Endpoint.objects.filter(tenant_id=tenant_id, channel=channel, address_key=address_key)
+            .values_list("profile_id", flat=True)
+            .first()
+        )
+        wanted = {profile_id} | ({owner} if owner is not None else set())
+        if wanted <= locked:
+            break
+        # Only a merge can move the endpoint between our read and our lock; then lock its new owner too.
+        profile_channels_lock(tenant_id=tenant_id, profile_ids=wanted - locked)
+        locked |= wanted
+    return endpoint_lock(tenant_id=tenant_id, channel=channel, address_key=address_key)
+
+
+def _activate_if_newest(endpoint: Endpoint, occurred_at: dt.datetime) -> bool:
+    """A declaration at `occurred_at` makes the endpoint its owner's active one on the
+    channel unless the active one was declared later (or at the same time)."""
+    if endpoint.active:
+        return False
+    current = (
+        Endpoint.objects.filter(
+            tenant_id=endpoint.tenant_id, profile_id=endpoint.profile_id, channel=endpoint.channel, active=True
+        )
+        .exclude(pk=endpoint.pk)
+        .first()
+    )
+    if current is not None and current.declared_at >= occurred_at:
+        return False
+    if current is not None:
+        Endpoint.objects.filter(pk=current.pk).update(active=False, updated_at=timezone.now())
+    endpoint.active = True
+    return True
+
+
+def _reactivate_latest(*, tenant_id: int, profile_id: uuid.UUID, channel: str) -> None:
+    """After a profile lost its active endpoint on a channel, its most recently declared
+    remaining one there becomes active."""
+    remaining = Endpoint.objects.filter(tenant_id=tenant_id, profile_id=profile_id, channel=channel)
+    if remaining.filter(active=True).exists():
+        return
+    latest = remaining.order_by("-declared_at", "-pk").first()
+    if latest is not None:
+        Endpoint.objects.filter(pk=latest.pk).update(active=True, updated_at=timezone.now())
+
+
+def _history(
+    endpoint: Endpoint,
+    *,
+    profile_id: uuid.UUID,
+    kind: str,
+    state: str,
+    occurred_at: dt.datetime,
+    source: str,
+    trigger: str,
+    evidence: str = "",
+    effect: str = EndpointHistory.EFFECT_APPLIED,
+    note: str = "",
+) -> EndpointHistory:
+    return EndpointHistory(
+        tenant_id=endpoint.tenant_id,
+        endpoint=endpoint,
+        profile_id=profile_id,
+        kind=kind,
+        state=state,
+        source=source[:63],
+        occurred_at=occurred_at,
+        evidence=evidence,
+        trigger=trigger[:512],
+        effect=effect,
+        note=note[:300],
+    )
+
+
+def _reset_consent(endpoint: Endpoint) -> None:
+    endpoint.consent = CONSENT_UNKNOWN
+    endpoint.consent_occurred_at = None
+    endpoint.consent_source = ""
+    endpoint.consent_evidence = ""
 
 
 def channel_update_apply(
@@ -21,4 +146,234 @@ def channel_update_apply(
     """Claim the endpoint for the profile and apply consent/reachability (latest
     occurredAt wins per field). Runs inside the caller's transaction. Returns a small
     summary of what changed (stored with the update for audit)."""
-    raise NotImplementedError
+    key = address_digest(spec.address)
+    endpoint = _locked_endpoint(tenant_id=tenant_id, profile_id=profile_id, channel=spec.channel, address_key=key)
+    history: list[EndpointHistory] = []
+    outcome: dict[str, Any] = {"channel": spec.channel, "address": spec.address}
+    previous_owner: uuid.UUID | None = None
+    owner_applies = True  # does this update speak for the endpoint's (possibly new) owner?
+
+    if endpoint is None:
+        endpoint = Endpoint.objects.create(
+            tenant_id=tenant_id,
+            channel=spec.channel,
+            address=spec.address,
+            address_key=key,
+            number_type=phone_number_type(spec.address) if spec.channel in PHONE_CHANNELS else "",
+            profile_id=profile_id,
+            declared_at=occurred_at,
+            declared_source=source[:63],
+        )
+        outcome["ownership"] = "claimed"
+        history.append(
+            _history(
+                endpoint,
+                profile_id=profile_id,
+                kind=HistoryKind.OWNERSHIP,
+                state="claimed",
+                occurred_at=occurred_at,
+                source=source,
+                trigger=trigger,
+                note="first declared",
+            )
+        )
+    elif endpoint.profile_id == profile_id:
+        outcome["ownership"] = "kept"
+        if occurred_at > endpoint.declared_at:
+            endpoint.declared_at = occurred_at
+            endpoint.declared_source = source[:63]
+    elif occurred_at > endpoint.declared_at:
+        previous_owner = endpoint.profile_id
+        outcome["ownership"] = "taken_over"
+        outcome["previousOwner"] = str(previous_owner)
+        outcome["previousConsent"] = endpoint.consent
+        note = f"taken over from profile {previous_owner}; consent reset to unknown (was {endpoint.consent})"
+        history.append(
+            _history(
+                endpoint,
+                profile_id=previous_owner,
+                kind=HistoryKind.OWNERSHIP,
+                state="released",
+                occurred_at=occurred_at,
+                source=source,
+                trigger=trigger,
+                note=f"declared by profile {profile_id}",
+            )
+        )
+        history.append(
+            _history(
+                endpoint,
+                profile_id=profile_id,
+                kind=HistoryKind.OWNERSHIP,
+                state="claimed",
+                occurred_at=occurred_at,
+                source=source,
+                trigger=trigger,
+                note=note,
+            )
+        )
+        endpoint.others_declared_at = endpoint.declared_at
+        endpoint.profile_id = profile_id
+        endpoint.declared_at = occurred_at
+        endpoint.declared_source = source[:63]
+        endpoint.active = False
+        _reset_consent(endpoint)
+    else:
+        # A declaration by another profile, older than the owner's latest: the owner keeps
+        # the endpoint, but consent given before this declaration no longer counts.
+        owner_applies = False
+        outcome["ownership"] = "stale"
+        outcome["owner"] = str(endpoint.profile_id)
+        if endpoint.others_declared_at is None or occurred_at > endpoint.others_declared_at:
+            endpoint.others_declared_at = occurred_at
+            if endpoint.consent_occurred_at is not None and endpoint.consent_occurred_at <= occurred_at:
+                history.append(
+                    _history(
+                        endpoint,
+                        profile_id=endpoint.profile_id,
+                        kind=HistoryKind.CONSENT,
+                        state=CONSENT_UNKNOWN,
+                        occurred_at=occurred_at,
+                        source=source,
+                        trigger=trigger,
+                        note=f"profile {profile_id} declared the endpoint after this consent was given; reset",
+                    )
+                )
+                outcome["consentReset"] = True
+                _reset_consent(endpoint)
+
+    if spec.consent is not None:
+        history.append(_consent_apply(endpoint, spec, occurred_at, source, trigger, profile_id, owner_applies))
+        outcome["consent"] = history[-1].effect
+    if spec.reachability is not None:
+        history.append(_reachability_apply(endpoint, spec, occurred_at, source, trigger, profile_id))
+        outcome["reachability"] = history[-1].effect
+
+    if owner_applies and _activate_if_newest(endpoint, occurred_at):
+        outcome["active"] = True
+    endpoint.save()
+    if previous_owner is not None:
+        _reactivate_latest(tenant_id=tenant_id, profile_id=previous_owner, channel=spec.channel)
+    EndpointHistory.objects.bulk_create(history)
+    outcome["state"] = {"consent": endpoint.consent, "reachability": endpoint.reachability, "active": endpoint.active}
+    return outcome
+
+
+def _consent_apply(
+    endpoint: Endpoint,
+    spec: ChannelUpdateSpec,
+    occurred_at: dt.datetime,
+    source: str,
+    trigger: str,
+    profile_id: uuid.UUID,
+    owner_applies: bool,
+) -> EndpointHistory:
+    assert spec.consent is not None
+    effect = EndpointHistory.EFFECT_APPLIED
+    note = ""
+    if not owner_applies:
+        effect = EndpointHistory.EFFECT_BEFORE_OWNER
+        note = f"the endpoint belongs to profile {endpoint.profile_id} since a later declaration"
+    elif endpoint.others_declared_at is not None and occurred_at <= endpoint.others_declared_at:
+        effect = EndpointHistory.EFFECT_BEFORE_OWNER
+        note = f"given before another profile declared the endpoint at {format_utc(endpoint.others_declared_at)}"
+    elif _newer(occurred_at, spec.consent, endpoint.consent_occurred_at, endpoint.consent, CONSENT_RANK):
+        endpoint.consent = spec.consent
+        endpoint.consent_occurred_at = occurred_at
+        endpoint.consent_source = source[:63]
+        endpoint.consent_evidence = spec.reason
+    else:
+        effect = EndpointHistory.EFFECT_OLDER
+        assert endpoint.consent_occurred_at is not None
+        note = f"the current consent occurred later, at {format_utc(endpoint.consent_occurred_at)}"
+    return _history(
+        endpoint,
+        profile_id=profile_id,
+        kind=HistoryKind.CONSENT,
+        state=spec.consent,
+        occurred_at=occurred_at,
+        source=source,
+        trigger=trigger,
+        evidence=spec.reason,
+        effect=effect,
+        note=note,
+    )
+
+
+def _reachability_apply(
+    endpoint: Endpoint,
+    spec: ChannelUpdateSpec,
+    occurred_at: dt.datetime,
+    source: str,
+    trigger: str,
+    profile_id: uuid.UUID,
+) -> EndpointHistory:
+    assert spec.reachability is not None
+    effect = EndpointHistory.EFFECT_APPLIED
+    note = ""
+    if _newer(
+        occurred_at, spec.reachability, endpoint.reachability_occurred_at, endpoint.reachability, REACHABILITY_RANK
+    ):
+        endpoint.reachability = spec.reachability
+        endpoint.reachability_occurred_at = occurred_at
+        endpoint.reachability_source = source[:63]
+        endpoint.reachability_reason = spec.reason
+    else:
+        effect = EndpointHistory.EFFECT_OLDER
+        assert endpoint.reachability_occurred_at is not None
+        note = f"the current reachability occurred later, at {format_utc(endpoint.reachability_occurred_at)}"
+    return _history(
+        endpoint,
+        profile_id=profile_id,
+        kind=HistoryKind.REACHABILITY,
+        state=spec.reachability,
+        occurred_at=occurred_at,
+        source=source,
+        trigger=trigger,
+        evidence=spec.reason,
+        effect=effect,
+        note=note,
+    )
+
+
+def endpoints_move_on_merge(*, tenant_id: int, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> dict[str, int]:
+    """Merge handler: the merged profile's endpoints move to the survivor with their
+    consent, reachability and history. Where both had an active endpoint on a channel,
+    the survivor's stays active (DESIGN.md §4)."""
+    profile_channels_lock(tenant_id=tenant_id, profile_ids=[survivor_id, merged_id])
+    moving: Sequence[Endpoint] = list(Endpoint.objects.filter(tenant_id=tenant_id, profile_id=merged_id))
+    if not moving:
+        return {"endpoints": 0}
+    now = timezone.now()
+    survivor_active = set(
+        Endpoint.objects.filter(tenant_id=tenant_id, profile_id=survivor_id, active=True).values_list(
+            "channel", flat=True
+        )
+    )
+    Endpoint.objects.filter(tenant_id=tenant_id, profile_id=merged_id, active=True, channel__in=survivor_active).update(
+        active=False, updated_at=now
+    )
+    moved = Endpoint.objects.filter(tenant_id=tenant_id, profile_id=merged_id).update(
+        profile_id=survivor_id, updated_at=now
+    )
+    EndpointHistory.objects.bulk_create(
+        [
+            _history(
+                endpoint,
+                profile_id=survivor_id,
+                kind=HistoryKind.OWNERSHIP,
+                state="merged",
+                occurred_at=now,
+                source="",
+                trigger=f"merge of profile {merged_id}",
+                note=f"moved from merged profile {merged_id} with its consent and history"
+                + (
+                    "; the survivor's endpoint stays active"
+                    if endpoint.active and endpoint.channel in survivor_active
+                    else ""
+                ),
+            )
+            for endpoint in moving
+        ]
+    )
+    return {"endpoints": moved}
