@@ -3,9 +3,13 @@ environment, read once here (see README "Configuration")."""
 
 from __future__ import annotations
 
+import datetime as dt
+import hashlib
+import hmac
 from pathlib import Path
 
 import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_int, env_list, env_str
 
@@ -35,6 +39,7 @@ INSTALLED_APPS = [
     "channels",
     "ingest",
     "runtime",
+    "segments",
     "cdp_project.demo",
 ]
 
@@ -167,3 +172,29 @@ CDP_API_KEY_RATE_PER_MINUTE = env_int("CDP_API_KEY_RATE_PER_MINUTE", 60_000)
 # How often (seconds) an API key's last_used_at is written: keeps a write off every request.
 CDP_API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("CDP_API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
 CDP_RUNTIME_TOKEN_LIFETIME_SECONDS = env_int("CDP_RUNTIME_TOKEN_LIFETIME_SECONDS", 900, minimum=30)
+if CDP_RUNTIME_TOKEN_LIFETIME_SECONDS > 900:
+    raise ImproperlyConfigured(
+        f"CDP_RUNTIME_TOKEN_LIFETIME_SECONDS must be at most 900 (15 min), got {CDP_RUNTIME_TOKEN_LIFETIME_SECONDS}."
+    )
+# HS256 key of the runtime JWTs. Development derives one from SECRET_KEY (never the key
+# itself); production.py requires its own, so rotating one never rotates the other.
+CDP_RUNTIME_JWT_SIGNING_KEY = (
+    env_str("CDP_RUNTIME_JWT_SIGNING_KEY")
+    or hmac.new(SECRET_KEY.encode(), b"resultfly-runtime-jwt-signing-key", hashlib.sha256).hexdigest()
+)
+# simplejwt's own settings. runtime.tokens pins the algorithm, audience and issuer in code
+# and signs with CDP_RUNTIME_JWT_SIGNING_KEY; these mirror them so nothing in simplejwt
+# ever falls back to SECRET_KEY or to another algorithm.
+SIMPLE_JWT = {
+    "ALGORITHM": "HS256",
+    "SIGNING_KEY": CDP_RUNTIME_JWT_SIGNING_KEY,
+    "VERIFYING_KEY": "",
+    "AUDIENCE": "resultfly-runtime",
+    "ISSUER": "resultfly-cdp",
+    "ACCESS_TOKEN_LIFETIME": dt.timedelta(seconds=CDP_RUNTIME_TOKEN_LIFETIME_SECONDS),
+    "LEEWAY": 0,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "TOKEN_TYPE_CLAIM": "token_type",
+    "JTI_CLAIM": "jti",
+    "UPDATE_LAST_LOGIN": False,
+}

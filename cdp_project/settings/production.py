@@ -3,12 +3,20 @@
 `python manage.py check --deploy` with these settings prints no warning.
 """
 
+from django.core.exceptions import ImproperlyConfigured
+
 from .base import *  # noqa: F403
 from .env import env_bool, env_int, env_required
 
 DEBUG = False
 SECRET_KEY = env_required("DJANGO_SECRET_KEY")
 ALLOWED_HOSTS = [host for host in env_required("DJANGO_ALLOWED_HOSTS").split(",") if host.strip()]
+CDP_RUNTIME_JWT_SIGNING_KEY = env_required("CDP_RUNTIME_JWT_SIGNING_KEY")
+if len(CDP_RUNTIME_JWT_SIGNING_KEY) < 32 or CDP_RUNTIME_JWT_SIGNING_KEY == SECRET_KEY:
+    raise ImproperlyConfigured(
+        "CDP_RUNTIME_JWT_SIGNING_KEY must be at least 32 characters and differ from the secret key."
+    )
+SIMPLE_JWT = {**SIMPLE_JWT, "SIGNING_KEY": CDP_RUNTIME_JWT_SIGNING_KEY}  # noqa: F405
 
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)

@@ -77,6 +77,7 @@ def test_production_settings_pass_check_deploy():
         "DJANGO_SETTINGS_MODULE": "cdp_project.settings.production",
         "DJANGO_SECRET_KEY": "x" * 20 + "a-real-looking-secret-key-with-entropy-9f8e7d6c5b4a",
         "DJANGO_ALLOWED_HOSTS": "cdp.example.com",
+        "CDP_RUNTIME_JWT_SIGNING_KEY": "r" * 20 + "a-separate-runtime-jwt-signing-key-0a1b2c3d",
     }
     out = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
@@ -92,7 +93,13 @@ def test_production_settings_pass_check_deploy():
 
 def test_production_refuses_to_start_without_a_secret_key():
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SECRET_KEY"}
-    env.update({"DJANGO_SETTINGS_MODULE": "cdp_project.settings.production", "DJANGO_ALLOWED_HOSTS": "x"})
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "cdp_project.settings.production",
+            "DJANGO_ALLOWED_HOSTS": "x",
+            "CDP_RUNTIME_JWT_SIGNING_KEY": "r" * 20 + "a-separate-runtime-jwt-signing-key-0a1b2c3d",
+        }
+    )
     out = subprocess.run(
         [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
     )

@@ -16,6 +16,9 @@ from django.db import transaction
 from contracts.plans import contracts_plan_import
 from ingest.models import Source
 from ingest.services import source_create
+from runtime.models import Campaign
+from runtime.services import campaign_create
+from runtime.variables import variables_parse
 from tenants.models import ApiKey
 from tenants.selectors import tenant_get_by_slug
 from tenants.services import api_key_create, tenant_create
@@ -27,6 +30,14 @@ DEMO_KEYS = {
     "runtime": ["runtime"],
 }
 DEMO_SOURCES = {"shop-backend": "Shop backend", "crm": "CRM"}
+DEMO_CAMPAIGN = {
+    "key": "spring-quiz",
+    "name": "Spring quiz",
+    "variables": [
+        {"name": "step", "type": "integer", "default": 0},
+        {"name": "answers", "type": "array", "default": []},
+    ],
+}
 DEMO_CONTRACTS = Path(__file__).resolve().parents[2] / "demo_contracts.json"
 
 
@@ -49,6 +60,12 @@ class Command(BaseCommand):
             contracts_plan_import(
                 tenant_id=tenant.pk, plan=json.loads(DEMO_CONTRACTS.read_text()), changed_by="demo_load"
             )
+            if not Campaign.objects.filter(tenant=tenant, key=DEMO_CAMPAIGN["key"]).exists():
+                variables, problems = variables_parse(DEMO_CAMPAIGN["variables"])
+                assert not problems, problems
+                campaign_create(
+                    tenant=tenant, key=DEMO_CAMPAIGN["key"], name=DEMO_CAMPAIGN["name"], variables=variables
+                )
 
             keys = stored.get("keys", {})
             for label, scopes in DEMO_KEYS.items():
@@ -78,6 +95,7 @@ class Command(BaseCommand):
         out = self.stdout.write
         out("")
         out(self.style.SUCCESS(f"Demo tenant '{tenant.slug}' is ready (sources: {', '.join(DEMO_SOURCES)})."))
+        out(f"  campaign: {DEMO_CAMPAIGN['key']} (runtime tokens: POST /api/v1/runtime/sessions, see docs/runtime.md)")
         for label, entry in keys.items():
             out(f"  {label:<8} API key ({', '.join(entry['scopes'])}): {entry['key']}")
         out(f"  admin user: {admin_user['username']} / {admin_user['password']}  ->  http://localhost:8000/admin/")

@@ -1,0 +1,306 @@
+"""Runtime API: campaigns (scope admin), runtime sessions (scope runtime) and the two
+endpoints a campaign runtime may call with its Bearer token (context and variables).
+
+On the token endpoints tenant, campaign and participant come only from the token: no
+URL, query or body field names any of them, and a body that tries is refused.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.permissions import BasePermission
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cdp_project.core.errors import FieldProblem, bad_request, pointer, unprocessable
+from cdp_project.core.pagination import paginate
+from cdp_project.core.timestamps import format_utc
+from tenants.api_base import TenantAPIView
+from tenants.permissions import HasAdminScope, HasRuntimeScope
+
+from . import selectors, services, specs
+from .authentication import RuntimePrincipal, RuntimeTokenAuthentication
+
+PROBLEM = OpenApiResponse(description="RFC 9457 problem (application/problem+json)")
+
+# --- campaigns (admin) --------------------------------------------------------------------
+
+
+class VariableDefinitionSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    type = serializers.CharField(help_text="string | integer | number | boolean | datetime | enum | array | object")
+    values = serializers.ListField(child=serializers.CharField(), required=False, help_text="enum only")
+    maxLength = serializers.IntegerField(min_value=1, required=False, help_text="string only")
+    minimum = serializers.FloatField(required=False, help_text="integer and number only")
+    maximum = serializers.FloatField(required=False, help_text="integer and number only")
+    default = serializers.JSONField(required=False, allow_null=True, help_text="a value of the type, or null")
+
+
+class CampaignSerializer(serializers.Serializer):
+    """Shapes for OpenAPI; bodies are parsed by `specs.campaign_parse`, output by `specs.campaign_as_json`."""
+
+    key = serializers.CharField(max_length=100)
+    name = serializers.CharField(max_length=200)
+    active = serializers.BooleanField(default=True)
+    variables = VariableDefinitionSerializer(many=True, required=False)
+    createdAt = serializers.DateTimeField(read_only=True)
+    updatedAt = serializers.DateTimeField(read_only=True)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return specs.campaign_as_json(instance)
+
+
+class CampaignUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    active = serializers.BooleanField(
+        required=False, help_text="false makes the campaign's runtime tokens fail at once"
+    )
+    variables = VariableDefinitionSerializer(
+        many=True, required=False, help_text="Replaces the whole list; values of kept names survive."
+    )
+
+
+class CampaignListSerializer(serializers.Serializer):
+    results = CampaignSerializer(many=True)
+    next = serializers.URLField(allow_null=True)
+
+
+class CampaignListApi(TenantAPIView):
+    permission_classes = [HasAdminScope]
+
+    @extend_schema(operation_id="campaigns_list", responses=CampaignListSerializer, tags=["administration"])
+    def get(self, request: Request) -> Response:
+        return paginate(
+            request, self, selectors.campaign_queryset(tenant=self.tenant), CampaignSerializer, ordering="key"
+        )
+
+    @extend_schema(
+        operation_id="campaigns_create",
+        request=CampaignSerializer,
+        responses={201: CampaignSerializer, 409: PROBLEM, 422: PROBLEM},
+        tags=["administration"],
+    )
+    def post(self, request: Request) -> Response:
+        parsed = specs.campaign_parse(self.json_object(request))
+        assert parsed.key is not None and parsed.name is not None
+        services.campaign_create(
+            tenant=self.tenant,
+            key=parsed.key,
+            name=parsed.name,
+            active=bool(parsed.active),
+            variables=parsed.variables or (),
+        )
+        campaign = selectors.campaign_get(tenant=self.tenant, key=parsed.key)
+        return Response(CampaignSerializer(campaign).data, status=status.HTTP_201_CREATED)
+
+
+class CampaignDetailApi(TenantAPIView):
+    permission_classes = [HasAdminScope]
+
+    @extend_schema(
+        operation_id="campaigns_get", responses={200: CampaignSerializer, 404: PROBLEM}, tags=["administration"]
+    )
+    def get(self, request: Request, key: str) -> Response:
+        return Response(CampaignSerializer(selectors.campaign_get(tenant=self.tenant, key=key)).data)
+
+    @extend_schema(
+        operation_id="campaigns_update",
+        request=CampaignUpdateSerializer,
+        responses={200: CampaignSerializer, 404: PROBLEM, 422: PROBLEM},
+        tags=["administration"],
+    )
+    def patch(self, request: Request, key: str) -> Response:
+        campaign = selectors.campaign_get(tenant=self.tenant, key=key)
+        parsed = specs.campaign_parse(self.json_object(request), key=key)
+        services.campaign_update(campaign=campaign, name=parsed.name, active=parsed.active, variables=parsed.variables)
+        return Response(CampaignSerializer(selectors.campaign_get(tenant=self.tenant, key=key)).data)
+
+
+# --- sessions (runtime scope) -------------------------------------------------------------
+
+
+class RuntimeSessionIdentity(serializers.Serializer):
+    EXTERNAL = serializers.CharField(required=False)
+    EMAIL = serializers.CharField(required=False)
+    PHONE = serializers.CharField(required=False)
+    DEVICE_KEY = serializers.CharField(required=False)
+
+
+SESSION_FIELDS = ("campaign", "identity", "profileId")
+
+
+class RuntimeSessionInputSerializer(serializers.Serializer):
+    campaign = serializers.CharField(max_length=100)
+    identity = serializers.DictField(
+        required=False, help_text='Looked up, never created: {"EXTERNAL": "cust-42"}. Give this or profileId.'
+    )
+    profileId = serializers.UUIDField(required=False, help_text="A merged-away id leads to the survivor.")
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        unknown = sorted(set(self.initial_data) - set(SESSION_FIELDS))
+        if unknown:
+            raise serializers.ValidationError(
+                {name: serializers.ErrorDetail(f"Unknown field {name!r}.", code="unknown_field") for name in unknown}
+            )
+        if ("identity" in attrs) == ("profileId" in attrs):
+            raise serializers.ValidationError(
+                {"identity": serializers.ErrorDetail("Give exactly one of identity and profileId.", code="required")}
+            )
+        return attrs
+
+
+class RuntimeSessionInputSchemaSerializer(serializers.Serializer):
+    campaign = serializers.CharField()
+    identity = RuntimeSessionIdentity(required=False)
+    profileId = serializers.UUIDField(required=False)
+
+
+class RuntimeSessionOutputSerializer(serializers.Serializer):
+    token = serializers.CharField(help_text="HS256 JWT; send as 'Authorization: Bearer <token>'.")
+    expiresAt = serializers.CharField()
+    participantId = serializers.UUIDField()
+    profileId = serializers.UUIDField()
+
+
+class RuntimeSessionApi(TenantAPIView):
+    permission_classes = [HasRuntimeScope]
+
+    @extend_schema(
+        operation_id="runtime_sessions_create",
+        request=RuntimeSessionInputSchemaSerializer,
+        responses={201: RuntimeSessionOutputSerializer, 404: PROBLEM, 422: PROBLEM},
+        examples=[
+            OpenApiExample(
+                "by identity", value={"campaign": "spring-quiz", "identity": {"EXTERNAL": "cust-42"}}, request_only=True
+            )
+        ],
+        tags=["runtime"],
+        description=(
+            "Mint a short-lived runtime token for one participant of one active campaign; the participant "
+            "is created on first use. The profile is looked up (never created) by identity or by id."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        body = RuntimeSessionInputSerializer(data=self.json_object(request))
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+        session = services.runtime_session_create(
+            tenant=self.tenant,
+            campaign_key=data["campaign"],
+            identity=data.get("identity"),
+            profile_id=data.get("profileId"),
+        )
+        output = {
+            "token": session.token,
+            "expiresAt": format_utc(session.claims.expires_at),
+            "participantId": str(session.participant.pk),
+            "profileId": str(session.participant.profile_id),
+        }
+        return Response(output, status=status.HTTP_201_CREATED)
+
+
+# --- the runtime's own endpoints (Bearer token) ---------------------------------------------
+
+
+class IsRuntimeParticipant(BasePermission):
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return isinstance(request.user, RuntimePrincipal)
+
+
+class RuntimeAPIView(APIView):
+    """A runtime-token endpoint: only RuntimeTokenAuthentication, so an API key is 401."""
+
+    authentication_classes = [RuntimeTokenAuthentication]
+    permission_classes = [IsRuntimeParticipant]
+
+    @property
+    def principal(self) -> RuntimePrincipal:
+        principal = self.request.user
+        assert isinstance(principal, RuntimePrincipal), "permission classes must run first"
+        return principal
+
+
+class RuntimeContextParticipant(serializers.Serializer):
+    id = serializers.UUIDField()
+    profileId = serializers.UUIDField()
+
+
+class RuntimeContextCampaign(serializers.Serializer):
+    key = serializers.CharField()
+    name = serializers.CharField()
+
+
+class RuntimeContextProfile(serializers.Serializer):
+    attributes = serializers.DictField(child=serializers.JSONField())
+    derived = serializers.DictField(child=serializers.JSONField())
+
+
+class RuntimeContextSerializer(serializers.Serializer):
+    participant = RuntimeContextParticipant()
+    campaign = RuntimeContextCampaign()
+    profile = RuntimeContextProfile()
+    channels = serializers.DictField(child=serializers.DictField(), help_text='{"EMAIL": {"ready": true}, ...}')
+    variables = serializers.DictField(child=serializers.JSONField(), help_text="every variable, defaults filled in")
+
+
+class RuntimeVariablesSerializer(serializers.Serializer):
+    variables = serializers.DictField(child=serializers.JSONField())
+
+
+class RuntimeContextApi(RuntimeAPIView):
+    @extend_schema(
+        operation_id="runtime_context_get",
+        responses={200: RuntimeContextSerializer, 401: PROBLEM},
+        tags=["runtime"],
+        description="What the runtime may know about its participant. Only with a runtime token.",
+    )
+    def get(self, request: Request) -> Response:
+        context = selectors.runtime_context_get(participant=self.principal.participant)
+        body = {
+            "participant": {"id": str(context.participant.pk), "profileId": str(context.participant.profile_id)},
+            "campaign": {"key": context.campaign.key, "name": context.campaign.name},
+            "profile": {"attributes": context.attributes, "derived": context.derived},
+            "channels": context.channels,
+            "variables": context.variables,
+        }
+        return Response(body)
+
+
+class RuntimeVariablesApi(RuntimeAPIView):
+    @extend_schema(
+        operation_id="runtime_variables_get",
+        responses={200: RuntimeVariablesSerializer, 401: PROBLEM},
+        tags=["runtime"],
+    )
+    def get(self, request: Request) -> Response:
+        return Response({"variables": selectors.participant_variables(participant=self.principal.participant)})
+
+    @extend_schema(
+        operation_id="runtime_variables_update",
+        request=RuntimeVariablesSerializer,
+        responses={200: RuntimeVariablesSerializer, 401: PROBLEM, 422: PROBLEM},
+        examples=[OpenApiExample("next step", value={"variables": {"step": 3}}, request_only=True)],
+        tags=["runtime"],
+        description="Set some variables (null resets one to its default); answers all of them.",
+    )
+    def patch(self, request: Request) -> Response:
+        body = request.data
+        if not isinstance(body, dict):
+            raise bad_request("not_an_object", "The body must be a JSON object.")
+        problems = [
+            FieldProblem(pointer(name), "unknown_field", f"Unknown field {name!r}; only 'variables' may be sent.")
+            for name in sorted(body)
+            if name != "variables"
+        ]
+        if "variables" not in body:
+            problems.insert(0, FieldProblem("/variables", "required", "This field is required."))
+        if problems:
+            raise unprocessable("validation_error", "Invalid request", "The body is malformed.", problems)
+        variables = services.participant_variables_set(
+            participant=self.principal.participant, changes=body["variables"]
+        )
+        return Response({"variables": variables})

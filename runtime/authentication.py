@@ -1,0 +1,113 @@
+"""`Authorization: Bearer <runtime JWT>` for the campaign runtime's two endpoints.
+
+Tenant, campaign and participant come only from the verified token, never from the URL
+or the body; and on every request the campaign must still be active and the participant
+must still exist, so deactivating a campaign stops its tokens at once.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from rest_framework import authentication
+from rest_framework.request import Request
+from rest_framework_simplejwt.exceptions import TokenError
+
+from cdp_project.core.errors import ProblemError
+from tenants.models import Tenant
+
+from .models import Campaign, Participant
+from .selectors import participant_for_token
+from .tokens import TokenClaims, TokenExpired, runtime_token_decode
+
+KEYWORD = "Bearer"
+REALM = 'Bearer realm="runtime"'
+
+
+@dataclass(frozen=True)
+class RuntimePrincipal:
+    """The caller behind a runtime token. `request.user` is this; `request.auth` the claims."""
+
+    tenant: Tenant
+    campaign: Campaign
+    participant: Participant
+    jti: str
+
+    is_authenticated = True
+    is_anonymous = False
+
+    @property
+    def profile_id(self) -> uuid.UUID:
+        return self.participant.profile_id
+
+
+def _refused(code: str, title: str, detail: str) -> ProblemError:
+    header = f'{REALM}, error="invalid_token", error_description="{title}"'
+    return ProblemError(code=code, title=title, status=401, detail=detail, headers={"WWW-Authenticate": header})
+
+
+class RuntimeTokenAuthentication(authentication.BaseAuthentication):
+    def authenticate(self, request: Request) -> tuple[RuntimePrincipal, TokenClaims] | None:
+        header = authentication.get_authorization_header(request)
+        if not header:
+            return None
+        try:
+            text = header.decode("ascii")
+        except UnicodeDecodeError:
+            raise _refused("invalid_token", "Invalid token", "The Authorization header is not ASCII.") from None
+        keyword, _, raw = text.partition(" ")
+        if keyword.lower() != KEYWORD.lower():
+            return None  # an API key or another scheme: the runtime endpoints answer 401 not_authenticated
+        raw = raw.strip()
+        if not raw or " " in raw:
+            raise _refused("invalid_token", "Invalid token", "Use 'Authorization: Bearer <token>' with one token.")
+        try:
+            claims = runtime_token_decode(raw=raw)
+        except TokenExpired:
+            raise _refused(
+                "token_expired", "Token expired", "The runtime token has expired; ask the backend for a new one."
+            ) from None
+        except TokenError as error:
+            raise _refused("invalid_token", "Invalid token", f"The runtime token was refused: {error}.") from None
+        participant = participant_for_token(
+            tenant_id=claims.tenant_id, campaign_key=claims.campaign_key, participant_id=claims.participant_id
+        )
+        if participant is None:
+            raise _refused(
+                "token_revoked",
+                "Token revoked",
+                "The participant of this token no longer exists (it may have been combined in a merge); "
+                "ask the backend for a new token.",
+            )
+        if not participant.campaign.active:
+            raise _refused(
+                "token_revoked",
+                "Token revoked",
+                f"The campaign '{participant.campaign.key}' is not active; its runtime tokens no longer work.",
+            )
+        principal = RuntimePrincipal(
+            tenant=participant.tenant, campaign=participant.campaign, participant=participant, jti=claims.jti
+        )
+        return principal, claims
+
+    def authenticate_header(self, request: Request) -> str:
+        return REALM
+
+
+class RuntimeJWTScheme(OpenApiAuthenticationExtension):
+    target_class = "runtime.authentication.RuntimeTokenAuthentication"
+    name = "RuntimeJWT"
+
+    def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT",
+            "description": (
+                "User-context token for one participant of one campaign, minted by "
+                "POST /api/v1/runtime/sessions. Only for /api/v1/runtime/context and "
+                "/api/v1/runtime/variables."
+            ),
+        }

@@ -1,0 +1,254 @@
+"""Writes of the runtime app: campaigns and their variables, runtime sessions, variable values."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from cdp_project.core.errors import FieldProblem, ProblemError, not_found, unprocessable
+from identity.concurrency import run_with_retries
+from identity.normalization import identity_normalize
+from identity.selectors import identifier_owner_get
+from identity.types import IDENTIFIER_TYPES
+from profiles.locks import profiles_lock
+from profiles.selectors import profile_get_live
+from tenants.models import Tenant
+
+from .locks import participant_lock
+from .models import Campaign, Participant, VariableDefinition, VariableValue
+from .selectors import campaign_get_active, participant_checker, participant_variables
+from .tokens import TokenClaims, runtime_token_mint
+from .variables import VariableSpec
+
+# --- campaigns ----------------------------------------------------------------------------
+
+
+def _already_exists(key: str) -> ProblemError:
+    return ProblemError(
+        code="already_exists", title="Already exists", status=409, detail=f"A campaign {key!r} exists already."
+    )
+
+
+def campaign_create(
+    *, tenant: Tenant, key: str, name: str, active: bool = True, variables: Sequence[VariableSpec] = ()
+) -> Campaign:
+    """Create a campaign with its variable definitions; 409 `already_exists` for a taken key."""
+    try:
+        with transaction.atomic():
+            campaign = Campaign.objects.create(tenant=tenant, key=key, name=name, active=active)
+            _variables_write(campaign=campaign, variables=variables)
+    except IntegrityError:
+        if Campaign.objects.filter(tenant=tenant, key=key).exists():
+            raise _already_exists(key) from None
+        raise
+    return campaign
+
+
+def campaign_update(
+    *,
+    campaign: Campaign,
+    name: str | None = None,
+    active: bool | None = None,
+    variables: Sequence[VariableSpec] | None = None,
+) -> Campaign:
+    """Change what is given. `variables` replaces the whole list: definitions are matched
+    by name, so values of a kept variable survive; a removed variable loses its values.
+    Deactivating makes the campaign's runtime tokens fail on their next request."""
+    with transaction.atomic():
+        fields = ["updated_at"]
+        if name is not None:
+            campaign.name = name
+            fields.append("name")
+        if active is not None:
+            campaign.active = active
+            fields.append("active")
+        campaign.save(update_fields=fields)
+        if variables is not None:
+            _variables_write(campaign=campaign, variables=variables)
+    return campaign
+
+
+def _variables_write(*, campaign: Campaign, variables: Sequence[VariableSpec]) -> None:
+    existing = {row.name: row for row in VariableDefinition.objects.filter(campaign=campaign)}
+    wanted = {spec.name for spec in variables}
+    gone = [row.pk for name, row in existing.items() if name not in wanted]
+    if gone:
+        VariableDefinition.objects.filter(pk__in=gone).delete()
+    for position, spec in enumerate(variables):
+        field = spec.field
+        attrs = {
+            "type": field.type,
+            "values": list(field.values),
+            "max_length": field.max_length,
+            "minimum": field.minimum,
+            "maximum": field.maximum,
+            "default": spec.default,
+            "position": position,
+        }
+        row = existing.get(spec.name)
+        if row is None:
+            VariableDefinition.objects.create(tenant_id=campaign.tenant_id, campaign=campaign, name=spec.name, **attrs)
+        else:
+            for attr, value in attrs.items():
+                setattr(row, attr, value)
+            row.save()
+
+
+# --- sessions -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RuntimeSession:
+    token: str
+    claims: TokenClaims
+    participant: Participant
+    created_participant: bool
+
+
+def _profile_by_identity(*, tenant: Tenant, identity: Any) -> uuid.UUID:
+    """Lookup only: the owner of the highest-precedence identifier that has one. An
+    EXTERNAL id nobody owns is a 404: a weaker identifier never stands in for an unknown
+    customer id. Never creates a profile."""
+    normalized = identity_normalize(tenant=tenant, identity=identity)
+    if normalized.problems:
+        count = len(normalized.problems)
+        raise unprocessable(
+            "invalid_identity", "Invalid identity", f"{count} problem(s) in identity", normalized.problems
+        )
+    for type_ in IDENTIFIER_TYPES:
+        value = normalized.values.get(type_)
+        if value is None:
+            continue
+        owner = identifier_owner_get(tenant=tenant, type=type_, value=value)
+        if owner is not None:
+            return owner.pk
+        if type_ == "EXTERNAL":
+            break
+    raise not_found("No profile has this identity.")
+
+
+def runtime_session_create(
+    *, tenant: Tenant, campaign_key: str, identity: Mapping[str, Any] | None = None, profile_id: uuid.UUID | None = None
+) -> RuntimeSession:
+    """Mint a runtime token for one profile in one active campaign, creating its
+    participant on first use. The profile is found by identity (lookup only) or by id
+    (merged ids lead to the survivor). Unknown or inactive campaign, unknown profile: 404."""
+    if (identity is None) == (profile_id is None):
+        raise unprocessable(
+            "validation_error",
+            "Invalid request",
+            "Give exactly one of identity and profileId.",
+            [FieldProblem("/identity", "required", "Give exactly one of identity and profileId.")],
+        )
+    campaign = campaign_get_active(tenant=tenant, key=campaign_key)
+    requested = _profile_by_identity(tenant=tenant, identity=identity) if identity is not None else profile_id
+    assert requested is not None
+
+    def attempt() -> tuple[Participant, bool]:
+        with transaction.atomic(durable=True):
+            return _participant_get_or_create(tenant=tenant, campaign=campaign, profile_id=requested)
+
+    participant, created = run_with_retries(attempt)
+    token, claims = runtime_token_mint(
+        tenant_id=tenant.pk,
+        campaign_key=campaign.key,
+        participant_id=participant.pk,
+        profile_id=participant.profile_id,
+    )
+    return RuntimeSession(token=token, claims=claims, participant=participant, created_participant=created)
+
+
+def _participant_get_or_create(
+    *, tenant: Tenant, campaign: Campaign, profile_id: uuid.UUID
+) -> tuple[Participant, bool]:
+    found = profile_get_live(tenant_id=tenant.pk, profile_id=profile_id)
+    if found is None:
+        raise not_found(f"No profile {profile_id}.")
+    live_id = found[0].pk
+    # The profile row lock orders us against a merge of this profile (which takes it too):
+    # a participant is never created for a profile that is becoming a tombstone.
+    locked = profiles_lock(tenant_id=tenant.pk, profile_ids=[live_id])
+    if not locked or locked[0].merged_into_id is not None:
+        found = profile_get_live(tenant_id=tenant.pk, profile_id=live_id)
+        if found is None:
+            raise not_found(f"No profile {profile_id}.")
+        live_id = found[0].pk
+        profiles_lock(tenant_id=tenant.pk, profile_ids=[live_id])
+    participant = Participant.objects.filter(tenant=tenant, campaign=campaign, profile_id=live_id).first()
+    if participant is not None:
+        return participant, False
+    try:
+        with transaction.atomic():
+            return Participant.objects.create(tenant=tenant, campaign=campaign, profile_id=live_id), True
+    except IntegrityError:
+        participant = Participant.objects.filter(tenant=tenant, campaign=campaign, profile_id=live_id).first()
+        if participant is None:
+            raise
+        return participant, False
+
+
+# --- variables ----------------------------------------------------------------------------
+
+
+def participant_variables_set(*, participant: Participant, changes: Any) -> dict[str, Any]:
+    """Check `changes` against the campaign's definitions (unknown name or wrong type:
+    422 with a pointer per problem, nothing written), then store them; null resets a
+    variable to its default. Answers every variable, defaults filled in."""
+    checker = participant_checker(participant=participant)
+    problems = checker.problems(changes)
+    if problems:
+        count = len(problems)
+        raise unprocessable(
+            "invalid_variables",
+            "Invalid campaign variables",
+            f"{count} problem{'s' if count != 1 else ''} in variables",
+            problems,
+        )
+    with transaction.atomic(durable=True):
+        participant_lock(participant_id=participant.pk)
+        for name, value in changes.items():
+            definition = checker.definition(name)
+            if value is None:
+                VariableValue.objects.filter(participant=participant, definition=definition).delete()
+                continue
+            updated = VariableValue.objects.filter(participant=participant, definition=definition).update(value=value)
+            if not updated:
+                VariableValue.objects.create(
+                    tenant_id=participant.tenant_id, participant=participant, definition=definition, value=value
+                )
+    return participant_variables(participant=participant)
+
+
+# --- merges -------------------------------------------------------------------------------
+
+
+def participants_move_on_merge(*, tenant_id: int, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> dict[str, int]:
+    """Merge handler (DESIGN.md §4): the merged profile's participants move to the
+    survivor. Where both took part in the same campaign, the two participants combine
+    into the survivor's: its values win, the merged one's fill the gaps, and the merged
+    participant is deleted (its tokens stop working; the backend mints new ones)."""
+    merged = list(Participant.objects.filter(tenant_id=tenant_id, profile_id=merged_id).order_by("pk"))
+    if not merged:
+        return {"participants": 0}
+    survivors = {
+        row.campaign_id: row
+        for row in Participant.objects.filter(
+            tenant_id=tenant_id, profile_id=survivor_id, campaign_id__in=[p.campaign_id for p in merged]
+        )
+    }
+    move_ids = [p.pk for p in merged if p.campaign_id not in survivors]
+    combined = [p for p in merged if p.campaign_id in survivors]
+    for participant in combined:
+        kept = survivors[participant.campaign_id]
+        taken = set(VariableValue.objects.filter(participant=kept).values_list("definition_id", flat=True))
+        VariableValue.objects.filter(participant=participant).exclude(definition_id__in=taken).update(
+            participant_id=kept.pk
+        )
+        participant.delete()  # cascades to its losing values
+    if move_ids:
+        Participant.objects.filter(tenant_id=tenant_id, pk__in=move_ids).update(profile_id=survivor_id)
+    return {"participants": len(move_ids) + len(combined)}
