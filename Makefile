@@ -18,7 +18,7 @@ install: $(VENV)/.installed
 run: install
 	mkdir -p var
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py migrate --no-input
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py demo_load
+	PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py demo_load
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py runserver 0.0.0.0:$(PORT)
 
 ## Lint, layering check, then the whole suite on a throwaway PostgreSQL and on SQLite.

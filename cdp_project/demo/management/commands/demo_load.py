@@ -5,6 +5,7 @@ git-ignored file; only hashes are in the database)."""
 from __future__ import annotations
 
 import json
+import os
 import secrets
 from pathlib import Path
 
@@ -98,6 +99,7 @@ class Command(BaseCommand):
         out(f"  campaign: {DEMO_CAMPAIGN['key']} (runtime tokens: POST /api/v1/runtime/sessions, see docs/runtime.md)")
         for label, entry in keys.items():
             out(f"  {label:<8} API key ({', '.join(entry['scopes'])}): {entry['key']}")
-        out(f"  admin user: {admin_user['username']} / {admin_user['password']}  ->  http://localhost:8000/admin/")
-        out("  API docs: http://localhost:8000/api/docs/")
+        base = f"http://localhost:{os.environ.get('PORT', '8000')}"
+        out(f"  admin user: {admin_user['username']} / {admin_user['password']}  ->  {base}/admin/")
+        out(f"  API docs: {base}/api/docs/")
         out("")
