@@ -200,7 +200,7 @@ def start_gunicorn(port: int) -> subprocess.Popen:
         [
             str(ROOT / ".venv/bin/gunicorn"),
             "cdp_project.wsgi",
-            "-w",
+            "--workers",
             "2",
             "-b",
             f"127.0.0.1:{port}",
