@@ -60,22 +60,31 @@ class IdempotencyKey(models.Model):
         return f"{self.kind} {self.external_id}"
 
 
-class Event(models.Model):
-    """An accepted event: append-only, partition-ready by `occurred_at`."""
+class AcceptedRecord(models.Model):
+    """What every accepted event, profile update and channel update keeps: where it came
+    from, when, the profile it was resolved to and why, and its payload fingerprint."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
     external_event_id = models.CharField(max_length=255)
-    event_type = models.CharField(max_length=100)
-    contract_version = models.PositiveIntegerField()
     occurred_at = models.DateTimeField()
     received_at = models.DateTimeField()
     profile = models.ForeignKey("profiles.Profile", on_delete=models.PROTECT, related_name="+")
     identity = models.JSONField(help_text="The normalized identity map as sent.")
-    properties = models.JSONField()
-    resolution = models.JSONField(help_text="Why the event landed on its profile.")
+    resolution = models.JSONField(help_text="Why the record landed on its profile.")
     fingerprint = models.CharField(max_length=64)
+
+    class Meta:
+        abstract = True
+
+
+class Event(AcceptedRecord):
+    """An accepted event: append-only, partition-ready by `occurred_at`."""
+
+    event_type = models.CharField(max_length=100)
+    contract_version = models.PositiveIntegerField()
+    properties = models.JSONField()
 
     class Meta:
         indexes = [
@@ -88,21 +97,11 @@ class Event(models.Model):
         return f"{self.event_type} {self.external_event_id}"
 
 
-class ProfileUpdate(models.Model):
+class ProfileUpdate(AcceptedRecord):
     """An accepted profile update, kept for audit like an event."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
-    external_event_id = models.CharField(max_length=255)
-    occurred_at = models.DateTimeField()
-    received_at = models.DateTimeField()
-    profile = models.ForeignKey("profiles.Profile", on_delete=models.PROTECT, related_name="+")
-    identity = models.JSONField()
     attributes = models.JSONField()
     changed = models.JSONField(default=list, help_text="Attributes this update actually changed.")
-    resolution = models.JSONField()
-    fingerprint = models.CharField(max_length=64)
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "profile", "-occurred_at"], name="profileupdate_profile_recent")]
@@ -111,22 +110,12 @@ class ProfileUpdate(models.Model):
         return f"profile update {self.external_event_id}"
 
 
-class ChannelUpdate(models.Model):
+class ChannelUpdate(AcceptedRecord):
     """An accepted channel update, kept for audit like an event. The endpoint state
     itself lives in the channels app."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
-    external_event_id = models.CharField(max_length=255)
-    occurred_at = models.DateTimeField()
-    received_at = models.DateTimeField()
-    profile = models.ForeignKey("profiles.Profile", on_delete=models.PROTECT, related_name="+")
-    identity = models.JSONField()
     update = models.JSONField(help_text="The normalized channel, address, consent, reachability and reason.")
     outcome = models.JSONField(default=dict, help_text="What the update changed.")
-    resolution = models.JSONField()
-    fingerprint = models.CharField(max_length=64)
 
     class Meta:
         indexes = [models.Index(fields=["tenant", "profile", "-occurred_at"], name="channelupdate_profile_recent")]

@@ -350,21 +350,27 @@ def _repeat_in_request(item: Prepared, earlier: Prepared, earlier_result: ItemRe
     )
 
 
+def _record_fields(ctx: IngestContext, item: Prepared, profile_id: uuid.UUID, resolution: dict[str, Any]) -> dict:
+    return {
+        "id": item.record_id,
+        "tenant": ctx.tenant,
+        "source": item.source,
+        "external_event_id": item.external_id,
+        "occurred_at": item.occurred_at,
+        "received_at": ctx.now,
+        "profile_id": profile_id,
+        "identity": item.identity.values,  # type: ignore[union-attr]
+        "resolution": resolution,
+        "fingerprint": item.fingerprint,
+    }
+
+
 def _event_row(ctx: IngestContext, item: Prepared, profile_id: uuid.UUID, resolution: dict[str, Any]) -> Event:
     return Event(
-        id=item.record_id,
-        tenant=ctx.tenant,
-        source=item.source,
-        external_event_id=item.external_id,
+        **_record_fields(ctx, item, profile_id, resolution),
         event_type=item.event_type,
         contract_version=item.contract_version or 0,
-        occurred_at=item.occurred_at,
-        received_at=ctx.now,
-        profile_id=profile_id,
-        identity=item.identity.values,  # type: ignore[union-attr]
         properties=item.body,
-        resolution=resolution,
-        fingerprint=item.fingerprint,
     )
 
 
@@ -372,38 +378,14 @@ def _update_row(
     ctx: IngestContext, item: Prepared, profile_id: uuid.UUID, resolution: dict[str, Any], changed: Sequence[str]
 ) -> ProfileUpdate:
     return ProfileUpdate(
-        id=item.record_id,
-        tenant=ctx.tenant,
-        source=item.source,
-        external_event_id=item.external_id,
-        occurred_at=item.occurred_at,
-        received_at=ctx.now,
-        profile_id=profile_id,
-        identity=item.identity.values,  # type: ignore[union-attr]
-        attributes=item.body,
-        changed=list(changed),
-        resolution=resolution,
-        fingerprint=item.fingerprint,
+        **_record_fields(ctx, item, profile_id, resolution), attributes=item.body, changed=list(changed)
     )
 
 
 def _channel_update_row(
     ctx: IngestContext, item: Prepared, profile_id: uuid.UUID, resolution: dict[str, Any], outcome: dict[str, Any]
 ) -> ChannelUpdate:
-    return ChannelUpdate(
-        id=item.record_id,
-        tenant=ctx.tenant,
-        source=item.source,
-        external_event_id=item.external_id,
-        occurred_at=item.occurred_at,
-        received_at=ctx.now,
-        profile_id=profile_id,
-        identity=item.identity.values,  # type: ignore[union-attr]
-        update=item.body,
-        outcome=outcome,
-        resolution=resolution,
-        fingerprint=item.fingerprint,
-    )
+    return ChannelUpdate(**_record_fields(ctx, item, profile_id, resolution), update=item.body, outcome=outcome)
 
 
 def _dry_run(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResult]:
