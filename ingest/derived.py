@@ -67,7 +67,10 @@ def _number(value: object) -> float | int:
 def _as_number(value: object) -> float | None:
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer beyond a double: no numeric copy, the exact value stays in `value`
+        return None
     return number if math.isfinite(number) else None
 
 

@@ -39,6 +39,10 @@ def _backend(signing_key: str) -> TokenBackend:
     return TokenBackend(ALGORITHM, signing_key=signing_key, audience=AUDIENCE, issuer=ISSUER, leeway=0)
 
 
+# 2100-01-01: no runtime token lives that long; larger values are forgeries.
+MAX_EPOCH = 4_102_444_800
+
+
 class TokenExpired(TokenError):
     pass
 
@@ -67,12 +71,20 @@ class RuntimeAccessToken(Token):
         return _backend(settings.CDP_RUNTIME_JWT_SIGNING_KEY)
 
     def verify(self) -> None:
+        # simplejwt turns `exp` into a datetime: refuse what cannot be one before it tries.
+        exp = self.payload.get("exp")
+        if isinstance(exp, bool) or not isinstance(exp, int | float) or not 0 < exp < MAX_EPOCH:
+            raise TokenError("Token has no valid 'exp' claim")
         super().verify()  # exp, jti, token_type
         if not isinstance(self.payload.get("iat"), int | float):
             raise TokenError("Token has no 'iat' claim")
         if not isinstance(self.payload.get(CLAIM_TENANT), int) or isinstance(self.payload.get(CLAIM_TENANT), bool):
             raise TokenError("Token has no valid 'tenant' claim")
-        if not isinstance(self.payload.get(CLAIM_CAMPAIGN), str):
+        tenant = self.payload.get(CLAIM_TENANT)
+        if not 0 < tenant < 2**63:
+            raise TokenError("Token has no valid 'tenant' claim")
+        campaign = self.payload.get(CLAIM_CAMPAIGN)
+        if not isinstance(campaign, str) or not 0 < len(campaign) <= 255 or not campaign.isprintable():
             raise TokenError("Token has no valid 'campaign' claim")
         for claim in (CLAIM_PARTICIPANT, CLAIM_PROFILE):
             try:

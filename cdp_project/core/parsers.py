@@ -38,13 +38,17 @@ def _bounded_int(max_digits: int):
     return parse_int
 
 
-def _bounded_float(text: str) -> float:
-    if len(text) > 64:
-        raise _Refused("number_too_large", "a number literal is longer than 64 characters")
-    value = float(text)
-    if value in (float("inf"), float("-inf")):
-        raise _Refused("number_too_large", "a number is out of the range of a double")
-    return value
+def _bounded_float(max_magnitude: int):
+    def parse_float(text: str) -> float:
+        if len(text) > 64:
+            raise _Refused("number_too_large", "a number literal is longer than 64 characters")
+        value = float(text)
+        # Bounded well inside a double, so sums and other aggregates of many values stay finite.
+        if not abs(value) <= max_magnitude:
+            raise _Refused("number_too_large", f"a number is larger than {max_magnitude:.0e} in magnitude")
+        return value
+
+    return parse_float
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -113,7 +117,7 @@ def loads_strict(raw: bytes) -> Any:
             text,
             parse_constant=_reject_constant,
             parse_int=_bounded_int(settings.CDP_MAX_INTEGER_DIGITS),
-            parse_float=_bounded_float,
+            parse_float=_bounded_float(settings.CDP_MAX_NUMBER_MAGNITUDE),
             object_pairs_hook=_no_duplicate_keys,
         )
     except _Refused as error:

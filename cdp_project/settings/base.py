@@ -45,6 +45,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "cdp_project.core.middleware.RefuseUnstorableInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -165,6 +166,8 @@ CDP_MAX_EVENT_BYTES = env_int("CDP_MAX_EVENT_BYTES", 65_536, minimum=256)
 CDP_MAX_STRING_LENGTH = env_int("CDP_MAX_STRING_LENGTH", 8_192, minimum=16)
 CDP_MAX_NESTING_DEPTH = env_int("CDP_MAX_NESTING_DEPTH", 16, minimum=4)
 CDP_MAX_INTEGER_DIGITS = env_int("CDP_MAX_INTEGER_DIGITS", 19, minimum=1)
+# Largest magnitude of a non-integer JSON number (1e15: beyond it doubles lose whole-number precision).
+CDP_MAX_NUMBER_MAGNITUDE = env_int("CDP_MAX_NUMBER_MAGNITUDE", 10**15, minimum=1)
 CDP_MAX_TIMESTAMP_PAST_DAYS = env_int("CDP_MAX_TIMESTAMP_PAST_DAYS", 3_650, minimum=1)
 CDP_MAX_TIMESTAMP_FUTURE_SECONDS = env_int("CDP_MAX_TIMESTAMP_FUTURE_SECONDS", 86_400, minimum=0)
 # Requests per minute per API key; 0 disables throttling.

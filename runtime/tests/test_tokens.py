@@ -200,3 +200,36 @@ def test_production_refuses_to_start_without_its_own_runtime_signing_key():
     )
     assert out.returncode != 0
     assert "CDP_RUNTIME_JWT_SIGNING_KEY" in out.stderr
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"exp": 10**20},
+        {"exp": 1e308},
+        {"exp": "9999999999"},
+        {"exp": True},
+        {"campaign": "spring\u0000quiz"},
+        {"campaign": ""},
+        {"tenant": 2**70},
+        {"tenant": -1},
+    ],
+    ids=[
+        "exp-huge",
+        "exp-float-huge",
+        "exp-string",
+        "exp-bool",
+        "campaign-nul",
+        "campaign-empty",
+        "tenant-huge",
+        "tenant-negative",
+    ],
+)
+def test_a_correctly_signed_token_with_absurd_claims_is_401_not_500(claims, changes):
+    """Found by fuzzing: such claims reached datetime and database conversions."""
+    token = _forge(claims, **changes)
+    client = APIClient()
+    client.raise_request_exception = False
+    response = client.get("/api/v1/runtime/context", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert response.status_code == 401, response.content
+    assert response["Content-Type"] == "application/problem+json"
