@@ -11,6 +11,15 @@ echo "== ruff"
 echo "== import layers (DESIGN.md §2)"
 .venv/bin/lint-imports || exit 1
 
+# The page tests drive a real headless Chromium (Debian's package; no browser download).
+if ! command -v chromium >/dev/null 2>&1 && [ "$(id -u)" -eq 0 ] && command -v apt-get >/dev/null 2>&1; then
+  echo "== installing Debian's chromium for the page tests"
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium; }; } >/dev/null \
+    || echo "could not install chromium: the page tests will fail"
+fi
+[ "$(id -u)" -eq 0 ] && export CDP_REQUIRE_BROWSER=1
+
 source scripts/pg.sh
 pg_start || exit 1
 trap pg_stop EXIT
