@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install lint bench-ingest lock clean
+.PHONY: run test install lint bench-ingest bench-segments lock clean
 
 $(VENV)/.installed: requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -43,3 +43,6 @@ clean:
 ## Benchmarks (not tests): figures against a baseline measured in the same run.
 bench-ingest: install
 	bash scripts/bench.sh ingest $(ARGS)
+
+bench-segments: install
+	bash scripts/bench.sh segments $(ARGS)

@@ -178,6 +178,10 @@ class PropertyDefinitionFormSet(BaseInlineFormSet):
             return
         stored = EventType.objects.get(pk=self.instance.pk)
         problems = services.derived_dependency_problems(event_type=stored, properties=new)
+        if new != services.property_specs_of(stored):
+            problems += services.contract_dependent_problems(
+                tenant_id=stored.tenant_id, event_type=stored.name, changes=new
+            )
         if problems:
             raise ValidationError([problem.detail for problem in problems])
         warnings = services.breaking_changes(
@@ -441,6 +445,12 @@ class AttributeDefinitionForm(forms.ModelForm):
         self.spec = _typed_spec(self, kind="attribute")
         if self.spec is not None and self.instance.pk:
             stored = AttributeDefinition.objects.get(pk=self.instance.pk)
+            if services.attribute_definition_spec_of(stored) != self.spec:
+                dependents = services.contract_dependent_problems(
+                    tenant_id=stored.tenant_id, attribute=stored.name, changes=(self.spec,), at=""
+                )
+                if dependents:
+                    raise ValidationError([problem.detail for problem in dependents], code="in_use")
             warnings = services.attribute_breaking_changes(
                 old=services.attribute_definition_spec_of(stored), new=self.spec
             )
@@ -464,6 +474,16 @@ class AttributeDefinitionAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: AttributeDefinition | None = None) -> list[str]:
         fields = ["tenant", "name", "type", "filterable", "values", "max_length", "minimum", "maximum", "description"]
         return fields if obj is None else [*fields, CONFIRM_FIELD, "created_at", "updated_at"]
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        # What depends on an attribute (a saved segment) protects it from deletion, by name.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for definition in objs:
+            for problem in services.contract_dependent_problems(
+                tenant_id=definition.tenant_id, attribute=definition.name, changes=(), at=""
+            ):
+                protected.append(f"{definition.name}: {problem.detail}")
+        return deleted, counts, perms_needed, protected
 
     def save_model(self, request: HttpRequest, obj: AttributeDefinition, form: forms.ModelForm, change: bool) -> None:
         if change:
@@ -529,6 +549,16 @@ class DerivedAttributeAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: DerivedAttributeDefinition | None = None) -> bool:
         # Stored values were computed by this definition: define a new one rather than edit it.
         return obj is None and super().has_change_permission(request, obj)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple:
+        # A saved segment that uses a derived attribute protects it from deletion, by name.
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        for definition in objs:
+            for problem in services.contract_dependent_problems(
+                tenant_id=definition.tenant_id, derived=definition.name, at=""
+            ):
+                protected.append(f"{definition.name}: {problem.detail}")
+        return deleted, counts, perms_needed, protected
 
     def save_model(
         self, request: HttpRequest, obj: DerivedAttributeDefinition, form: forms.ModelForm, change: bool

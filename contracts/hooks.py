@@ -18,3 +18,23 @@ def register_derived_created_hook(key: str, hook: DerivedCreatedHook) -> None:
 
 def derived_created_hooks() -> tuple[DerivedCreatedHook, ...]:
     return tuple(_derived_created[key] for key in sorted(_derived_created))
+
+
+# --- dependents of contract fields (segments and the like) --------------------------------------
+
+ContractDependentsCheck = Callable[..., list[str]]
+
+_dependents: dict[str, ContractDependentsCheck] = {}
+
+
+def register_contract_dependents(key: str, check: ContractDependentsCheck) -> None:
+    """`check(*, tenant_id, event_type=None, attribute=None, derived=None, changes=()) -> list[str]`
+    names, in words, what a contract change would break: `changes` is the new list of
+    properties of `event_type`, or the new definition of `attribute` as a one-item list
+    (empty when it is removed); `derived` names a derived attribute about to be deleted.
+    An empty answer means nothing breaks."""
+    _dependents[key] = check
+
+
+def contract_dependents_checks() -> tuple[ContractDependentsCheck, ...]:
+    return tuple(_dependents[key] for key in sorted(_dependents))

@@ -10,7 +10,7 @@ from django.db import IntegrityError, transaction
 from cdp_project.core.errors import FieldProblem, ProblemError, pointer
 
 from . import specs
-from .hooks import derived_created_hooks
+from .hooks import contract_dependents_checks, derived_created_hooks
 from .models import (
     NUMERIC_AGGREGATIONS,
     NUMERIC_TYPES,
@@ -116,6 +116,35 @@ def derived_dependency_problems(*, event_type: EventType, properties: Sequence[F
     return tuple(problems)
 
 
+def contract_dependent_problems(
+    *,
+    tenant_id: int,
+    event_type: str | None = None,
+    attribute: str | None = None,
+    derived: str | None = None,
+    changes: Sequence[FieldSpec] = (),
+    at: str = "/properties",
+) -> tuple[FieldProblem, ...]:
+    """What the apps above (segments) say a change would break: one `in_use` problem per
+    dependent, naming it. `changes` are the new properties of `event_type`, or the new
+    definition of `attribute` (empty when it would be removed); `derived` is a derived
+    attribute about to be deleted."""
+    problems: list[FieldProblem] = []
+    for check in contract_dependents_checks():
+        found = check(tenant_id=tenant_id, event_type=event_type, attribute=attribute, derived=derived, changes=changes)
+        for dependent in found:
+            problems.append(FieldProblem(at, "in_use", f"The change would break {dependent}."))
+    return tuple(problems)
+
+
+def _attribute_change_pointer(old: FieldSpec, new: FieldSpec) -> str:
+    if old.type != new.type:
+        return "/type"
+    if old.filterable and not new.filterable:
+        return "/filterable"
+    return "/values" if old.values != new.values else ""
+
+
 def event_type_update(
     *,
     event_type: EventType,
@@ -138,7 +167,12 @@ def event_type_update(
             if allow_additional_properties is not None
             else locked.allow_additional_properties
         )
-        specs.raise_problems(derived_dependency_problems(event_type=locked, properties=new_properties))
+        problems = derived_dependency_problems(event_type=locked, properties=new_properties)
+        if properties is not None and new_properties != current:
+            problems += contract_dependent_problems(
+                tenant_id=locked.tenant_id, event_type=locked.name, changes=new_properties
+            )
+        specs.raise_problems(problems)
 
         digest = specs.definition_digest(allow_additional_properties=new_allow, properties=new_properties)
         fields: list[str] = []
@@ -258,9 +292,19 @@ def attribute_definition_create(*, tenant_id: int, spec: FieldSpec) -> Attribute
 
 
 def attribute_definition_update(*, definition: AttributeDefinition, spec: FieldSpec) -> AttributeDefinition:
-    """Replace an attribute definition's typing (the name stays). No write when nothing changes."""
-    if attribute_definition_spec_of(definition) == spec:
+    """Replace an attribute definition's typing (the name stays). No write when nothing
+    changes; a change that would break a saved segment is a 422 `in_use` naming it."""
+    old = attribute_definition_spec_of(definition)
+    if old == spec:
         return definition
+    specs.raise_problems(
+        contract_dependent_problems(
+            tenant_id=definition.tenant_id,
+            attribute=definition.name,
+            changes=(spec,),
+            at=_attribute_change_pointer(old, spec),
+        )
+    )
     for field, value in _attribute_fields(spec).items():
         setattr(definition, field, value)
     definition.save(update_fields=[*_attribute_fields(spec), "updated_at"])
@@ -314,7 +358,8 @@ def derived_attribute_create(*, tenant_id: int, spec: DerivedAttributeSpec) -> D
                 description=spec.description,
             )
             for hook in derived_created_hooks():
-                transaction.on_commit(lambda hook=hook: hook(tenant_id=tenant_id, name=spec.name))
+                # robust: a failed backfill is logged and `derived_recompute` repairs it; the definition stands.
+                transaction.on_commit(lambda hook=hook: hook(tenant_id=tenant_id, name=spec.name), robust=True)
             return definition
     except IntegrityError:
         raise _already_exists("A derived attribute", spec.name) from None

@@ -1,0 +1,288 @@
+"""Compiling a checked definition (`segments.language`) to one SQL query over the
+tenant's live profiles, with the ORM: attribute, derived and channel conditions are
+`EXISTS` subqueries, event conditions `EXISTS` (or `IN` over a grouped count).
+
+Comparisons are typed from the contract, never from the stored JSON: a condition on a
+number matches only JSON numbers, on a string only JSON strings, and so on. PostgreSQL
+compares `jsonb` with `jsonb` (which an index on the value could serve); SQLite extracts
+typed scalars with `json_type`/`json_extract`. Both give the same answer.
+
+Semantics (docs/segments.md): a comparison (`eq neq gt gte lt lte in`) holds only for a
+profile that has a value of the declared type, so `neq` never matches a missing value;
+`not` is plain negation. A missing `count` derived value reads as 0.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import operator
+from collections.abc import Callable
+from typing import Any
+
+from django.db.models import BooleanField, Count, Exists, Expression, F, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from channels.models import CONSENT_UNKNOWN, Endpoint
+from channels.selectors import MOBILE_TYPES
+from ingest.models import Event
+from profiles.models import AttributeValue, DerivedValue, Profile
+
+from .language import (
+    KIND_BOOLEAN,
+    KIND_DATETIME,
+    KIND_NUMBER,
+    KIND_TEXT,
+    AllOf,
+    AnyOf,
+    AttributeCondition,
+    ChannelCondition,
+    CheckedDefinition,
+    Comparison,
+    DerivedCondition,
+    EventCondition,
+    Node,
+    Not,
+)
+
+_SQL_OPERATORS = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+_PYTHON_OPERATORS: dict[str, Callable[[Any, Any], bool]] = {
+    "eq": operator.eq,
+    "neq": operator.ne,
+    "gt": operator.gt,
+    "gte": operator.ge,
+    "lt": operator.lt,
+    "lte": operator.le,
+}
+_JSONB_TYPE = {KIND_NUMBER: "number", KIND_TEXT: "string", KIND_BOOLEAN: "boolean"}
+# The predicate of the partial index segments_attribute_scalar (migration 0002), word for
+# word: repeating it next to a comparison lets PostgreSQL prove the index applies.
+SCALAR_INDEX_PREDICATE = (
+    "jsonb_typeof({column}) IN ('string', 'number', 'boolean') AND octet_length({column}::text) < 512"
+)
+# A stored value equal to a compared one has its length; shorter ones are surely indexed.
+_INDEXED_VALUE_LENGTH = 400
+# What the contracts' datetime validator lets through, so the cast below cannot fail.
+_RFC3339_SQL = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+# Channel readiness, as channels.selectors.readiness_judge decides it (proven equal by a test).
+NOT_READY_REACHABILITY = ("bounced", "unreachable")
+READY_CONSENT = "granted"
+assert READY_CONSENT != CONSENT_UNKNOWN
+
+
+def _sqlite_datetime_text(value: dt.datetime) -> str:
+    """The UTC text SQLite's strftime('%Y-%m-%d %H:%M:%f') gives for the same instant."""
+    utc = value.astimezone(dt.UTC)
+    return utc.strftime("%Y-%m-%d %H:%M:%S.") + f"{utc.microsecond // 1000:03d}"
+
+
+class JsonCompare(Expression):
+    """`<JSON column>[ -> key] <op> <typed value>` as a boolean SQL expression, typed by
+    the contract: a JSON value of another type never matches (not even `neq`). `exists`
+    means present and not JSON null."""
+
+    output_field = BooleanField()
+    conditional = True
+
+    def __init__(
+        self, column: str | Expression, key: str | None, comparison: Comparison, *, scalar_index: bool = False
+    ) -> None:
+        super().__init__()
+        self.column = F(column) if isinstance(column, str) else column
+        self.key = key
+        self.comparison = comparison
+        self.scalar_index = scalar_index  # the column is covered by segments_attribute_scalar
+
+    def get_source_expressions(self) -> list[Expression]:
+        return [self.column]
+
+    def set_source_expressions(self, exprs: list[Expression]) -> None:
+        (self.column,) = exprs
+
+    def _values(self) -> tuple[Any, ...]:
+        comparison = self.comparison
+        return tuple(comparison.value) if comparison.op == "in" else (comparison.value,)
+
+    def _apply(self, scalar: str, scalar_params: list[Any], param: str, values: tuple[Any, ...]) -> tuple[str, list]:
+        """`scalar op param`, or `scalar IN (param, ...)`."""
+        op = self.comparison.op
+        if op == "in":
+            placeholders = ", ".join([param] * len(values))
+            return f"({scalar}) IN ({placeholders})", [*scalar_params, *values]
+        return f"({scalar}) {_SQL_OPERATORS[op]} {param}", [*scalar_params, *values]
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list]:
+        column, params = compiler.compile(self.column)
+        if self.key is None:
+            json_sql, json_params = column, list(params)
+        else:
+            json_sql, json_params = f"({column} -> %s::text)", [*params, self.key]
+        kind, op = self.comparison.kind, self.comparison.op
+        if op == "exists":
+            return f"(jsonb_typeof({json_sql}) IS NOT NULL AND jsonb_typeof({json_sql}) <> 'null')", [
+                *json_params,
+                *json_params,
+            ]
+        if kind == KIND_DATETIME:
+            scalar = (
+                f"CASE WHEN jsonb_typeof({json_sql}) = 'string' AND ({json_sql} #>> '{{}}') ~ %s "
+                f"THEN ({json_sql} #>> '{{}}')::timestamptz END"
+            )
+            scalar_params = [*json_params, *json_params, _RFC3339_SQL, *json_params]
+            return self._apply(scalar, scalar_params, "%s", self._values())
+        # jsonb = jsonb is type-aware ('"5"' never equals '5'); the type guard keeps
+        # neq and the orderings on values of the declared type.
+        values = tuple(json.dumps(v) for v in self._values())
+        sql, sql_params = self._apply(json_sql, json_params, "%s::jsonb", values)
+        if op not in ("eq", "in"):
+            sql, sql_params = (
+                f"(jsonb_typeof({json_sql}) = %s AND {sql})",
+                [*json_params, _JSONB_TYPE[kind], *sql_params],
+            )
+        short = all(len(v.encode("utf-8")) < _INDEXED_VALUE_LENGTH for v in values)
+        if self.scalar_index and self.key is None and op != "neq" and (short or kind == KIND_NUMBER):
+            sql = f"({sql} AND {SCALAR_INDEX_PREDICATE.format(column=json_sql)})"
+            sql_params = [*sql_params, *json_params, *json_params]
+        return sql, sql_params
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list]:
+        """SQLite (JSON1): typed scalars from json_type/json_extract."""
+        column, params = compiler.compile(self.column)
+        path = "$" if self.key is None else '$."' + self.key + '"'
+        jt = f"json_type({column}, %s)"
+        je = f"json_extract({column}, %s)"
+        kind = self.comparison.kind
+        values = self._values()
+        if self.comparison.op == "exists":
+            return f"({jt} IS NOT NULL AND {jt} <> 'null')", [*params, path, *params, path]
+        if kind == KIND_NUMBER:
+            scalar = f"CASE WHEN {jt} IN ('integer', 'real') THEN CAST({je} AS REAL) END"
+            scalar_params = [*params, path, *params, path]
+        elif kind == KIND_TEXT:
+            scalar = f"CASE WHEN {jt} = 'text' THEN {je} END"
+            scalar_params = [*params, path, *params, path]
+        elif kind == KIND_BOOLEAN:
+            scalar = f"CASE {jt} WHEN 'true' THEN 1 WHEN 'false' THEN 0 END"
+            scalar_params = [*params, path]
+            values = tuple(1 if v else 0 for v in values)
+        elif kind == KIND_DATETIME:
+            scalar = f"CASE WHEN {jt} = 'text' THEN strftime('%%Y-%%m-%%d %%H:%%M:%%f', {je}) END"
+            scalar_params = [*params, path, *params, path]
+            values = tuple(_sqlite_datetime_text(v) for v in values)
+        else:
+            raise ValueError(f"no comparison for {kind}")
+        return self._apply(scalar, scalar_params, "%s", values)
+
+
+def _holds(comparison: Comparison, value: float) -> bool:
+    """The comparison applied in Python to one number (for "a missing count is 0")."""
+    if comparison.op == "in":
+        return value in comparison.value
+    return _PYTHON_OPERATORS[comparison.op](value, comparison.value)
+
+
+class _Compiler:
+    def __init__(self, *, tenant_id: int, now: dt.datetime) -> None:
+        self.tenant_id = tenant_id
+        self.now = now
+
+    def compile(self, node: Node) -> Q:
+        if isinstance(node, AllOf):
+            q = Q()
+            for item in node.items:
+                q &= self.compile(item)
+            return q
+        if isinstance(node, AnyOf):
+            q = self.compile(node.items[0])
+            for item in node.items[1:]:
+                q |= self.compile(item)
+            return q
+        if isinstance(node, Not):
+            return ~self.compile(node.item)
+        if isinstance(node, AttributeCondition):
+            return self.attribute(node)
+        if isinstance(node, DerivedCondition):
+            return self.derived(node)
+        if isinstance(node, EventCondition):
+            return self.event(node)
+        if isinstance(node, ChannelCondition):
+            ready = Q(Exists(ready_endpoints(tenant_id=self.tenant_id, channel=node.channel, profile=OuterRef("pk"))))
+            return ready if node.ready else ~ready
+        raise TypeError(f"unknown node {node!r}")
+
+    def attribute(self, node: AttributeCondition) -> Q:
+        rows = AttributeValue.objects.filter(
+            tenant_id=self.tenant_id, profile_id=OuterRef("pk"), name=node.name, value__isnull=False
+        )
+        if node.comparison.op != "exists":
+            rows = rows.filter(JsonCompare("value", None, node.comparison, scalar_index=True))
+        return Q(Exists(rows))
+
+    def derived(self, node: DerivedCondition) -> Q:
+        comparison = node.comparison
+        rows = DerivedValue.objects.filter(
+            tenant_id=self.tenant_id, profile_id=OuterRef("pk"), name=node.name, value__isnull=False
+        )
+        if comparison.op == "exists":
+            return Q(Exists(rows))
+        if comparison.kind == KIND_NUMBER:
+            # `number` is the float copy of numeric values, indexed (tenant, name, number).
+            matching = rows.filter(_number_lookup("number", comparison))
+        else:
+            matching = rows.filter(JsonCompare("value", None, comparison))
+        q = Q(Exists(matching))
+        if node.aggregation == "count" and _holds(comparison, 0.0):
+            q |= ~Q(Exists(rows))
+        return q
+
+    def event(self, node: EventCondition) -> Q:
+        events = Event.objects.filter(tenant_id=self.tenant_id, event_type=node.event_type)
+        if node.within is not None:
+            events = events.filter(occurred_at__gte=self.now - node.within)
+        for condition in node.where:
+            events = events.filter(JsonCompare("properties", condition.name, condition.comparison))
+        if node.count is None:
+            return Q(Exists(events.filter(profile_id=OuterRef("pk"))))
+        op, value = node.count
+        counted = events.order_by().values("profile_id").annotate(matched=Count("pk"))
+        lookup = Q(**{f"matched__{'exact' if op in ('eq', 'neq') else op}": value})
+        satisfying = ~lookup if op == "neq" else lookup
+        if _holds(Comparison(op=op, kind=KIND_NUMBER, value=float(value)), 0.0):
+            # Profiles without a matching event qualify: exclude those whose count fails.
+            return ~Q(pk__in=counted.filter(~satisfying).values("profile_id"))
+        return Q(pk__in=counted.filter(satisfying).values("profile_id"))
+
+
+def _number_lookup(column: str, comparison: Comparison) -> Q:
+    if comparison.op == "in":
+        return Q(**{f"{column}__in": list(comparison.value)})
+    if comparison.op == "neq":
+        return ~Q(**{column: comparison.value}) & Q(**{f"{column}__isnull": False})
+    name = "exact" if comparison.op == "eq" else comparison.op
+    return Q(**{f"{column}__{name}": comparison.value})
+
+
+def ready_endpoints(*, tenant_id: int, channel: str, profile: Any = None) -> QuerySet[Endpoint]:
+    """Active endpoints on `channel` that make their profile ready, in SQL: the rules of
+    `channels.selectors.readiness_judge` (consent granted; not bounced or unreachable;
+    SMS: a mobile number)."""
+    endpoints = Endpoint.objects.filter(tenant_id=tenant_id, channel=channel, active=True, consent=READY_CONSENT)
+    endpoints = endpoints.exclude(reachability__in=NOT_READY_REACHABILITY)
+    if channel == "SMS":
+        endpoints = endpoints.filter(number_type__in=sorted(MOBILE_TYPES))
+    if profile is not None:
+        endpoints = endpoints.filter(profile_id=profile)
+    return endpoints
+
+
+def live_profiles(*, tenant_id: int) -> QuerySet[Profile]:
+    return Profile.objects.filter(tenant_id=tenant_id, merged_into__isnull=True)
+
+
+def members_queryset(
+    *, tenant_id: int, checked: CheckedDefinition, now: dt.datetime | None = None
+) -> QuerySet[Profile]:
+    """The live profiles of the tenant matching the definition: one SQL query. `now`
+    anchors `within` (the time of the request by default)."""
+    compiler = _Compiler(tenant_id=tenant_id, now=now or timezone.now())
+    return live_profiles(tenant_id=tenant_id).filter(compiler.compile(checked.root))

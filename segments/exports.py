@@ -1,0 +1,132 @@
+"""Channel-aware exports of a segment (API.md "Segments and exports").
+
+One row per member whose active endpoint on the channel is ready (the rules of
+`channels.selectors.readiness_judge`, in SQL): `profileId`, `address`, then the chosen
+attributes. The rows come from one query read through a server-side cursor in chunks
+(`iterator`), so neither the segment nor the export is ever held in memory. Only
+profile attributes and derived attributes can be chosen: campaign variables are
+runtime state and never leave the runtime (DESIGN.md §1).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+from django.db.models import JSONField, OuterRef, QuerySet, Subquery
+
+from cdp_project.core.errors import FieldProblem, unprocessable
+from channels.types import CHANNELS
+from contracts.selectors import attribute_definition_list, derived_attribute_list
+from profiles.models import AttributeValue, DerivedValue
+
+from .compiler import ready_endpoints
+from .models import Segment
+from .selectors import segment_members
+from .types import ExportColumn, ExportSpec
+
+FORMATS = ("csv", "ndjson")
+CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
+FIXED_COLUMNS = ("profileId", "address")
+MAX_COLUMNS = 50
+EXPORT_CHUNK = 2_000
+
+
+def export_spec_parse(*, tenant_id: int, params: Mapping[str, str]) -> ExportSpec:
+    """Read `channel`, `format` (csv by default) and `attributes` (comma-separated names of
+    attribute or derived-attribute definitions); a 422 lists every problem (`/channel`,
+    `/format`, `/attributes/1`)."""
+    problems: list[FieldProblem] = []
+    for name in params:
+        if name not in ("channel", "format", "attributes"):
+            problems.append(FieldProblem(f"/{name}", "unknown_parameter", f"Unknown parameter {name!r}."))
+    channel = params.get("channel", "")
+    if channel not in CHANNELS:
+        problems.append(FieldProblem("/channel", "unknown_channel", f"channel must be one of {', '.join(CHANNELS)}."))
+    output = params.get("format", "csv")
+    if output not in FORMATS:
+        problems.append(FieldProblem("/format", "unknown_format", f"format must be one of {', '.join(FORMATS)}."))
+    names = [n.strip() for n in params.get("attributes", "").split(",") if n.strip()]
+    columns: list[ExportColumn] = []
+    if len(names) > MAX_COLUMNS:
+        problems.append(FieldProblem("/attributes", "too_many", f"At most {MAX_COLUMNS} attributes."))
+        names = []
+    attributes = {d.name for d in attribute_definition_list(tenant_id=tenant_id)} if names else set()
+    derived = {d.name for d in derived_attribute_list(tenant_id=tenant_id)} if names else set()
+    for index, name in enumerate(names):
+        at = f"/attributes/{index}"
+        if name in FIXED_COLUMNS:
+            problems.append(FieldProblem(at, "reserved", f"{name!r} is always exported; do not list it."))
+        elif name in (c.name for c in columns):
+            problems.append(FieldProblem(at, "duplicate", f"{name!r} is listed twice."))
+        elif name in attributes:
+            columns.append(ExportColumn(name=name, source="attribute"))
+        elif name in derived:
+            columns.append(ExportColumn(name=name, source="derived"))
+        else:
+            problems.append(
+                FieldProblem(at, "unknown_attribute", f"{name[:60]!r} is not an attribute or derived attribute.")
+            )
+    if problems:
+        raise unprocessable("invalid_export", "Invalid export request", f"{len(problems)} problem(s)", problems)
+    return ExportSpec(channel=channel, format=output, columns=tuple(columns))
+
+
+def export_rows(*, segment: Segment, spec: ExportSpec, now: dt.datetime | None = None) -> Iterator[dict[str, Any]]:
+    """The export's rows, by profile id, streamed from one query in chunks. The segment is
+    checked here, at the call, so a problem is raised before any row is sent."""
+    return _stream(export_queryset(segment=segment, spec=spec, now=now), spec.columns)
+
+
+def export_queryset(*, segment: Segment, spec: ExportSpec, now: dt.datetime | None = None) -> QuerySet:
+    """The one query of an export: (profile id, address, *chosen values), by profile id."""
+    tenant_id = segment.tenant_id
+    # From the ready endpoints (at most one active per profile and channel, a database
+    # constraint), joined to the members: one row per ready member.
+    members = segment_members(segment=segment, now=now)
+    rows = ready_endpoints(tenant_id=tenant_id, channel=spec.channel).filter(profile_id__in=members.values("pk"))
+    names = []
+    for index, column in enumerate(spec.columns):
+        model = AttributeValue if column.source == "attribute" else DerivedValue
+        value = model.objects.filter(tenant_id=tenant_id, profile_id=OuterRef("profile_id"), name=column.name)
+        names.append(f"export_{index}")
+        rows = rows.annotate(**{names[-1]: Subquery(value.values("value")[:1], output_field=JSONField())})
+    return rows.order_by("profile_id").values_list("profile_id", "address", *names)
+
+
+def _stream(rows: Any, columns: tuple[ExportColumn, ...]) -> Iterator[dict[str, Any]]:
+    for profile_id, address, *values in rows.iterator(chunk_size=EXPORT_CHUNK):
+        row: dict[str, Any] = {"profileId": str(profile_id), "address": address}
+        row.update((column.name, value) for column, value in zip(columns, values, strict=True))
+        yield row
+
+
+def _csv_cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def export_encode(*, rows: Iterable[Mapping[str, Any]], spec: ExportSpec) -> Iterator[str]:
+    """The rows as CSV (a header line first) or NDJSON, a chunk of text at a time."""
+    header = [*FIXED_COLUMNS, *(c.name for c in spec.columns)]
+    if spec.format == "ndjson":
+        for row in rows:
+            yield json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+        return
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    writer.writerow(header)
+    for count, row in enumerate(rows, start=1):
+        writer.writerow([_csv_cell(row[name]) for name in header])
+        if count % 500 == 0:
+            yield buffer.getvalue()
+            buffer.seek(0)
+            buffer.truncate()
+    yield buffer.getvalue()

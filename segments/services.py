@@ -1,0 +1,134 @@
+"""Writes of the segments app, and the check that keeps saved segments valid when the
+contracts change (registered with `contracts.hooks` in SegmentsConfig.ready())."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.db import IntegrityError, transaction
+
+from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
+from contracts.types import FieldSpec
+
+from .language import ContractView, definition_check, definition_references
+from .models import KEY_MAX_LENGTH, KEY_PATTERN, NAME_MAX_LENGTH, Segment
+from .types import SegmentSpec
+
+_KEY = re.compile(KEY_PATTERN)
+
+
+def _raise(problems: Sequence[FieldProblem]) -> None:
+    if problems:
+        count = len(problems)
+        raise unprocessable(
+            "validation_error",
+            "Invalid segment",
+            f"{count} problem{'s' if count != 1 else ''} in the segment",
+            tuple(problems),
+        )
+
+
+def segment_spec_parse(*, tenant_id: int, body: Mapping[str, Any], key: str | None = None) -> SegmentSpec:
+    """Read `{"key", "name", "definition"}` and check the definition against the tenant's
+    contracts; a 422 lists every problem, with pointers (`/definition/all/2/op`). With
+    `key` (a PUT), the body's key may be left out, and must match when given."""
+    problems: list[FieldProblem] = []
+    for field in body:
+        if field not in ("key", "name", "definition"):
+            problems.append(FieldProblem(f"/{field}", "unknown_field", f"Unknown field {field!r}."))
+    if key is None or "key" in body:
+        given = body.get("key")
+        if not isinstance(given, str) or not _KEY.match(given) or len(given) > KEY_MAX_LENGTH:
+            problems.append(
+                FieldProblem(
+                    "/key", "invalid", "key is 1–100 lowercase letters, digits, '.', '_' or '-', starting alphanumeric."
+                )
+            )
+        elif key is not None and given != key:
+            problems.append(FieldProblem("/key", "immutable", "A segment cannot be renamed; create a new one."))
+        else:
+            key = given
+    name = body.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX_LENGTH or "\x00" in name:
+        problems.append(FieldProblem("/name", "invalid", f"name is a non-empty string of at most {NAME_MAX_LENGTH}."))
+    if "definition" not in body:
+        problems.append(FieldProblem("/definition", "required", "definition is required."))
+    else:
+        _, found = definition_check(definition=body["definition"], contract=ContractView(tenant_id=tenant_id))
+        problems.extend(found)
+    _raise(problems)
+    return SegmentSpec(key=key or "", name=name.strip(), definition=body["definition"])
+
+
+def _check(*, tenant_id: int, definition: Any) -> None:
+    _, problems = definition_check(definition=definition, contract=ContractView(tenant_id=tenant_id))
+    _raise(problems)
+
+
+def segment_create(*, tenant_id: int, spec: SegmentSpec) -> Segment:
+    """Save a new segment; its definition must check (422), its key be free (409)."""
+    _check(tenant_id=tenant_id, definition=spec.definition)
+    try:
+        with transaction.atomic():
+            return Segment.objects.create(tenant_id=tenant_id, key=spec.key, name=spec.name, definition=spec.definition)
+    except IntegrityError:
+        raise ProblemError(
+            code="already_exists", title="Already exists", status=409, detail=f"A segment {spec.key!r} exists already."
+        ) from None
+
+
+def segment_update(*, segment: Segment, spec: SegmentSpec) -> Segment:
+    """Replace a segment's name and definition (the key stays)."""
+    _check(tenant_id=segment.tenant_id, definition=spec.definition)
+    segment.name = spec.name
+    segment.definition = spec.definition
+    segment.save(update_fields=["name", "definition", "updated_at"])
+    return segment
+
+
+def segment_contract_dependents(
+    *,
+    tenant_id: int,
+    event_type: str | None = None,
+    attribute: str | None = None,
+    derived: str | None = None,
+    changes: Sequence[FieldSpec] = (),
+) -> list[str]:
+    """The saved segments a contract change would break, in words. `changes` is the new
+    set of properties of `event_type`, or the new definition of `attribute` (empty: it
+    is removed); `derived` names a derived attribute that would be deleted. A segment
+    breaks when a field it uses disappears, stops being filterable, changes type, or no
+    longer accepts the segment's values."""
+    if event_type is not None:
+        contract = ContractView(tenant_id=tenant_id, property_overrides={event_type: tuple(changes)})
+    elif derived is not None:
+        contract = ContractView(tenant_id=tenant_id, derived_removed=frozenset({derived}))
+    else:
+        assert attribute is not None
+        contract = ContractView(tenant_id=tenant_id, attribute_overrides={attribute: changes[0] if changes else None})
+    new_types = {spec.name: spec.type for spec in changes}
+    current = ContractView(tenant_id=tenant_id)
+    broken: list[str] = []
+    for segment in Segment.objects.filter(tenant_id=tenant_id).order_by("key"):
+        used = [
+            ref
+            for ref in definition_references(definition=segment.definition, contract=current)
+            if (ref.kind == "attribute" and ref.name == attribute)
+            or (ref.kind == "property" and ref.event_type == event_type)
+            or (ref.kind == "derived" and (derived is None or ref.name == derived))
+        ]
+        if not used:
+            continue
+        _, already = definition_check(definition=segment.definition, contract=current)
+        _, after = definition_check(definition=segment.definition, contract=contract)
+        problems = [p for p in after if p not in already]
+        retyped = [
+            ref for ref in used if ref.kind != "derived" and ref.name in new_types and new_types[ref.name] != ref.type
+        ]
+        reasons = [f"{p.pointer}: {p.detail}" for p in problems]
+        reasons += [f"{ref.pointer}: {ref.name!r} would change type from {ref.type}." for ref in retyped]
+        if reasons:
+            broken.append(f"segment '{segment.key}' ({'; '.join(reasons)})")
+    return broken
