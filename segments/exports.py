@@ -105,10 +105,17 @@ def _stream(rows: Any, columns: tuple[ExportColumn, ...]) -> Iterator[dict[str, 
         yield row
 
 
+_FORMULA_START = ("=", "@", "\t", "\r")
+
+
 def _csv_cell(value: Any) -> str:
     if value is None:
         return ""
     if isinstance(value, str):
+        # A cell a spreadsheet would run as a formula is quoted with a leading apostrophe
+        # (OWASP's advice for CSV injection); signed numbers such as E.164 phones stay as they are.
+        if value.startswith(_FORMULA_START) or (value[:1] in "+-" and not value[1:2].isdigit() and value):
+            return "'" + value
         return value
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 

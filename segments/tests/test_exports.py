@@ -154,3 +154,20 @@ def test_the_export_command_writes_the_same_rows(api, everyone, tenant, tmp_path
     stdout = io.StringIO()
     call_command("export_segment", tenant="acme", segment="everyone", channel="EMAIL", stdout=stdout)
     assert stdout.getvalue().replace("\r\n", "\n") == export(api, channel="EMAIL").replace("\r\n", "\n")
+
+
+@pytest.mark.parametrize(
+    ("value", "cell"),
+    [
+        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("+cmd", "'+cmd"),
+        ("-2+3", "-2+3"),
+        ("+447700900123", "+447700900123"),
+        ("Ann", "Ann"),
+    ],
+)
+def test_csv_cells_that_a_spreadsheet_would_run_are_defused(value, cell):
+    from segments.exports import _csv_cell
+
+    assert _csv_cell(value) == cell
