@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
 from cdp_project.core.errors import FieldProblem, escape_pointer_token, unprocessable
+from contracts.validator import json_type_name
 from tenants.models import Tenant
 
 from .types import IDENTIFIER_TYPES, IgnoredIdentifier, NormalizedIdentity
@@ -22,22 +23,6 @@ MAX_PHONE_INPUT_LENGTH = 64
 
 class InvalidIdentifier(ValueError):
     """A value that cannot be an identifier of its type; the message says precisely why."""
-
-
-def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return type(value).__name__
 
 
 def _check_characters(text: str) -> None:
@@ -92,7 +77,7 @@ def _normalize_key(text: str) -> str:
 def normalize_value(*, type: str, value: object, region: str) -> str:
     """The canonical form of one identifier value, or InvalidIdentifier with the reason."""
     if not isinstance(value, str):
-        raise InvalidIdentifier(f"must be a string, got {_json_type(value)}")
+        raise InvalidIdentifier(f"must be a string, got {json_type_name(value)}")
     _check_characters(value)
     if type == "EMAIL":
         return _normalize_email(value)
@@ -118,7 +103,7 @@ def identity_normalize(*, tenant: Tenant, identity: object, pointer_prefix: str 
     """Normalize an identity map. Every problem is reported at once in `problems`;
     blocked values are moved to `ignored` and never reach the resolver."""
     if not isinstance(identity, dict):
-        detail = f"identity must be an object mapping identifier types to values, got {_json_type(identity)}"
+        detail = f"identity must be an object mapping identifier types to values, got {json_type_name(identity)}"
         return NormalizedIdentity(values={}, problems=(FieldProblem(pointer_prefix, "invalid_identity", detail),))
     blocked = blocked_values(tenant)
     values: dict[str, str] = {}
