@@ -5,6 +5,8 @@ the event store after merges and when a definition is created (DESIGN.md §6, AP
 from __future__ import annotations
 
 import datetime as dt
+import decimal
+import json
 import math
 import uuid
 from collections import defaultdict
@@ -15,18 +17,31 @@ from django.db import transaction
 
 from contracts.selectors import derived_attribute_list
 from contracts.types import DerivedAttributeInfo
+from identity.concurrency import run_with_retries
+from profiles.locks import profiles_lock
 from profiles.models import DerivedValue
 
 from .models import Event
 
+# Sums are added in exact decimal arithmetic (inputs are at most 1e15 with ~17 significant
+# digits), so a total never depends on the order events arrive in.
+_EXACT = decimal.Context(prec=120)
+
+
+def _canonical(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
 
 @dataclass
 class _Fold:
-    """The running aggregate of one definition for one profile."""
+    """The running aggregate of one definition for one profile. Every rule is a total
+    order on the data alone (ties broken by the value's canonical JSON), so folding the
+    same events in any order gives the same result as a recompute."""
 
     count: int = 0
     value: object = None
     occurred_at: dt.datetime | None = None
+    exact: str = ""
 
     def add(self, aggregation: str, value: object, occurred_at: dt.datetime) -> bool:
         """Fold one event in; return whether the aggregate changed."""
@@ -38,24 +53,37 @@ class _Fold:
             return False
         self.count += 1
         if aggregation == "sum":
-            self.value = _number(self.value or 0) + _number(value)
-        elif aggregation == "min":
-            if self.value is not None and _number(value) >= _number(self.value):
-                return False
+            total = _EXACT.add(decimal.Decimal(self.exact or "0"), _decimal(value))
+            self.exact = str(total)
+            self.value = int(total) if total == total.to_integral_value() and _all_ints(self, value) else float(total)
+            return True
+        if aggregation in ("min", "max"):
+            if self.value is not None:
+                new, old = (_number(value), _canonical(value)), (_number(self.value), _canonical(self.value))
+                if (new >= old) if aggregation == "min" else (new <= old):
+                    return False
             self.value = value
-        elif aggregation == "max":
-            if self.value is not None and _number(value) <= _number(self.value):
-                return False
-            self.value = value
-        elif aggregation == "first":
-            if self.occurred_at is not None and occurred_at >= self.occurred_at:
-                return False
+            return True
+        if aggregation in ("first", "last"):
+            if self.occurred_at is not None:
+                new_key = (occurred_at, _canonical(value))
+                old_key = (self.occurred_at, _canonical(self.value))
+                if (new_key >= old_key) if aggregation == "first" else (new_key <= old_key):
+                    return False
             self.value, self.occurred_at = value, occurred_at
-        elif aggregation == "last":
-            if self.occurred_at is not None and occurred_at < self.occurred_at:
-                return False
-            self.value, self.occurred_at = value, occurred_at
-        return True
+            return True
+        return False
+
+
+def _decimal(value: object) -> decimal.Decimal:
+    number = _number(value)
+    return decimal.Decimal(number) if isinstance(number, int) else decimal.Decimal(repr(number))
+
+
+def _all_ints(fold: _Fold, value: object) -> bool:
+    # An integer total stays an integer only while every added value was one.
+    previous_ints = fold.count == 1 or isinstance(fold.value, int)
+    return previous_ints and isinstance(value, int) and not isinstance(value, bool)
 
 
 def _number(value: object) -> float | int:
@@ -110,11 +138,11 @@ def derived_apply_events(*, tenant_id: int, events: Sequence[Event]) -> int:
         for definition in definitions[event.event_type]:
             key = (event.profile_id, definition.name)
             row = rows.get(key) or DerivedValue(tenant_id=tenant_id, profile_id=event.profile_id, name=definition.name)
-            fold = _Fold(count=row.count, value=row.value, occurred_at=row.occurred_at)
+            fold = _Fold(count=row.count, value=row.value, occurred_at=row.occurred_at, exact=row.exact)
             value_changed = fold.add(definition.aggregation, _property(definition, event.properties), event.occurred_at)
             if not value_changed and fold.count == row.count:
                 continue  # the event carried no value for this definition
-            row.count, row.value, row.occurred_at = fold.count, fold.value, fold.occurred_at
+            row.count, row.value, row.occurred_at, row.exact = fold.count, fold.value, fold.occurred_at, fold.exact
             row.number = _as_number(fold.value)
             if key not in rows:
                 rows[key] = created[key] = row
@@ -122,8 +150,11 @@ def derived_apply_events(*, tenant_id: int, events: Sequence[Event]) -> int:
                 changed[key] = row
     DerivedValue.objects.bulk_create(created.values())
     if changed:
-        DerivedValue.objects.bulk_update(changed.values(), ["count", "value", "number", "occurred_at"])
+        DerivedValue.objects.bulk_update(changed.values(), ["count", "value", "number", "occurred_at", "exact"])
     return len(created) + len(changed)
+
+
+CHUNK = 500
 
 
 def derived_recompute(
@@ -133,81 +164,95 @@ def derived_recompute(
     names: Iterable[str] | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> int:
-    """Recompute derived values exactly from the event store: for the given profiles
-    (a merge survivor) or the whole tenant (a backfill), for all or the named
-    definitions. Streams events in (profile, time) order; returns values written."""
-    definitions = derived_definitions(tenant_id=tenant_id)
-    wanted = set(names) if names is not None else None
-    selected = {
-        event_type: [d for d in items if wanted is None or d.name in wanted]
-        for event_type, items in definitions.items()
-    }
-    selected = {event_type: items for event_type, items in selected.items() if items}
-    all_names = {d.name for items in selected.values() for d in items}
-    scope = DerivedValue.objects.filter(tenant_id=tenant_id, name__in=all_names)
-    events = Event.objects.filter(tenant_id=tenant_id, event_type__in=list(selected))
+    """Recompute derived values exactly from the event store, for all or the named
+    definitions; returns the values written.
+
+    With `profile_ids` (a merge survivor) it runs inside the caller's transaction, which
+    already holds those profiles' row locks. Without (a backfill or a repair of the whole
+    tenant) it works through the profiles in id order, a chunk per transaction: each chunk
+    first locks its profile rows (DESIGN.md §8 order, as ingestion and merges do), so it
+    waits for, and never deadlocks with, ingestion of the same customers; a chunk that
+    still meets a deadlock is retried."""
+    selected = _selected(tenant_id=tenant_id, names=names)
     if profile_ids is not None:
-        ids = list(set(profile_ids))
-        scope = scope.filter(profile_id__in=ids)
-        events = events.filter(profile_id__in=ids)
-    scope.delete()
+        return _recompute_profiles(tenant_id=tenant_id, selected=selected, profile_ids=sorted(set(profile_ids)))
     if not selected:
         return 0
+    written = seen = 0
+    last: uuid.UUID | None = None
+    while True:
+        ids = _next_profiles(tenant_id=tenant_id, selected=selected, after=last)
+        if not ids:
+            break
 
-    written = 0
-    buffer: list[DerivedValue] = []
-    current: uuid.UUID | None = None
-    folds: dict[str, tuple[DerivedAttributeInfo, _Fold]] = {}
+        def chunk(ids: list[uuid.UUID] = ids) -> int:
+            with transaction.atomic():
+                return _recompute_profiles(tenant_id=tenant_id, selected=selected, profile_ids=ids)
 
-    def flush() -> None:
-        nonlocal written
-        for name, (_definition, fold) in folds.items():
-            if fold.count:
-                buffer.append(
-                    DerivedValue(
-                        tenant_id=tenant_id,
-                        profile_id=current,
-                        name=name,
-                        value=fold.value,
-                        number=_as_number(fold.value),
-                        count=fold.count,
-                        occurred_at=fold.occurred_at,
-                    )
-                )
-        folds.clear()
-        if len(buffer) >= 1000:
-            DerivedValue.objects.bulk_create(buffer)
-            written += len(buffer)
-            buffer.clear()
-
-    seen = 0
-    rows = events.order_by("profile_id", "occurred_at", "received_at", "id").values_list(
-        "profile_id", "event_type", "occurred_at", "properties"
-    )
-    for profile_id, event_type, occurred_at, properties in rows.iterator(chunk_size=2000):
-        if profile_id != current:
-            if current is not None:
-                flush()
-            current = profile_id
-        for definition in selected[event_type]:
-            _, fold = folds.setdefault(definition.name, (definition, _Fold()))
-            fold.add(definition.aggregation, _property(definition, properties), occurred_at)
-        seen += 1
-        if progress is not None and seen % 1000 == 0:
+        written += run_with_retries(chunk)
+        last = ids[-1]
+        seen += len(ids)
+        if progress is not None:
             progress(seen)
-    if current is not None:
-        flush()
-    if buffer:
-        DerivedValue.objects.bulk_create(buffer)
-        written += len(buffer)
-    if progress is not None:
-        progress(seen)
     return written
 
 
+def _selected(*, tenant_id: int, names: Iterable[str] | None) -> dict[str, list[DerivedAttributeInfo]]:
+    wanted = set(names) if names is not None else None
+    selected = {
+        event_type: [d for d in items if wanted is None or d.name in wanted]
+        for event_type, items in derived_definitions(tenant_id=tenant_id).items()
+    }
+    return {event_type: items for event_type, items in selected.items() if items}
+
+
+def _next_profiles(
+    *, tenant_id: int, selected: dict[str, list[DerivedAttributeInfo]], after: uuid.UUID | None
+) -> list[uuid.UUID]:
+    events = Event.objects.filter(tenant_id=tenant_id, event_type__in=list(selected))
+    if after is not None:
+        events = events.filter(profile_id__gt=after)
+    return list(events.order_by("profile_id").values_list("profile_id", flat=True).distinct()[:CHUNK])
+
+
+def _recompute_profiles(
+    *, tenant_id: int, selected: dict[str, list[DerivedAttributeInfo]], profile_ids: list[uuid.UUID]
+) -> int:
+    if not selected or not profile_ids:
+        return 0
+    profiles_lock(tenant_id=tenant_id, profile_ids=profile_ids)
+    names = {d.name for items in selected.values() for d in items}
+    DerivedValue.objects.filter(tenant_id=tenant_id, name__in=names, profile_id__in=profile_ids).delete()
+    folds: dict[tuple[uuid.UUID, str], _Fold] = {}
+    rows = (
+        Event.objects.filter(tenant_id=tenant_id, event_type__in=list(selected), profile_id__in=profile_ids)
+        .values_list("profile_id", "event_type", "occurred_at", "properties")
+        .iterator(chunk_size=2000)
+    )
+    for profile_id, event_type, occurred_at, properties in rows:
+        for definition in selected[event_type]:
+            fold = folds.setdefault((profile_id, definition.name), _Fold())
+            fold.add(definition.aggregation, _property(definition, properties), occurred_at)
+    values = [
+        DerivedValue(
+            tenant_id=tenant_id,
+            profile_id=profile_id,
+            name=name,
+            value=fold.value,
+            number=_as_number(fold.value),
+            count=fold.count,
+            occurred_at=fold.occurred_at,
+            exact=fold.exact,
+        )
+        for (profile_id, name), fold in folds.items()
+        if fold.count
+    ]
+    DerivedValue.objects.bulk_create(values, batch_size=1000)
+    return len(values)
+
+
 def derived_backfill_on_create(*, tenant_id: int, name: str) -> None:
-    """A new definition gets its values from every stored event at once. Fine for the
-    event volumes one request can scan; a large tenant runs `derived_recompute` instead,
-    and this then costs one scan per definition."""
-    with transaction.atomic():
-        derived_recompute(tenant_id=tenant_id, names=[name])
+    """A new definition gets its values from every stored event, a locked chunk of profiles
+    at a time. Fine for the volumes one request can scan; on a large tenant it belongs on a
+    task runner (`derived_recompute` does the same from the shell)."""
+    derived_recompute(tenant_id=tenant_id, names=[name])

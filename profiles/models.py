@@ -88,6 +88,7 @@ class DerivedValue(models.Model):
     number = models.FloatField(null=True, blank=True)
     count = models.PositiveBigIntegerField(default=0, help_text="Events aggregated so far.")
     occurred_at = models.DateTimeField(null=True, blank=True, help_text="For first/last: the chosen event's time.")
+    exact = models.TextField(blank=True, default="", help_text="For sums: the exact decimal total.")
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

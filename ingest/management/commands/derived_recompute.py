@@ -6,7 +6,6 @@ import sys
 import time
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
 from contracts.selectors import derived_attribute_list
 from ingest.derived import derived_recompute
@@ -31,23 +30,25 @@ class Command(BaseCommand):
             raise CommandError(f"No derived attribute {', '.join(map(repr, unknown))} in tenant {tenant!r}.")
         chosen = [definitions[n] for n in (name or sorted(definitions))]
         types = {d.event_type for d in chosen}
-        total = Event.objects.filter(tenant=tenant_obj, event_type__in=types).count()
+        events = Event.objects.filter(tenant=tenant_obj, event_type__in=types)
+        total = events.values("profile_id").distinct().count()
+        event_count = events.count()
         started = time.monotonic()
         tty = sys.stdout.isatty()
 
         def progress(done: int) -> None:
             width = 30
             filled = width if not total else int(width * min(done, total) / total)
-            line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} events"
+            line = f"\r[{'#' * filled}{'.' * (width - filled)}] {done:,}/{total:,} profiles"
             if tty:
                 self.stdout.write(line, ending="")
                 self.stdout.flush()
 
-        with transaction.atomic():
-            written = derived_recompute(tenant_id=tenant_obj.pk, names=[d.name for d in chosen], progress=progress)
+        # derived_recompute commits a locked chunk of profiles at a time, retrying deadlocks.
+        written = derived_recompute(tenant_id=tenant_obj.pk, names=[d.name for d in chosen], progress=progress)
         if tty:
             self.stdout.write("")
         self.stdout.write(
             f"Recomputed {', '.join(d.name for d in chosen) or 'nothing'}: {written:,} values "
-            f"from {total:,} events in {time.monotonic() - started:.1f}s."
+            f"from {event_count:,} events of {total:,} profiles in {time.monotonic() - started:.1f}s."
         )
