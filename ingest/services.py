@@ -123,7 +123,8 @@ def _claim_keys(ctx: IngestContext, items: Sequence[Prepared]) -> dict[tuple[int
     record_field = IdempotencyKey._meta.get_field("record_id")
     stamp = IdempotencyKey._meta.get_field("created_at").get_db_prep_value(ctx.now, connection)
     rows, params = [], []
-    for item in first.values():
+    # Sorted, so two requests sharing keys insert them in one order and cannot deadlock on them.
+    for _key, item in sorted(first.items(), key=lambda pair: pair[0]):
         rows.append("(%s, %s, %s, %s, %s, %s, %s)")
         params += [
             ctx.tenant.pk,
