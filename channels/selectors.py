@@ -54,6 +54,20 @@ def readiness_judge(*, channel: str, endpoint: Mapping[str, Any] | Endpoint | No
     return Readiness(ready=True)
 
 
+def ready_endpoints(*, tenant_id: int, channel: str, profile: Any = None) -> QuerySet[Endpoint]:
+    """`readiness_judge`'s rules as SQL: the active endpoints on `channel` that make their
+    profile ready (consent granted; not bounced or unreachable; SMS: a mobile number).
+    `profile` may be an id or an `OuterRef`, for `EXISTS` subqueries in segments and
+    exports. Kept next to the Python rules; a test holds the two in agreement."""
+    endpoints = Endpoint.objects.filter(tenant_id=tenant_id, channel=channel, active=True, consent="granted")
+    endpoints = endpoints.exclude(reachability__in=("bounced", "unreachable"))
+    if channel == "SMS":
+        endpoints = endpoints.filter(number_type__in=sorted(MOBILE_TYPES))
+    if profile is not None:
+        endpoints = endpoints.filter(profile_id=profile)
+    return endpoints
+
+
 def profile_readiness(*, tenant_id: int, profile_id: uuid.UUID) -> dict[str, Readiness]:
     """Readiness of one live profile on every channel (EMAIL, SMS, PUSH, WHATSAPP), judged
     on its active endpoint there (DESIGN.md §5). One query."""

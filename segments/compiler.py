@@ -23,8 +23,7 @@ from typing import Any
 from django.db.models import BooleanField, Count, Exists, Expression, F, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from channels.models import CONSENT_UNKNOWN, Endpoint
-from channels.selectors import MOBILE_TYPES
+from channels.selectors import ready_endpoints
 from ingest.models import Event
 from profiles.models import AttributeValue, DerivedValue, Profile
 
@@ -65,9 +64,6 @@ _INDEXED_VALUE_LENGTH = 400
 # What the contracts' datetime validator lets through, so the cast below cannot fail.
 _RFC3339_SQL = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
 # Channel readiness, as channels.selectors.readiness_judge decides it (proven equal by a test).
-NOT_READY_REACHABILITY = ("bounced", "unreachable")
-READY_CONSENT = "granted"
-assert READY_CONSENT != CONSENT_UNKNOWN
 
 
 def _sqlite_datetime_text(value: dt.datetime) -> str:
@@ -260,19 +256,6 @@ def _number_lookup(column: str, comparison: Comparison) -> Q:
         return ~Q(**{column: comparison.value}) & Q(**{f"{column}__isnull": False})
     name = "exact" if comparison.op == "eq" else comparison.op
     return Q(**{f"{column}__{name}": comparison.value})
-
-
-def ready_endpoints(*, tenant_id: int, channel: str, profile: Any = None) -> QuerySet[Endpoint]:
-    """Active endpoints on `channel` that make their profile ready, in SQL: the rules of
-    `channels.selectors.readiness_judge` (consent granted; not bounced or unreachable;
-    SMS: a mobile number)."""
-    endpoints = Endpoint.objects.filter(tenant_id=tenant_id, channel=channel, active=True, consent=READY_CONSENT)
-    endpoints = endpoints.exclude(reachability__in=NOT_READY_REACHABILITY)
-    if channel == "SMS":
-        endpoints = endpoints.filter(number_type__in=sorted(MOBILE_TYPES))
-    if profile is not None:
-        endpoints = endpoints.filter(profile_id=profile)
-    return endpoints
 
 
 def live_profiles(*, tenant_id: int) -> QuerySet[Profile]:

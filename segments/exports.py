@@ -20,11 +20,11 @@ from typing import Any
 from django.db.models import JSONField, OuterRef, QuerySet, Subquery
 
 from cdp_project.core.errors import FieldProblem, unprocessable
+from channels.selectors import ready_endpoints
 from channels.types import CHANNELS
 from contracts.selectors import attribute_definition_list, derived_attribute_list
 from profiles.models import AttributeValue, DerivedValue
 
-from .compiler import ready_endpoints
 from .models import Segment
 from .selectors import segment_members
 from .types import ExportColumn, ExportSpec

@@ -13,10 +13,9 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from channels.selectors import profile_readiness, profiles_readiness
+from channels.selectors import profile_readiness, profiles_readiness, ready_endpoints
 from channels.types import CHANNELS
 from profiles.models import Profile
-from segments.compiler import ready_endpoints
 
 pytestmark = pytest.mark.django_db
 
@@ -159,7 +158,7 @@ def test_the_export_command_writes_the_same_rows(api, everyone, tenant, tmp_path
 @pytest.mark.parametrize(
     ("value", "cell"),
     [
-        ("=HYPERLINK(\"http://x\")", "'=HYPERLINK(\"http://x\")"),
+        ('=HYPERLINK("http://x")', '\'=HYPERLINK("http://x")'),
         ("@SUM(A1)", "'@SUM(A1)"),
         ("+cmd", "'+cmd"),
         ("-2+3", "-2+3"),
