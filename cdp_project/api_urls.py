@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("ingest.urls")),
     path("", include("runtime.urls")),
     path("", include("segments.urls")),
+    path("", include("privacy.urls")),
 ]

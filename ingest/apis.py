@@ -22,7 +22,7 @@ from tenants.permissions import HasAdminScope, HasIngestScope
 
 from . import selectors, services
 from .models import KEY_PATTERN
-from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, ItemResult
+from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult
 
 TITLES = {
     "unknown_source": "Unknown source",
@@ -35,6 +35,9 @@ TITLES = {
     "payload_too_large": "Payload too large",
     "invalid_channel_update": "Invalid channel update",
 }
+
+# The outcomes a batch summary counts, in this order.
+OUTCOMES = (ACCEPTED, DUPLICATE, REJECTED, CONFLICT, SUPPRESSED)
 
 # --- schema-only serializers -------------------------------------------------------------
 
@@ -89,23 +92,23 @@ class ResolutionOutput(serializers.Serializer):
 
 
 class AcceptedOutput(serializers.Serializer):
-    status = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE])
-    eventId = serializers.UUIDField()
-    profileId = serializers.UUIDField()
-    resolution = ResolutionOutput(allow_null=True)
+    status = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, SUPPRESSED])
+    eventId = serializers.UUIDField(required=False, help_text="Absent when suppressed.")
+    profileId = serializers.UUIDField(required=False, allow_null=True, help_text="Absent when suppressed.")
+    resolution = ResolutionOutput(allow_null=True, required=False)
     warnings = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 class ValidateOutput(serializers.Serializer):
     status = serializers.CharField()
-    outcome = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, CONFLICT])
+    outcome = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, CONFLICT, SUPPRESSED])
     resolution = ResolutionOutput(allow_null=True)
     warnings = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 class BatchItemOutput(serializers.Serializer):
     index = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, REJECTED, CONFLICT])
+    status = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, REJECTED, CONFLICT, SUPPRESSED])
     eventId = serializers.UUIDField(allow_null=True)
     profileId = serializers.UUIDField(allow_null=True)
     code = serializers.CharField(required=False)
@@ -118,6 +121,7 @@ class BatchSummary(serializers.Serializer):
     duplicate = serializers.IntegerField()
     rejected = serializers.IntegerField()
     conflict = serializers.IntegerField()
+    suppressed = serializers.IntegerField()
 
 
 class BatchOutput(serializers.Serializer):
@@ -143,6 +147,8 @@ def _id(value: uuid.UUID | None) -> str | None:
 
 
 def _single_response(result: ItemResult) -> Response:
+    if result.status == SUPPRESSED:
+        return Response({"status": SUPPRESSED}, status=status.HTTP_200_OK)
     if result.status in (ACCEPTED, DUPLICATE):
         body: dict[str, Any] = {
             "status": result.status,
@@ -171,7 +177,7 @@ def _batch_item(result: ItemResult) -> dict[str, Any]:
     item: dict[str, Any] = {
         "index": result.index,
         "status": result.status,
-        "eventId": _id(result.record_id) if result.status != REJECTED else None,
+        "eventId": _id(result.record_id) if result.status not in (REJECTED, SUPPRESSED) else None,
         "profileId": _id(result.profile_id),
         "errors": [p.as_dict() for p in result.problems],
     }
@@ -242,7 +248,7 @@ class EventBatchApi(TenantAPIView):
         return Response(
             {
                 "results": [_batch_item(result) for result in results],
-                "summary": {name: summary.get(name, 0) for name in (ACCEPTED, DUPLICATE, REJECTED, CONFLICT)},
+                "summary": {name: summary.get(name, 0) for name in OUTCOMES},
             }
         )
 

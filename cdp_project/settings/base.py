@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "ingest",
     "runtime",
     "segments",
+    "privacy",
     "cdp_project.demo",
 ]
 
@@ -172,6 +173,8 @@ CDP_MAX_TIMESTAMP_PAST_DAYS = env_int("CDP_MAX_TIMESTAMP_PAST_DAYS", 3_650, mini
 CDP_MAX_TIMESTAMP_FUTURE_SECONDS = env_int("CDP_MAX_TIMESTAMP_FUTURE_SECONDS", 86_400, minimum=0)
 # Requests per minute per API key; 0 disables throttling.
 CDP_API_KEY_RATE_PER_MINUTE = env_int("CDP_API_KEY_RATE_PER_MINUTE", 60_000)
+# Rows an erasure job deletes per transaction (bounded chunks keep locks short and resumable).
+CDP_ERASURE_CHUNK_ROWS = env_int("CDP_ERASURE_CHUNK_ROWS", 2000, minimum=1)
 # How often (seconds) an API key's last_used_at is written: keeps a write off every request.
 CDP_API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("CDP_API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
 CDP_RUNTIME_TOKEN_LIFETIME_SECONDS = env_int("CDP_RUNTIME_TOKEN_LIFETIME_SECONDS", 900, minimum=30)
