@@ -36,8 +36,8 @@ TITLES = {
     "invalid_channel_update": "Invalid channel update",
 }
 
-# The outcomes a batch summary counts, in this order.
-OUTCOMES = (ACCEPTED, DUPLICATE, REJECTED, CONFLICT, SUPPRESSED)
+# The outcomes a batch summary always counts, in this order; `suppressed` is added when an item was.
+OUTCOMES = (ACCEPTED, DUPLICATE, REJECTED, CONFLICT)
 
 # --- schema-only serializers -------------------------------------------------------------
 
@@ -121,7 +121,7 @@ class BatchSummary(serializers.Serializer):
     duplicate = serializers.IntegerField()
     rejected = serializers.IntegerField()
     conflict = serializers.IntegerField()
-    suppressed = serializers.IntegerField()
+    suppressed = serializers.IntegerField(required=False, help_text="Present when an item was suppressed.")
 
 
 class BatchOutput(serializers.Serializer):
@@ -248,7 +248,8 @@ class EventBatchApi(TenantAPIView):
         return Response(
             {
                 "results": [_batch_item(result) for result in results],
-                "summary": {name: summary.get(name, 0) for name in OUTCOMES},
+                "summary": {name: summary.get(name, 0) for name in OUTCOMES}
+                | ({SUPPRESSED: summary[SUPPRESSED]} if summary.get(SUPPRESSED) else {}),
             }
         )
 

@@ -6,7 +6,7 @@ class PrivacyConfig(AppConfig):
     verbose_name = "Erasure and suppression"
 
     def ready(self) -> None:
-        from jobs.registry import register  # noqa: I001
+        from jobs.registry import register
 
         from .services import JOB_KIND, erasure_job
 

@@ -18,8 +18,12 @@ from privacy.services import erasure_run
 _ids = itertools.count(1)
 
 
+BASE = (timezone.now() - dt.timedelta(hours=2)).replace(microsecond=0)
+
+
 def when(minutes: int = 0) -> str:
-    return (timezone.now() - dt.timedelta(hours=2) + dt.timedelta(minutes=minutes)).replace(microsecond=0).isoformat()
+    """A fixed recent moment, so a body built twice is the same payload (a true replay)."""
+    return (BASE + dt.timedelta(minutes=minutes)).isoformat()
 
 
 def event(identity: dict, *, key: str | None = None, total: float = 10.0, **extra) -> dict:
