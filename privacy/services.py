@@ -222,6 +222,7 @@ def _forget(erasure_id: uuid.UUID) -> None:
                 tenant=tenant, identifiers=identifiers, reason=erasure.reason, erasure_id=erasure.pk
             )
         _ledger_scrub(tenant, family)
+        _others_scrub(tenant, family, identifiers)
         _conflicts_remove(tenant.pk, family, identifiers)
         _violation_samples_remove(tenant.pk, identifiers)
         receipt["identifiers"] = Identifier.objects.filter(tenant=tenant, profile_id__in=family).delete()[0]
@@ -250,6 +251,41 @@ def _ledger_scrub(tenant: Tenant, family: list[uuid.UUID]) -> None:
         entry.moved_identifiers = _scrub(tenant, entry.moved_identifiers)
         entry.lost_attributes = _scrub(tenant, entry.lost_attributes)
         entry.save(update_fields=["identifier_value", "moved_identifiers", "lost_attributes"])
+
+
+def _others_scrub(tenant: Tenant, family: list[uuid.UUID], identifiers: list[tuple[str, str]]) -> None:
+    """Another customer's records may name one of the erased identifiers: an identity map that
+    put it together with that customer's EXTERNAL id, refused as an identity conflict. Those
+    records stay (they are the other customer's), with the erased value replaced by its keyed
+    hash in the stored identity and in the resolution's conflicts."""
+    erased = set(identifiers)
+    naming = Q()
+    for type, value in identifiers:
+        naming |= Q(identifier_type=type, identifier_value=value)
+    if not identifiers:
+        return
+    others = set(
+        IdentityConflict.objects.filter(naming, tenant=tenant)
+        .exclude(primary_profile_id__in=family)
+        .values_list("primary_profile_id", flat=True)
+    )
+    if not others:
+        return
+    for model in (Event, ProfileUpdate, ChannelUpdate):
+        for record in model.objects.filter(tenant=tenant, profile_id__in=others).only("id", "identity", "resolution"):
+            identity = {
+                type: value_digest(tenant=tenant, value=value) if (type, value) in erased else value
+                for type, value in record.identity.items()
+            }
+            resolution = dict(record.resolution)
+            resolution["conflicts"] = [
+                {**c, "value": value_digest(tenant=tenant, value=c["value"])}
+                if (c.get("type"), c.get("value")) in erased
+                else c
+                for c in resolution.get("conflicts", [])
+            ]
+            if identity != record.identity or resolution != record.resolution:
+                model.objects.filter(pk=record.pk).update(identity=identity, resolution=resolution)
 
 
 def _conflicts_remove(tenant_id: int, family: list[uuid.UUID], identifiers: Iterable[tuple[str, str]]) -> None:

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from conftest import make_client
-from privacy.services import erasure_run
+from jobs.worker import jobs_run_pending
 
 _ids = itertools.count(1)
 
@@ -158,6 +158,8 @@ def erase(api, body: dict, *, run: bool = True) -> dict:
     response = api.post("/api/v1/erasures", body, format="json")
     assert response.status_code == 202, response.content
     assert response["Location"] == f"/api/v1/erasures/{response.json()['id']}"
+    assert response.json()["status"] == "queued" and response.json()["receipt"] is None
     if run:
-        erasure_run(erasure_id=uuid.UUID(response.json()["id"]))
+        assert jobs_run_pending() >= 1  # the worker takes the job
+
     return ok(api.get(f"/api/v1/erasures/{response.json()['id']}"))

@@ -232,3 +232,23 @@ def test_bad_requests_are_refused_and_change_nothing(api, ann, tenant, key_facto
     assert other_admin_api.get("/api/v1/suppressions").json()["results"] == []
     assert Suppression.objects.filter(pk=suppression.pk).exists()
     assert api.get(f"/api/v1/erasures/{uuid.uuid4()}").status_code == 404
+
+
+def test_another_customers_records_keep_no_erased_value(api, ann, bob):
+    # Bob's backend once sent Ann's email with Bob's EXTERNAL id: refused as a conflict.
+    mixed = ok(api.post("/api/v1/events", event({"EXTERNAL": "cust-2", "EMAIL": "ann@example.com"}), format="json"))
+    assert uuid.UUID(mixed["profileId"]) == bob and mixed["resolution"]["conflicts"]
+    erase(api, {"identity": {"EMAIL": "ann@example.com"}})
+    stored = Event.objects.get(pk=mixed["eventId"])
+    assert stored.profile_id == bob and stored.identity["EXTERNAL"] == "cust-2"
+    assert stored.identity["EMAIL"].startswith("hmac:")
+    assert stored.resolution["conflicts"][0]["value"].startswith("hmac:")
+    assert "ann@example.com" not in _all_text()
+    assert not IdentityConflict.objects.exists()
+
+
+def test_the_erasure_job_is_observable_in_the_jobs_api(api, ann):
+    done = erase(api, {"identity": {"EMAIL": "ann@example.com"}})
+    job = ok(api.get(f"/api/v1/jobs/{done['jobId']}"))
+    assert job["status"] == "succeeded" and job["kind"] == "privacy.erasure"
+    assert "ann@example.com" not in json.dumps(job)
