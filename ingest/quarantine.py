@@ -178,11 +178,17 @@ _FILTER_FIELDS = {"source": "source", "eventType": "event_type", "code": "code",
 
 
 def rejection_filter_parse(
-    data: Any, *, at: str = "", ignore: Iterable[str] = (), title: str = "Invalid rejection filter"
+    data: Any,
+    *,
+    at: str = "",
+    ignore: Iterable[str] = (),
+    allowed: Iterable[str] = tuple(_FILTER_FIELDS),
+    title: str = "Invalid rejection filter",
 ) -> RejectionFilter:
-    """Read `source`, `eventType`, `code` and `kind`; a 422 points at every bad one
-    (`at` prefixes the pointers, e.g. `/filter`). Names in `ignore` are let through
-    (a list's `cursor` and `limit`)."""
+    """Read `source`, `eventType`, `code` and `kind` (or only the `allowed` ones); a 422
+    points at every bad one (`at` prefixes the pointers, e.g. `/filter`). Names in
+    `ignore` are let through (a list's `cursor` and `limit`)."""
+    allowed = set(allowed)
     if data is None:
         return RejectionFilter()
     if not isinstance(data, Mapping):
@@ -194,7 +200,7 @@ def rejection_filter_parse(
     for name, value in data.items():
         if name in ignore:
             continue
-        field = _FILTER_FIELDS.get(name)
+        field = _FILTER_FIELDS.get(name) if name in allowed else None
         if field is None:
             problems.append(FieldProblem(f"{at}/{name}", "unknown_parameter", f"unknown filter {str(name)[:60]!r}"))
         elif not isinstance(value, str) or not value.strip() or len(value) > _TEXT_LIMIT:
