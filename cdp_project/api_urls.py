@@ -4,6 +4,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("contracts.urls")),
+    path("", include("jobs.urls")),
     path("", include("identity.urls")),
     path("", include("ingest.urls")),
     path("", include("runtime.urls")),

@@ -32,7 +32,10 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "phonenumber_field",
+    "django_tasks",
+    "django_tasks_db",
     "tenants",
+    "jobs",
     "contracts",
     "profiles",
     "identity",
@@ -204,3 +207,15 @@ SIMPLE_JWT = {
     "JTI_CLAIM": "jti",
     "UPDATE_LAST_LOGIN": False,
 }
+
+# --- Background jobs (jobs app, README "Background jobs"). django-tasks' database backend
+# carries the tasks in the same database, so a job enqueued in a transaction commits with it.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
+# A running job renews its lease at each progress report; past it, the job counts as
+# abandoned (its worker died) and the sweeper of any worker queues it again.
+CDP_JOB_LEASE_SECONDS = env_int("CDP_JOB_LEASE_SECONDS", 60, minimum=1)
+CDP_JOB_SWEEP_SECONDS = env_int("CDP_JOB_SWEEP_SECONDS", 15, minimum=1)
+# Transient failures (deadlocks, a lost connection) are retried with exponential backoff.
+CDP_JOB_MAX_ATTEMPTS = env_int("CDP_JOB_MAX_ATTEMPTS", 5, minimum=1)
+CDP_JOB_RETRY_BASE_SECONDS = env_int("CDP_JOB_RETRY_BASE_SECONDS", 2, minimum=0)
+CDP_JOB_RETRY_MAX_SECONDS = env_int("CDP_JOB_RETRY_MAX_SECONDS", 300, minimum=0)

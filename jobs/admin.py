@@ -1,0 +1,57 @@
+"""Jobs in the ops console: read-only, with status and progress."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib import admin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from .models import Job
+
+
+@admin.register(Job)
+class JobAdmin(admin.ModelAdmin):
+    list_display = ["kind", "tenant", "status", "progress_display", "attempts", "created_at", "finished_at", "error"]
+    list_filter = ["tenant", "status", "kind"]
+    search_fields = ["id", "kind"]
+    date_hierarchy = "created_at"
+    ordering = ["-created_at"]
+    fields = [
+        "id",
+        "tenant",
+        "kind",
+        "status",
+        "progress_display",
+        "params",
+        "checkpoint",
+        "result",
+        "error",
+        "attempts",
+        "lease_expires_at",
+        "task_id",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Job]:
+        return super().get_queryset(request).select_related("tenant")
+
+    @admin.display(description="Progress")
+    def progress_display(self, job: Job) -> str:
+        if job.progress_total:
+            percent = 100 * job.progress_done // job.progress_total
+            return f"{job.progress_done} / {job.progress_total} ({percent}%)"
+        return str(job.progress_done)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

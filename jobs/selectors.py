@@ -1,0 +1,45 @@
+"""Reads of the jobs app, always scoped by tenant."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.db.models import QuerySet
+
+from cdp_project.core.errors import not_found
+
+from .models import Job
+
+
+def job_queryset(*, tenant_id: int) -> QuerySet[Job]:
+    return Job.objects.filter(tenant_id=tenant_id).order_by("-created_at", "pk")
+
+
+def job_get(*, tenant_id: int, job_id: str | uuid.UUID) -> Job:
+    """The tenant's job, or a 404 problem: for a malformed id, an unknown one, or another
+    tenant's, alike."""
+    try:
+        key = job_id if isinstance(job_id, uuid.UUID) else uuid.UUID(str(job_id))
+    except ValueError:
+        raise not_found("No such job.") from None
+    job = job_queryset(tenant_id=tenant_id).filter(pk=key).first()
+    if job is None:
+        raise not_found("No such job.")
+    return job
+
+
+def job_latest(*, tenant_id: int, kind: str, subject: str) -> Job | None:
+    """The newest job of `kind` whose params name `subject` (params["subject"])."""
+    return job_queryset(tenant_id=tenant_id).filter(kind=kind, params__subject=subject).first()
+
+
+def jobs_queue_depth() -> dict[str, int]:
+    """How many jobs are queued and running now, across tenants (for /metrics)."""
+    from django.db.models import Count
+
+    rows = (
+        Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).values("status").annotate(n=Count("pk"))
+    )
+    depth = {Job.Status.QUEUED.value: 0, Job.Status.RUNNING.value: 0}
+    depth.update({row["status"]: row["n"] for row in rows})
+    return depth
