@@ -170,6 +170,9 @@ class QuarantinedItem(models.Model):
         default=dict, blank=True, help_text="The normalized identifiers that could be read, for erasure."
     )
     received_at = models.DateTimeField()
+    position = models.PositiveIntegerField(
+        default=0, help_text="The item's index in its request: replays keep the order."
+    )
     replay_count = models.PositiveIntegerField(default=0)
     last_replayed_at = models.DateTimeField(null=True, blank=True)
 

@@ -25,13 +25,15 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from cdp_project.core.errors import FieldProblem, unprocessable
+from jobs.services import job_enqueue
 from tenants.models import Tenant
 
 from .models import QuarantinedItem, RecordKind
@@ -102,6 +104,7 @@ def _row(ctx: IngestContext, item: Prepared, result: ItemResult) -> QuarantinedI
         digest=_digest(item.raw),
         identity=dict(item.identity.values) if item.identity is not None else {},
         received_at=ctx.now,
+        position=item.index,
     )
 
 
@@ -136,7 +139,7 @@ def quarantine_keep(*, ctx: IngestContext, items: Sequence[Prepared], results: S
             kept,
             update_conflicts=True,
             unique_fields=["tenant", "digest"],
-            update_fields=["code", "errors", "received_at"],
+            update_fields=["code", "errors", "received_at", "position"],
         )
     if dropped:
         _count_dropped(ctx, dropped)
@@ -234,7 +237,12 @@ def quarantine_queryset(*, tenant: Tenant, filter: RejectionFilter) -> Any:  # n
 
 # --- replay ------------------------------------------------------------------------------------
 
-Progress = Callable[[int, int], None]
+
+class Progress(Protocol):
+    """What a replay reports after each chunk, inside the transaction that records the
+    chunk's outcome (the jobs engine's `progress`): `checkpoint` resumes the replay."""
+
+    def __call__(self, *, done: int, total: int | None = None, checkpoint: Any = ...) -> None: ...
 
 
 def _ingest_function(kind: str) -> Callable[..., list[ItemResult]]:
@@ -245,6 +253,13 @@ def _ingest_function(kind: str) -> Callable[..., list[ItemResult]]:
         RecordKind.PROFILE_UPDATE: services.profile_updates_ingest,
         RecordKind.CHANNEL_UPDATE: services.channel_updates_ingest,
     }[RecordKind(kind)]
+
+
+_ITEMS_ARGUMENT = {
+    RecordKind.EVENT: "events",
+    RecordKind.PROFILE_UPDATE: "updates",
+    RecordKind.CHANNEL_UPDATE: "updates",
+}
 
 
 def _runs(rows: Sequence[QuarantinedItem]) -> Iterator[list[QuarantinedItem]]:
@@ -263,82 +278,111 @@ def _conflict_errors(result: ItemResult) -> list[dict[str, str]]:
     return [{"pointer": "/externalEventId", "code": CONFLICT_CODE, "detail": result.detail}]
 
 
+def _state_new(started: dt.datetime) -> dict[str, Any]:
+    return {"started": started.isoformat(), "after": None, "done": 0, "summary": dict.fromkeys(SUMMARY_KEYS, 0)}
+
+
 def rejections_replay(
     *,
     tenant: Tenant,
     filter: RejectionFilter,  # noqa: A002 - the API's word
     dry_run: bool,
     progress: Progress | None = None,
+    resume: Mapping[str, Any] | None = None,
     chunk_size: int = REPLAY_CHUNK,
 ) -> dict[str, Any]:
     """Send the tenant's quarantined items that match `filter` and arrived before the
     replay started through ingest again, oldest first, with their original keys.
+
     Accepted, duplicate and suppressed items leave the quarantine; refused ones (and
-    conflicts) stay with their new problems. Each chunk's ingest commits before its
-    quarantine rows change, so a replay stopped anywhere can simply be run again.
+    conflicts) stay with their new problems. Each chunk's ingest commits first; then, in
+    one transaction, its quarantine rows change and `progress` records a checkpoint.
+    Given that checkpoint as `resume`, a replay goes on where it stopped; run again from
+    scratch, it is just as safe: what was applied answers `duplicate` and leaves.
     With `dry_run` nothing at all is written. Answers
     `{"dryRun", "filter", "total", "summary": {accepted, duplicate, rejected, conflict, suppressed}}`."""
-    started = timezone.now()
+    state = dict(resume) if resume else _state_new(timezone.now())
+    started = dt.datetime.fromisoformat(state["started"])
     rows = quarantine_queryset(tenant=tenant, filter=filter).filter(received_at__lte=started)
-    total = rows.count()
-    summary: Counter[str] = Counter()
-    done = 0
+    total = state["done"] + _remaining(rows, state["after"]).count()
     if progress is not None:
-        progress(done, total)
-    after: tuple[dt.datetime, Any] | None = None
+        progress(done=state["done"], total=total)
     while True:
-        page = rows.order_by("received_at", "id")
-        if after is not None:
-            page = page.filter(received_at__gte=after[0]).exclude(received_at=after[0], id__lte=after[1])
-        chunk = list(page[:chunk_size])
+        chunk = list(_remaining(rows, state["after"]).order_by("received_at", "position", "id")[:chunk_size])
         if not chunk:
             break
-        after = (chunk[-1].received_at, chunk[-1].id)
+        leave: list[Any] = []
+        stay: list[QuarantinedItem] = []
+        outcomes: Counter[str] = Counter()
         for run in _runs(chunk):
-            outcomes = _replay_run(run, tenant=tenant, dry_run=dry_run)
-            summary.update(outcomes)
-        done += len(chunk)
-        if progress is not None:
-            progress(min(done, total), total)
-    return {
-        "dryRun": dry_run,
-        "filter": filter.as_json(),
-        "total": done,
-        "summary": {name: summary.get(name, 0) for name in SUMMARY_KEYS},
-    }
+            for row, result in _replay_run(run, tenant=tenant, dry_run=dry_run):
+                outcomes[result.status] += 1
+                if result.status in (ACCEPTED, DUPLICATE, SUPPRESSED):
+                    leave.append(row.pk)
+                else:
+                    stay.append(_refused_again(row, result))
+        state = {
+            **state,
+            "after": [chunk[-1].received_at.isoformat(), chunk[-1].position, str(chunk[-1].pk)],
+            "done": state["done"] + len(chunk),
+            "summary": {name: state["summary"].get(name, 0) + outcomes.get(name, 0) for name in SUMMARY_KEYS},
+        }
+        with transaction.atomic():
+            if not dry_run and leave:
+                QuarantinedItem.objects.filter(tenant=tenant, pk__in=leave).delete()
+            if not dry_run and stay:
+                QuarantinedItem.objects.bulk_update(stay, ["code", "errors", "replay_count", "last_replayed_at"])
+            if progress is not None:
+                progress(done=state["done"], total=max(total, state["done"]), checkpoint=state)
+    return {"dryRun": dry_run, "filter": filter.as_json(), "total": state["done"], "summary": state["summary"]}
 
 
-def _replay_run(run: Sequence[QuarantinedItem], *, tenant: Tenant, dry_run: bool) -> list[str]:
+def _remaining(rows: Any, after: Sequence[Any] | None) -> Any:
+    if after is None:
+        return rows
+    at, position, pk = dt.datetime.fromisoformat(after[0]), after[1], after[2]
+    return rows.filter(
+        Q(received_at__gt=at)
+        | Q(received_at=at, position__gt=position)
+        | Q(received_at=at, position=position, id__gt=pk)
+    )
+
+
+def _replay_run(
+    run: Sequence[QuarantinedItem], *, tenant: Tenant, dry_run: bool
+) -> list[tuple[QuarantinedItem, ItemResult]]:
     ingest = _ingest_function(run[0].kind)
     with _replay_in_progress():
-        results = ingest(tenant=tenant, **{_ITEMS_ARGUMENT[run[0].kind]: [row.payload for row in run]}, dry_run=dry_run)
-    if dry_run:
-        return [result.status for result in results]
-    now = timezone.now()
-    leave: list[Any] = []
-    stay: list[QuarantinedItem] = []
-    for row, result in zip(run, results, strict=True):
-        if result.status in (ACCEPTED, DUPLICATE, SUPPRESSED):
-            leave.append(row.pk)
-            continue
-        row.code = result.code or "validation_error"
-        row.errors = _conflict_errors(result) if result.status == CONFLICT else [p.as_dict() for p in result.problems]
-        row.replay_count += 1
-        row.last_replayed_at = now
-        stay.append(row)
-    with transaction.atomic():
-        if leave:
-            QuarantinedItem.objects.filter(tenant=tenant, pk__in=leave).delete()
-        if stay:
-            QuarantinedItem.objects.bulk_update(stay, ["code", "errors", "replay_count", "last_replayed_at"])
-    return [result.status for result in results]
+        results = ingest(tenant=tenant, dry_run=dry_run, **{_ITEMS_ARGUMENT[run[0].kind]: [r.payload for r in run]})
+    return list(zip(run, results, strict=True))
 
 
-_ITEMS_ARGUMENT = {
-    RecordKind.EVENT: "events",
-    RecordKind.PROFILE_UPDATE: "updates",
-    RecordKind.CHANNEL_UPDATE: "updates",
-}
+def _refused_again(row: QuarantinedItem, result: ItemResult) -> QuarantinedItem:
+    row.code = result.code or "validation_error"
+    row.errors = _conflict_errors(result) if result.status == CONFLICT else [p.as_dict() for p in result.problems]
+    row.replay_count += 1
+    row.last_replayed_at = timezone.now()
+    return row
+
+
+def rejections_replay_job(job: Any, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """The `ingest.rejections_replay` job: resumes from the job's checkpoint."""
+    return rejections_replay(
+        tenant=job.tenant,
+        filter=rejection_filter_parse(params.get("filter") or {}),
+        dry_run=bool(params.get("dryRun")),
+        progress=progress,
+        resume=job.checkpoint,
+    )
+
+
+REPLAY_JOB = "ingest.rejections_replay"
+PRUNE_JOB = "ingest.quarantine_prune"
+
+
+def rejections_replay_enqueue(*, tenant: Tenant, filter: RejectionFilter, dry_run: bool) -> Any:  # noqa: A002
+    """Queue a replay on the worker (never run inside a request); answers the job."""
+    return job_enqueue(tenant=tenant, kind=REPLAY_JOB, params={"filter": filter.as_json(), "dryRun": dry_run})
 
 
 # --- retention and erasure -----------------------------------------------------------------------
@@ -365,6 +409,13 @@ def quarantine_prune(*, now: dt.datetime | None = None, tenant: Tenant | None = 
                 break
             removed += QuarantinedItem.objects.filter(tenant_id=tenant_id, id__in=ids).delete()[0]
     return removed
+
+
+def quarantine_prune_job(job: Any, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
+    """The `ingest.quarantine_prune` job: prunes the job's tenant."""
+    removed = quarantine_prune(tenant=job.tenant)
+    progress(done=removed, total=removed)
+    return {"removed": removed}
 
 
 def quarantine_erase(*, tenant_id: int, identifiers: Mapping[str, Iterable[str]]) -> int:

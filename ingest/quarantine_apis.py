@@ -9,9 +9,11 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cdp_project.core.errors import FieldProblem, unprocessable
 from cdp_project.core.pagination import CursorPage, paginate
 from cdp_project.core.schema import problem
 from cdp_project.core.timestamps import format_utc
+from jobs.apis import JobSerializer
 from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
@@ -76,6 +78,52 @@ class RejectionListApi(TenantAPIView):
         chosen = quarantine.rejection_filter_parse(request.query_params.dict(), ignore=_PAGE_PARAMETERS)
         rows = quarantine.quarantine_queryset(tenant=self.tenant, filter=chosen)
         return paginate(request, self, rows, RejectionOutput, ordering="-received_at")
+
+
+class ReplayInput(serializers.Serializer):
+    filter = inline_serializer(
+        name="RejectionFilter",
+        fields={
+            "source": serializers.CharField(required=False),
+            "eventType": serializers.CharField(required=False),
+            "code": serializers.ChoiceField(choices=list(quarantine.FILTER_CODES), required=False),
+            "kind": serializers.ChoiceField(choices=list(RecordKind.values), required=False),
+        },
+        required=False,
+    )
+    dryRun = serializers.BooleanField(required=False, default=False, help_text="Count outcomes, change nothing.")
+
+
+class RejectionReplayApi(TenantAPIView):
+    permission_classes = [HasAdminScope]
+
+    @extend_schema(
+        operation_id="rejections_replay",
+        request=ReplayInput,
+        responses={202: JobSerializer, 400: PROBLEM, 422: PROBLEM},
+        tags=["quarantine"],
+        description=(
+            "Replay the matching quarantined items through ingest, with their original keys, as a job on the "
+            "worker. The job's result.summary counts accepted, duplicate, rejected, conflict and suppressed."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        body = self.json_object(request)
+        problems = [
+            FieldProblem(f"/{name}", "undeclared", f"unknown field {str(name)[:60]!r}")
+            for name in body
+            if name not in ("filter", "dryRun")
+        ]
+        dry_run = body.get("dryRun", False)
+        if not isinstance(dry_run, bool):
+            problems.append(FieldProblem("/dryRun", "type", "dryRun must be a boolean"))
+        if problems:
+            raise unprocessable(
+                "validation_error", "Invalid replay request", "The replay request is malformed.", problems
+            )
+        chosen = quarantine.rejection_filter_parse(body.get("filter"), at="/filter")
+        job = quarantine.rejections_replay_enqueue(tenant=self.tenant, filter=chosen, dry_run=dry_run)
+        return Response(JobSerializer(job).data, status=202, headers={"Location": f"/api/v1/jobs/{job.pk}"})
 
 
 class _PropertyOutput(serializers.Serializer):
