@@ -146,3 +146,48 @@ class Violation(models.Model):
 
     def __str__(self) -> str:
         return f"{self.source_key}/{self.event_type}: {self.code} × {self.count}"
+
+
+class QuarantinedItem(models.Model):
+    """An item refused with a 422-class problem, kept whole so that it can be replayed
+    once the contract (or the sender) is fixed. Everything is as sent: the source may be
+    unknown and the key may be missing. Bounded per item by CDP_MAX_EVENT_BYTES, per
+    tenant by CDP_QUARANTINE_MAX_ITEMS, in time by CDP_QUARANTINE_RETENTION_DAYS."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    kind = models.CharField(max_length=20, choices=RecordKind.choices)
+    source_key = models.CharField(max_length=255, blank=True, help_text="As sent; may be an unknown source.")
+    external_event_id = models.CharField(max_length=255, blank=True, help_text="As sent; the key of the replay.")
+    event_type = models.CharField(max_length=255, blank=True, help_text="As sent; empty for updates.")
+    code = models.CharField(max_length=64, help_text="The problem code the item was refused with.")
+    errors = models.JSONField(default=list, help_text="The problems of the latest attempt.")
+    payload = models.JSONField(help_text="The item exactly as sent.")
+    digest = models.CharField(
+        max_length=64, help_text="SHA-256 of the payload: an identical refusal refreshes its row."
+    )
+    identity = models.JSONField(
+        default=dict, blank=True, help_text="The normalized identifiers that could be read, for erasure."
+    )
+    received_at = models.DateTimeField()
+    position = models.PositiveIntegerField(
+        default=0, help_text="The item's index in its request: replays keep the order."
+    )
+    replay_count = models.PositiveIntegerField(default=0)
+    last_replayed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "quarantined item"
+        indexes = [
+            models.Index(fields=["tenant", "-received_at", "-id"], name="quarantine_recent"),
+            models.Index(fields=["tenant", "event_type", "-received_at"], name="quarantine_event_type"),
+            models.Index(fields=["tenant", "source_key", "-received_at"], name="quarantine_source"),
+            models.Index(fields=["tenant", "code", "-received_at"], name="quarantine_code"),
+        ]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "digest"], name="quarantine_digest_unique"),
+            models.CheckConstraint(condition=Q(kind__in=list(RecordKind.values)), name="quarantine_kind_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.source_key}/{self.external_event_id}: {self.code}"

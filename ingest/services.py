@@ -30,6 +30,7 @@ from tenants.models import Tenant
 from .derived import derived_apply_events
 from .models import ChannelUpdate, Event, IdempotencyKey, ProfileUpdate, RecordKind, Source, Violation
 from .pipeline import IngestContext, Prepared, prepare_channel_update, prepare_event, prepare_profile_update
+from .quarantine import quarantine_keep
 from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult
 
 SAMPLE_LIMIT = 2_000
@@ -478,6 +479,7 @@ def _violations_record(ctx: IngestContext, items: Sequence[Prepared], results: S
         counts[group] = (count + 1, _sample(item.raw, result))
     if counts:
         violations_record(tenant=ctx.tenant, counts=counts, now=ctx.now)
+    quarantine_keep(ctx=ctx, items=items, results=results)  # the refused items themselves, for replay
 
 
 def _raw_text(raw: Any, name: str) -> str:

@@ -1,8 +1,11 @@
 from django.urls import path
 
-from . import apis
+from . import apis, quarantine_apis
 
 urlpatterns = [
+    path("rejections", quarantine_apis.RejectionListApi.as_view(), name="rejection-list"),
+    path("rejections/replay", quarantine_apis.RejectionReplayApi.as_view(), name="rejection-replay"),
+    path("rejections/discovered", quarantine_apis.RejectionDiscoveredApi.as_view(), name="rejection-discovered"),
     path("events", apis.EventIngestApi.as_view(), name="events-ingest"),
     path("events/batch", apis.EventBatchApi.as_view(), name="events-batch"),
     path("events/validate", apis.EventValidateApi.as_view(), name="events-validate"),

@@ -174,6 +174,9 @@ CDP_MAX_INTEGER_DIGITS = env_int("CDP_MAX_INTEGER_DIGITS", 19, minimum=1)
 CDP_MAX_NUMBER_MAGNITUDE = env_int("CDP_MAX_NUMBER_MAGNITUDE", 10**15, minimum=1)
 CDP_MAX_TIMESTAMP_PAST_DAYS = env_int("CDP_MAX_TIMESTAMP_PAST_DAYS", 3_650, minimum=1)
 CDP_MAX_TIMESTAMP_FUTURE_SECONDS = env_int("CDP_MAX_TIMESTAMP_FUTURE_SECONDS", 86_400, minimum=0)
+# The quarantine of refused items (ingest/quarantine.py): how many a tenant keeps, and for how long.
+CDP_QUARANTINE_MAX_ITEMS = env_int("CDP_QUARANTINE_MAX_ITEMS", 100_000)
+CDP_QUARANTINE_RETENTION_DAYS = env_int("CDP_QUARANTINE_RETENTION_DAYS", 30, minimum=1)
 # Requests per minute per API key; 0 disables throttling.
 CDP_API_KEY_RATE_PER_MINUTE = env_int("CDP_API_KEY_RATE_PER_MINUTE", 60_000)
 # Rows an erasure job deletes per transaction (bounded chunks keep locks short and resumable).
