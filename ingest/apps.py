@@ -9,13 +9,16 @@ class IngestConfig(AppConfig):
         from contracts.hooks import register_derived_created_hook
         from profiles.extensions import register_profile_admin_section
         from profiles.merging import register_merge_handler
+        from tenants.write_keys import register_source_exists
 
         from .admin_sections import derived_section, recent_events_section, rejected_hint_section
         from .derived import derived_backfill_on_create
         from .merging import records_move_on_merge
+        from .selectors import source_exists
 
         register_merge_handler("ingest.records", records_move_on_merge)
         register_profile_admin_section("ingest.1_derived", derived_section)
         register_profile_admin_section("ingest.2_events", recent_events_section)
         register_profile_admin_section("ingest.3_violations", rejected_hint_section)
         register_derived_created_hook("ingest.derived_backfill", derived_backfill_on_create)
+        register_source_exists(lambda tenant, key: source_exists(tenant=tenant, key=key))

@@ -21,5 +21,9 @@ def source_get(*, tenant: Tenant, key: str) -> Source:
     return source
 
 
+def source_exists(*, tenant: Tenant, key: str) -> bool:
+    return Source.objects.filter(tenant=tenant, key=key).exists()
+
+
 def profile_events(*, tenant: Tenant, profile_id: object) -> QuerySet[Event]:
     return Event.objects.filter(tenant=tenant, profile_id=profile_id).select_related("source")

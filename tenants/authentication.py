@@ -22,9 +22,19 @@ class ApiKeyPrincipal:
     tenant: Tenant
     scopes: frozenset[str]
     key_prefix: str
+    source_key: str = ""  # set for a write key: the one source it writes to
 
     is_authenticated = True
     is_anonymous = False
+
+
+def _principal(api_key: ApiKey) -> ApiKeyPrincipal:
+    return ApiKeyPrincipal(
+        tenant=api_key.tenant,
+        scopes=frozenset(api_key.scopes),
+        key_prefix=api_key.prefix,
+        source_key=api_key.source_key,
+    )
 
 
 class ApiKeyAuthentication(authentication.BaseAuthentication):
@@ -47,8 +57,7 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed(check.failure)
         api_key = check.api_key
         api_key_touch(api_key=api_key, resolution_seconds=settings.CDP_API_KEY_LAST_USED_RESOLUTION_SECONDS)
-        principal = ApiKeyPrincipal(tenant=api_key.tenant, scopes=frozenset(api_key.scopes), key_prefix=api_key.prefix)
-        return principal, api_key
+        return _principal(api_key), api_key
 
     def authenticate_header(self, request: Request) -> str:
         return f'{KEYWORD} realm="api"'

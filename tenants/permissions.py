@@ -18,6 +18,13 @@ class _HasScope(BasePermission):
         principal = request.user
         if not isinstance(principal, ApiKeyPrincipal):
             return False
+        if principal.source_key:
+            # A write key sits in SDK configuration; it may send messages to its source and nothing else.
+            self.message = (
+                f"This is a write key of source '{principal.source_key}': "
+                "it is accepted only by the Segment-compatible ingress under /v1/."
+            )
+            return False
         if self.scope in principal.scopes:
             return True
         self.message = f"This API key lacks the '{self.scope}' scope."
