@@ -82,6 +82,14 @@ class BatchInput(serializers.Serializer):
     events = EventInput(many=True)
 
 
+class ProfileUpdateBatchInput(serializers.Serializer):
+    updates = ProfileUpdateInput(many=True)
+
+
+class ChannelUpdateBatchInput(serializers.Serializer):
+    updates = ChannelUpdateInput(many=True)
+
+
 class ResolutionOutput(serializers.Serializer):
     matchedBy = serializers.CharField(allow_null=True)
     createdProfile = serializers.BooleanField()
@@ -209,6 +217,44 @@ class EventIngestApi(TenantAPIView):
         return _single_response(result)
 
 
+def batch_items(body: dict[str, Any], field: str, noun: str) -> list[Any]:
+    """The items of a batch body `{field: [...]}` within CDP_MAX_BATCH_EVENTS, or a 413/422 problem."""
+    items = body.get(field)
+    extra = sorted(set(body) - {field})
+    if not isinstance(items, list) or extra:
+        problems = [FieldProblem(f"/{name}", "undeclared", f"unknown field {name!r}") for name in extra]
+        if not isinstance(items, list):
+            problems.insert(0, FieldProblem(f"/{field}", "required", f"{field} must be an array of {noun}"))
+        raise unprocessable("validation_error", "Invalid request", "The batch is malformed.", problems)
+    limit = settings.CDP_MAX_BATCH_EVENTS
+    if len(items) > limit:
+        raise ProblemError(
+            code="batch_too_large",
+            title="Batch too large",
+            status=413,
+            detail=f"The batch holds {len(items)} {noun}; at most {limit} are accepted per request.",
+        )
+    if not items:
+        raise unprocessable(
+            "validation_error",
+            "Invalid request",
+            "The batch is empty.",
+            [FieldProblem(f"/{field}", "required", f"at least one item in {field}")],
+        )
+    return items
+
+
+def _batch_response(results: list[ItemResult]) -> Response:
+    summary = Counter(result.status for result in results)
+    return Response(
+        {
+            "results": [_batch_item(result) for result in results],
+            "summary": {name: summary.get(name, 0) for name in OUTCOMES}
+            | ({SUPPRESSED: summary[SUPPRESSED]} if summary.get(SUPPRESSED) else {}),
+        }
+    )
+
+
 class EventBatchApi(TenantAPIView):
     permission_classes = [HasIngestScope]
 
@@ -220,38 +266,44 @@ class EventBatchApi(TenantAPIView):
         description="Ingest up to CDP_MAX_BATCH_EVENTS events, applied in array order; items are independent.",
     )
     def post(self, request: Request) -> Response:
-        body = self.json_object(request)
-        events = body.get("events")
-        extra = sorted(set(body) - {"events"})
-        if not isinstance(events, list) or extra:
-            problems = [FieldProblem(f"/{name}", "undeclared", f"unknown field {name!r}") for name in extra]
-            if not isinstance(events, list):
-                problems.insert(0, FieldProblem("/events", "required", "events must be an array of events"))
-            raise unprocessable("validation_error", "Invalid request", "The batch is malformed.", problems)
-        limit = settings.CDP_MAX_BATCH_EVENTS
-        if len(events) > limit:
-            raise ProblemError(
-                code="batch_too_large",
-                title="Batch too large",
-                status=413,
-                detail=f"The batch holds {len(events)} events; at most {limit} are accepted per request.",
-            )
-        if not events:
-            raise unprocessable(
-                "validation_error",
-                "Invalid request",
-                "The batch is empty.",
-                [FieldProblem("/events", "required", "at least one event")],
-            )
-        results = services.events_ingest(tenant=self.tenant, events=events)
-        summary = Counter(result.status for result in results)
-        return Response(
-            {
-                "results": [_batch_item(result) for result in results],
-                "summary": {name: summary.get(name, 0) for name in OUTCOMES}
-                | ({SUPPRESSED: summary[SUPPRESSED]} if summary.get(SUPPRESSED) else {}),
-            }
-        )
+        events = batch_items(self.json_object(request), "events", "events")
+        return _batch_response(services.events_ingest(tenant=self.tenant, events=events))
+
+
+class ProfileUpdateBatchApi(TenantAPIView):
+    permission_classes = [HasIngestScope]
+
+    @extend_schema(
+        operation_id="profile_updates_ingest_batch",
+        request=ProfileUpdateBatchInput,
+        responses={200: BatchOutput, 400: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+        tags=["ingest"],
+        description=(
+            "Ingest up to CDP_MAX_BATCH_EVENTS profile updates, applied in array order; items are independent. "
+            "The result body is the one of /events/batch (eventId is the id of the stored update)."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        updates = batch_items(self.json_object(request), "updates", "updates")
+        return _batch_response(services.profile_updates_ingest(tenant=self.tenant, updates=updates))
+
+
+class ChannelUpdateBatchApi(TenantAPIView):
+    permission_classes = [HasIngestScope]
+
+    @extend_schema(
+        operation_id="channel_updates_ingest_batch",
+        request=ChannelUpdateBatchInput,
+        responses={200: BatchOutput, 400: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+        tags=["ingest"],
+        description=(
+            "Ingest up to CDP_MAX_BATCH_EVENTS channel updates, applied in array order; items are independent. "
+            "The result body is the one of /events/batch (eventId is the id of the stored update)."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        updates = batch_items(self.json_object(request), "updates", "updates")
+        return _batch_response(services.channel_updates_ingest(tenant=self.tenant, updates=updates))
 
 
 class EventValidateApi(TenantAPIView):
