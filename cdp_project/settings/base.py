@@ -100,6 +100,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Human dates with their time zone everywhere in the console (cdp_project/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["cdp_project.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
