@@ -34,6 +34,7 @@ from identity.locks import identifier_keys_lock_many
 from identity.models import Identifier, IdentityConflict
 from identity.suppression import suppressions_add, value_digest
 from ingest.models import ChannelUpdate, Event, ProfileUpdate, Violation
+from ingest.quarantine import quarantine_erase
 from profiles.locks import profiles_lock
 from profiles.models import AttributeValue, DerivedValue, MergeLedgerEntry, Profile
 from profiles.selectors import profile_get_live
@@ -225,6 +226,10 @@ def _forget(erasure_id: uuid.UUID) -> None:
         _others_scrub(tenant, family, identifiers)
         _conflicts_remove(tenant.pk, family, identifiers)
         _violation_samples_remove(tenant.pk, identifiers)
+        by_type: dict[str, set[str]] = {}
+        for type, value in identifiers:
+            by_type.setdefault(type, set()).add(value)
+        quarantine_erase(tenant_id=tenant.pk, identifiers=by_type)
         receipt["identifiers"] = Identifier.objects.filter(tenant=tenant, profile_id__in=family).delete()[0]
         erasure.family = [str(pid) for pid in family]
         erasure.receipt = receipt

@@ -10,7 +10,7 @@ import pytest
 
 from channels.models import Endpoint, EndpointHistory
 from identity.models import Identifier, IdentityConflict, Suppression
-from ingest.models import ChannelUpdate, Event, IdempotencyKey, ProfileUpdate, Violation
+from ingest.models import ChannelUpdate, Event, IdempotencyKey, ProfileUpdate, QuarantinedItem, Violation
 from privacy.models import Erasure
 from privacy.services import erasure_run
 from profiles.models import AttributeValue, DerivedValue, MergeLedgerEntry, Profile
@@ -65,6 +65,7 @@ def test_erasing_by_email_removes_the_whole_family_and_keeps_only_hashes(api, an
     )
     assert before["derivedValues"] and before["variables"] and before["profileUpdates"] and before["channelUpdates"]
     bob_before = _rows_of([bob])
+    assert QuarantinedItem.objects.filter(external_event_id="ann-6").exists()  # her refused event
 
     done = erase(api, {"identity": {"EMAIL": " ANN@example.com "}, "reason": "ticket 4711"})
 
