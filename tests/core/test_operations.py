@@ -79,6 +79,8 @@ def test_production_settings_pass_check_deploy():
         "DJANGO_ALLOWED_HOSTS": "cdp.example.com",
         "CDP_RUNTIME_JWT_SIGNING_KEY": "r" * 20 + "a-separate-runtime-jwt-signing-key-0a1b2c3d",
     }
+    # The browser tests of the same process set it for Playwright's loop; a deployment never does.
+    env.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
     out = subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
         cwd=ROOT,
