@@ -57,6 +57,19 @@ def event():
     return copy.deepcopy(EVENT)
 
 
+def profile_update(attributes: dict, *, identity: dict | None = None, **changes) -> dict:
+    """A valid profile update of the `shop-backend` source (for cust-42 unless told)."""
+    body = {
+        "source": "shop-backend",
+        "externalEventId": "pu-1",
+        "occurredAt": "2026-11-20T10:15:00Z",
+        "identity": identity or {"EXTERNAL": "cust-42"},
+        "attributes": attributes,
+    }
+    body.update(changes)
+    return body
+
+
 def numbered(n: int, **changes) -> dict:
     body = copy.deepcopy(EVENT)
     body["externalEventId"] = f"evt-{n}"

@@ -14,7 +14,7 @@ from django.test import override_settings
 
 from profiles.models import AttributeValue
 
-from .conftest import ROOT
+from .conftest import ROOT, profile_update
 
 DEAD_DATABASE = "postgres://nobody@127.0.0.1:9/nowhere?connect_timeout=2"
 
@@ -119,13 +119,7 @@ def test_pages_outside_the_api_keep_their_html_errors(client):
 @pytest.mark.postgres_only
 @pytest.mark.django_db
 def test_an_export_that_fails_when_it_starts_answers_a_problem_not_a_page(api, tenant, client):
-    update = {
-        "source": "shop-backend",
-        "externalEventId": "pu-1",
-        "occurredAt": "2026-11-20T10:15:00Z",
-        "identity": {"EXTERNAL": "cust-42"},
-        "attributes": {"birthday": "2000-01-01T00:00:00Z"},
-    }
+    update = profile_update({"birthday": "2000-01-01T00:00:00Z"})
     api.post("/api/v1/profile-updates", update, format="json")
     channel = {
         **{k: update[k] for k in ("source", "occurredAt", "identity")},
