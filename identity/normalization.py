@@ -48,7 +48,7 @@ def _normalize_email(text: str) -> str:
     return value
 
 
-def _normalize_phone(text: str, region: str) -> str:
+def _normalize_phone(text: str, region: str, *, keep_extension: bool) -> str:
     raw = text.strip()
     if not raw:
         raise InvalidIdentifier("is empty")
@@ -62,7 +62,11 @@ def _normalize_phone(text: str, region: str) -> str:
         raise InvalidIdentifier(f"is not a valid phone number{where}") from None
     if not phonenumbers.is_valid_number(number):
         raise InvalidIdentifier(f"is not a valid phone number{where}")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    # An extension reaches one desk behind a shared line: the number with an extension is
+    # another identifier than the bare number (RFC 3966 form), never merged with it.
+    # (Channel addresses drop it: a text message reaches the line, not the desk.)
+    return f"{e164};ext={number.extension}" if number.extension and keep_extension else e164
 
 
 def _normalize_key(text: str) -> str:
@@ -71,18 +75,24 @@ def _normalize_key(text: str) -> str:
         raise InvalidIdentifier("is empty")
     if len(value) > MAX_KEY_LENGTH:
         raise InvalidIdentifier(f"is longer than {MAX_KEY_LENGTH} characters")
+    for char in value:
+        # Invisible format characters (zero-width space U+200B, right-to-left override U+202E,
+        # BOM U+FEFF, ...) would make two ids that look identical differ, or one look like another.
+        if unicodedata.category(char) == "Cf":
+            raise InvalidIdentifier(f"contains an invisible format character (U+{ord(char):04X})")
     return value
 
 
-def normalize_value(*, type: str, value: object, region: str) -> str:
-    """The canonical form of one identifier value, or InvalidIdentifier with the reason."""
+def normalize_value(*, type: str, value: object, region: str, phone_extension: bool = False) -> str:
+    """The canonical form of one identifier value, or InvalidIdentifier with the reason.
+    `phone_extension` keeps a PHONE's extension (`+442079460958;ext=12`), as identifiers do."""
     if not isinstance(value, str):
         raise InvalidIdentifier(f"must be a string, got {json_type_name(value)}")
     _check_characters(value)
     if type == "EMAIL":
         return _normalize_email(value)
     if type == "PHONE":
-        return _normalize_phone(value, region)
+        return _normalize_phone(value, region, keep_extension=phone_extension)
     return _normalize_key(value)
 
 
@@ -118,7 +128,7 @@ def identity_normalize(*, tenant: Tenant, identity: object, pointer_prefix: str 
             ignored.append(IgnoredIdentifier(type=key, value=raw.strip(), reason="blocked"))
             continue
         try:
-            normalized = normalize_value(type=key, value=raw, region=tenant.default_region)
+            normalized = normalize_value(type=key, value=raw, region=tenant.default_region, phone_extension=True)
         except InvalidIdentifier as error:
             problems.append(FieldProblem(at, "invalid_identity", f"{key} {error}"))
             continue
@@ -148,7 +158,7 @@ def identifier_normalize(*, tenant: Tenant, type: str, value: str, pointer: str 
             "invalid_identity", "Invalid identity", detail, [FieldProblem(at, "unknown_identifier_type", detail)]
         )
     try:
-        return normalize_value(type=type, value=value, region=tenant.default_region)
+        return normalize_value(type=type, value=value, region=tenant.default_region, phone_extension=True)
     except InvalidIdentifier as error:
         detail = f"{type} {error}"
         raise unprocessable(
@@ -161,7 +171,7 @@ def identifier_candidates(*, text: str, region: str) -> dict[str, str]:
     candidates: dict[str, str] = {}
     for type in IDENTIFIER_TYPES:
         try:
-            candidates[type] = normalize_value(type=type, value=text, region=region)
+            candidates[type] = normalize_value(type=type, value=text, region=region, phone_extension=True)
         except InvalidIdentifier:
             continue
     return candidates

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from cdp_project.core.errors import FieldProblem, ProblemError, not_found, unprocessable
 from cdp_project.core.pagination import paginate
-from cdp_project.core.schema import problem
+from cdp_project.core.schema import page_of, problem
 from cdp_project.core.timestamps import format_utc
 from profiles.selectors import profile_get_live
 from tenants.api_base import TenantAPIView
@@ -376,7 +376,9 @@ class SourceOutputSerializer(serializers.Serializer):
 class SourceListApi(TenantAPIView):
     permission_classes = [HasAdminScope]
 
-    @extend_schema(operation_id="sources_list", responses=SourceOutputSerializer(many=True), tags=["administration"])
+    @extend_schema(
+        operation_id="sources_list", responses=page_of(SourceOutputSerializer, "SourcePage"), tags=["administration"]
+    )
     def get(self, request: Request) -> Response:
         return paginate(
             request, self, selectors.source_list(tenant=self.tenant), SourceOutputSerializer, ordering="key"
@@ -438,7 +440,9 @@ class ProfileEventOutput(serializers.Serializer):
 class ProfileEventsApi(TenantAPIView):
     permission_classes = [HasAdminScope]
 
-    @extend_schema(operation_id="profiles_events", responses=ProfileEventOutput(many=True), tags=["profiles"])
+    @extend_schema(
+        operation_id="profiles_events", responses=page_of(ProfileEventOutput, "ProfileEventPage"), tags=["profiles"]
+    )
     def get(self, request: Request, profile_id: uuid.UUID) -> Response:
         live = profile_get_live(tenant_id=self.tenant.pk, profile_id=profile_id)
         if live is None:

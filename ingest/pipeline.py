@@ -20,6 +20,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from cdp_project.core.errors import FieldProblem, pointer
+from cdp_project.core.parsers import RefusedItem
 from cdp_project.core.timestamps import TimestampError, parse_rfc3339
 from channels.normalization import channel_update_parse
 from contracts.validator import ContractSnapshot
@@ -162,6 +163,10 @@ def fingerprint(kind: str, item: Prepared) -> str:
 
 def _envelope(index: int, kind: str, raw: Any, fields: Sequence[str], ctx: IngestContext) -> Prepared:
     item = Prepared(index=index, kind=kind, raw=raw)
+    if isinstance(raw, RefusedItem):  # a batch item the JSON parser refused (a NUL, a 20-digit integer, ...)
+        item.raw = raw.payload
+        item.problems.extend(raw.problems)
+        return item
     if not isinstance(raw, dict):
         item.problems.append(FieldProblem("", "type", "each item must be a JSON object"))
         return item

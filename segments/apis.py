@@ -15,6 +15,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cdp_project.core.pagination import paginate
+from cdp_project.core.schema import page_of
 from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
@@ -84,7 +85,7 @@ class SegmentMembersApi(TenantAPIView):
     @extend_schema(
         operation_id="segments_members",
         parameters=[OpenApiParameter("limit", int, description="Page size (at most 1000).")],
-        responses=MemberSerializer(many=True),
+        responses=page_of(MemberSerializer, "MemberPage"),
         tags=TAGS,
     )
     def get(self, request: Request, key: str) -> Response:
@@ -116,8 +117,7 @@ class SegmentExportApi(TenantAPIView):
         segment = selectors.segment_get(tenant_id=self.tenant.pk, key=key)
         spec = exports.export_spec_parse(tenant_id=self.tenant.pk, params=request.query_params.dict())
         rows = exports.export_rows(segment=segment, spec=spec)
-        response = StreamingHttpResponse(
-            exports.export_encode(rows=rows, spec=spec), content_type=exports.CONTENT_TYPES[spec.format]
-        )
+        chunks = exports.export_stream(chunks=exports.export_encode(rows=rows, spec=spec), spec=spec)
+        response = StreamingHttpResponse(chunks, content_type=exports.CONTENT_TYPES[spec.format])
         response["Content-Disposition"] = f'attachment; filename="{segment.key}-{spec.channel.lower()}.{spec.format}"'
         return response

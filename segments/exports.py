@@ -13,7 +13,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import itertools
 import json
+import logging
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
@@ -28,6 +30,8 @@ from profiles.models import AttributeValue, DerivedValue
 from .models import Segment
 from .selectors import segment_members
 from .types import ExportColumn, ExportSpec
+
+logger = logging.getLogger(__name__)
 
 FORMATS = ("csv", "ndjson")
 CONTENT_TYPES = {"csv": "text/csv; charset=utf-8", "ndjson": "application/x-ndjson"}
@@ -137,3 +141,28 @@ def export_encode(*, rows: Iterable[Mapping[str, Any]], spec: ExportSpec) -> Ite
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+def _aborted_marker(spec: ExportSpec) -> str:
+    if spec.format == "ndjson":
+        return json.dumps({"error": "export_aborted", "detail": "the export failed; this file is incomplete"}) + "\n"
+    return "\r\n#export_aborted: the export failed; this file is incomplete\r\n"
+
+
+def export_stream(*, chunks: Iterator[str], spec: ExportSpec) -> Iterator[str]:
+    """The encoded export, started now: its first chunk (and so the query) is produced
+    before the response begins, so a failure there is answered with a problem document.
+    A failure after the first byte cannot change the status any more: the stream ends
+    with an `export_aborted` line and the error is raised again, so the server aborts the
+    connection (a chunked response then lacks its last chunk). Never an HTML page in a CSV."""
+    first = next(chunks, "")
+
+    def rest() -> Iterator[str]:
+        try:
+            yield from chunks
+        except Exception:
+            logger.exception("export of %s to %s aborted mid-stream", spec.format, spec.channel)
+            yield _aborted_marker(spec)
+            raise
+
+    return itertools.chain([first], rest())

@@ -27,8 +27,11 @@ class TenantAPIView(APIView):
 
     @staticmethod
     def json_object(request: Request) -> dict[str, Any]:
-        """The body as a JSON object, or a 400 problem."""
+        """The body as a JSON object, or a 400 problem (also for no body at all: an empty
+        body is never read as an empty object)."""
         data = request.data
+        if request.stream is None:
+            raise bad_request("malformed_json", "The body is empty; a JSON object was expected.")
         if not isinstance(data, dict):
             raise bad_request("not_an_object", "The body must be a JSON object.")
         return data

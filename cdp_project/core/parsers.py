@@ -9,55 +9,82 @@ clear problem (DESIGN.md §10).
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from typing import Any
 
 from django.conf import settings
 from rest_framework.parsers import BaseParser
 
-from .errors import FieldProblem, bad_request, payload_too_large, pointer
+from .errors import FieldProblem, ProblemError, bad_request, payload_too_large, pointer
 
 
-class _Refused(ValueError):
+class Unacceptable:
+    """A value the decoder refused (an integer with too many digits, NaN, an object with
+    a duplicate key): left in the tree in its place, so the problem can be reported at
+    its pointer, and only the batch item holding it refused."""
+
+    __slots__ = ("code", "detail")
+
     def __init__(self, code: str, detail: str) -> None:
-        super().__init__(detail)
         self.code = code
         self.detail = detail
 
+    def __repr__(self) -> str:
+        return f"Unacceptable({self.code!r})"
+
+
+class RefusedItem:
+    """An item of a batch body that breaks a bound of the JSON itself (NUL, lone
+    surrogate, over-long string, nesting, number size, duplicate key). The batch view
+    passes it on like any item; ingest refuses it alone, with these `problems` (pointers
+    relative to the item). `payload` is the item with every offending value replaced by
+    null, safe to log or keep. It is no dict, so code that does not know it can only refuse it."""
+
+    __slots__ = ("problems", "payload")
+
+    def __init__(self, problems: list[FieldProblem], payload: Any) -> None:
+        self.problems = problems
+        self.payload = payload
+
+    def __repr__(self) -> str:
+        return f"RefusedItem({[p.code for p in self.problems]!r})"
+
 
 def _reject_constant(name: str) -> Any:
-    raise _Refused("invalid_number", f"{name} is not a JSON number")
+    return Unacceptable("invalid_number", f"{name} is not a JSON number")
 
 
 def _bounded_int(max_digits: int):
-    def parse_int(text: str) -> int:
+    def parse_int(text: str) -> int | Unacceptable:
         digits = len(text.lstrip("-"))
         if digits > max_digits:
-            raise _Refused("number_too_large", f"an integer has {digits} digits; at most {max_digits} are accepted")
+            detail = f"an integer has {digits} digits; at most {max_digits} are accepted"
+            return Unacceptable("number_too_large", detail)
         return int(text)
 
     return parse_int
 
 
 def _bounded_float(max_magnitude: int):
-    def parse_float(text: str) -> float:
+    def parse_float(text: str) -> float | Unacceptable:
         if len(text) > 64:
-            raise _Refused("number_too_large", "a number literal is longer than 64 characters")
+            return Unacceptable("number_too_large", "a number literal is longer than 64 characters")
         value = float(text)
         # Bounded well inside a double, so sums and other aggregates of many values stay finite.
         if not abs(value) <= max_magnitude:
-            raise _Refused("number_too_large", f"a number is larger than {max_magnitude:.0e} in magnitude")
+            return Unacceptable("number_too_large", f"a number is larger than {max_magnitude:.0e} in magnitude")
         return value
 
     return parse_float
 
 
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any] | Unacceptable:
     result = dict(pairs)
     if len(result) != len(pairs):
         seen: set[str] = set()
         for key, _ in pairs:
             if key in seen:
-                raise _Refused("duplicate_key", f"the key {key!r} appears twice in one object")
+                return Unacceptable("duplicate_key", f"the key {key!r} appears twice in one object")
             seen.add(key)
     return result
 
@@ -75,7 +102,7 @@ def _bad_string(text: str) -> str | None:
 def check_json_tree(
     data: Any, *, max_depth: int, max_string: int, root: tuple[str | int, ...] = ()
 ) -> list[FieldProblem]:
-    """Walk a decoded JSON value without recursion; return every string/depth problem."""
+    """Walk a decoded JSON value without recursion; return every string/depth/number problem."""
     problems: list[FieldProblem] = []
     stack: list[tuple[Any, tuple[str | int, ...], int]] = [(data, root, 0)]
     while stack:
@@ -88,6 +115,8 @@ def check_json_tree(
                 problems.append(
                     FieldProblem(pointer(*path), "too_long", f"the string is longer than {max_string} characters")
                 )
+        elif isinstance(value, Unacceptable):
+            problems.append(FieldProblem(pointer(*path), value.code, value.detail))
         elif isinstance(value, dict | list):
             if depth >= max_depth:
                 problems.append(FieldProblem(pointer(*path), "too_deep", f"nesting deeper than {max_depth} levels"))
@@ -106,33 +135,78 @@ def check_json_tree(
     return problems
 
 
-def loads_strict(raw: bytes) -> Any:
-    """Decode a JSON document under the CDP_* limits or raise a 400/413 problem."""
+def _safe_copy(value: Any, *, max_depth: int, max_string: int, depth: int = 0) -> Any:
+    """The value with every part `check_json_tree` would refuse replaced by null (and keys
+    it would refuse dropped). Only called on an item already known to hold a problem."""
+    if isinstance(value, str):
+        return None if _bad_string(value) or len(value) > max_string else value
+    if isinstance(value, Unacceptable):
+        return None
+    if isinstance(value, dict | list):
+        if depth >= max_depth:
+            return None
+        if isinstance(value, list):
+            return [_safe_copy(v, max_depth=max_depth, max_string=max_string, depth=depth + 1) for v in value]
+        return {
+            k: _safe_copy(v, max_depth=max_depth, max_string=max_string, depth=depth + 1)
+            for k, v in value.items()
+            if not _bad_string(k)
+        }
+    return value
+
+
+def _decode(raw: bytes) -> Any:
+    """The JSON document, with refused values left as `Unacceptable` markers; a 400 only
+    when the bytes are not JSON at all."""
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
         raise bad_request("malformed_json", f"The body is not valid UTF-8 (byte {error.start}).") from None
     try:
-        data = json.loads(
+        return json.loads(
             text,
             parse_constant=_reject_constant,
             parse_int=_bounded_int(settings.CDP_MAX_INTEGER_DIGITS),
             parse_float=_bounded_float(settings.CDP_MAX_NUMBER_MAGNITUDE),
             object_pairs_hook=_no_duplicate_keys,
         )
-    except _Refused as error:
-        raise bad_request(error.code, f"The body was refused: {error.detail}.") from None
     except RecursionError:
         raise bad_request("too_deep", f"The body nests deeper than {settings.CDP_MAX_NESTING_DEPTH} levels.") from None
     except json.JSONDecodeError as error:
         raise bad_request(
             "malformed_json", f"The body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}."
         ) from None
-    problems = check_json_tree(
-        data, max_depth=settings.CDP_MAX_NESTING_DEPTH, max_string=settings.CDP_MAX_STRING_LENGTH
-    )
+
+
+def _refuse(problems: list[FieldProblem]) -> ProblemError:
+    return bad_request(problems[0].code, f"The body was refused: {len(problems)} problem(s).", problems)
+
+
+def loads_strict(raw: bytes, *, batch_fields: Collection[str] = ()) -> Any:
+    """Decode a JSON document under the CDP_* limits or raise a 400 problem.
+
+    `batch_fields` names the top-level arrays of a batch body (`{"events": [...]}`): an
+    item of one of them that breaks a limit is replaced by a `RefusedItem` instead, so
+    the other items go through (API.md: items are independent). Anything else that breaks
+    a limit refuses the whole body with 400.
+    """
+    data = _decode(raw)
+    max_depth, max_string = settings.CDP_MAX_NESTING_DEPTH, settings.CDP_MAX_STRING_LENGTH
+    if isinstance(data, dict) and batch_fields:
+        for name in batch_fields:
+            items = data.get(name)
+            if not isinstance(items, list):
+                continue
+            for index, item in enumerate(items):
+                # An item is bounded as the body of a single-item request would be.
+                problems = check_json_tree(item, max_depth=max_depth, max_string=max_string)
+                if problems:
+                    items[index] = RefusedItem(problems, _safe_copy(item, max_depth=max_depth, max_string=max_string))
+    # The rest of the body; its items sit two levels down (object, array) and were bounded above.
+    depth = max_depth + 2 if batch_fields and isinstance(data, dict) else max_depth
+    problems = check_json_tree(data, max_depth=depth, max_string=max_string)
     if problems:
-        raise bad_request(problems[0].code, f"{len(problems)} problem(s) in the body.", problems)
+        raise _refuse(problems)
     return data
 
 
@@ -145,7 +219,25 @@ def read_bounded(stream: Any, content_length: int | None, limit: int) -> bytes:
     return raw
 
 
+# The arrays of the API's batch bodies: /api/v1/events/batch {"events": [...]},
+# /api/v1/profile-updates/batch and /api/v1/channel-updates/batch {"updates": [...]}.
+BATCH_FIELDS = ("events", "updates")
+
+
+def batch_fields_of(parser_context: dict) -> tuple[str, ...]:
+    """The batch arrays of this request's body: what its view declares as `batch_fields`,
+    else `BATCH_FIELDS` for any `/api/…/batch` path."""
+    declared = getattr(parser_context.get("view"), "batch_fields", None)
+    if declared is not None:
+        return tuple(declared)
+    path = getattr(parser_context.get("request"), "path", "") or ""
+    return BATCH_FIELDS if path.startswith("/api/") and path.rstrip("/").endswith("/batch") else ()
+
+
 class StrictJSONParser(BaseParser):
+    """Item-level bounds inside a batch body refuse that item only (`RefusedItem`); in any
+    other body they refuse the request with 400 (docs/operations.md "Bad input")."""
+
     media_type = "application/json"
 
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
@@ -159,4 +251,4 @@ class StrictJSONParser(BaseParser):
         raw = read_bounded(stream, content_length, settings.CDP_MAX_BODY_BYTES)
         if not raw.strip():
             raise bad_request("malformed_json", "The body is empty; a JSON object was expected.")
-        return loads_strict(raw)
+        return loads_strict(raw, batch_fields=batch_fields_of(parser_context or {}))

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
@@ -103,6 +105,10 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
         if isinstance(exc, drf_exceptions.Throttled) and exc.wait is not None:
             headers["Retry-After"] = str(max(1, int(exc.wait + 0.999)))
         body = problem_body(code=code, title=title, status=status, detail=str(exc.detail))
+    elif isinstance(exc, OperationalError | InterfaceError):
+        logger.warning("database unavailable: %s", exc)
+        body, status, unavailable_headers = _unavailable()
+        headers.update(unavailable_headers)
     else:
         return None  # not ours: Django's handler500 answers with a bare problem and logs it
 
@@ -111,16 +117,48 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
     return response
 
 
-def problem_response(*, code: str, title: str, status: int, detail: str = "") -> JsonResponse:
+# How long a client is asked to wait before retrying when the database is unreachable.
+RETRY_AFTER_SECONDS = 5
+
+
+def _unavailable() -> tuple[dict[str, Any], int, dict[str, str]]:
+    """The answer to a request the database could not serve (it is down, restarting or
+    dropped the connection): 503 with Retry-After, never 500. Nothing was applied: the
+    transaction, if any, did not commit, so a retry with the same ids is safe."""
+    body = problem_body(
+        code="database_unavailable",
+        title="Service unavailable",
+        status=503,
+        detail="The database is unavailable; nothing was applied. Retry later with the same ids.",
+    )
+    return body, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+
+
+def unavailable_response() -> JsonResponse:
+    body, status, headers = _unavailable()
+    return JsonResponse(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+
+
+def problem_response(
+    *, code: str, title: str, status: int, detail: str = "", errors: Sequence[FieldProblem] = ()
+) -> JsonResponse:
     return JsonResponse(
-        problem_body(code=code, title=title, status=status, detail=detail),
+        problem_body(code=code, title=title, status=status, detail=detail, errors=errors),
         status=status,
         content_type=PROBLEM_CONTENT_TYPE,
     )
 
 
+# Paths where every error is a problem document: the API and the compatible ingress.
+API_PREFIXES = ("/api/", "/v1/")
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
+
+
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(("/api/", "/v1/"))  # /v1/: the Segment-compatible ingress
+    return is_api_path(request.path)
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
@@ -135,6 +173,12 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Http
 
 def handler500(request: HttpRequest) -> HttpResponse:
     # Django has already logged the exception with its traceback; the client gets none of it.
+    # It calls this handler while handling the exception, so sys.exc_info() names it.
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        if not _is_api(request):
+            body, status, headers = _unavailable()
+            return HttpResponse(body["detail"], status=status, headers=headers, content_type="text/plain")
+        return unavailable_response()
     if _is_api(request):
         return problem_response(
             code="internal_error",

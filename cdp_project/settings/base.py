@@ -48,8 +48,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cdp_project.core.middleware.ProblemResponsesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "cdp_project.core.middleware.RefuseUnstorableInputMiddleware",
+    "cdp_project.core.middleware.ChunkedBodyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -141,6 +143,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "cdp_project.core.schema.add_problem_responses",
+    ],
     "APPEND_COMPONENTS": {
         "securitySchemes": {
             "RuntimeJWT": {

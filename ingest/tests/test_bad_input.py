@@ -44,13 +44,23 @@ HOSTILE = {
 @pytest.mark.parametrize("url", ENDPOINTS)
 @pytest.mark.parametrize("case", sorted(HOSTILE))
 def test_hostile_json_is_400_and_changes_nothing(ingest_api, shop, url, case):
+    """A single item is refused with 400; in a batch only the item is rejected (issue 11)."""
     raw, code = HOSTILE[case]
     before = row_counts()
     response = ingest_api.generic("POST", url, wrap(url, raw).encode("utf-8"), content_type="application/json")
+    if url.endswith("/batch"):
+        assert response.status_code == 200, response.content
+        (item,) = response.json()["results"]
+        assert item["status"] == "rejected"
+        assert item["errors"][0]["code"] == code and item["errors"][0]["pointer"]
+        after = row_counts()
+        assert after.pop("Violation") == before.pop("Violation") + 1  # counted like any refused item
+        assert after == before
+        return
     assert response.status_code == 400, response.content
     body = response.json()
     assert body["code"] == code
-    assert body["errors"][0]["pointer"] if "errors" in body else True
+    assert body["errors"][0]["pointer"]
     assert row_counts() == before
 
 

@@ -11,7 +11,7 @@ import pytest
 from ingest.models import Event
 from profiles.models import AttributeValue
 
-from .conftest import numbered
+from .conftest import numbered, profile_update
 
 pytestmark = pytest.mark.django_db
 
@@ -79,13 +79,7 @@ def test_wide_offsets_in_a_batch_are_all_stored(api):
 
 
 def test_profile_and_channel_updates_take_wide_offsets(api):
-    update = {
-        "source": "shop-backend",
-        "externalEventId": "pu-1",
-        "occurredAt": "2026-11-30T20:00:00-23:30",
-        "identity": {"EXTERNAL": "cust-1"},
-        "attributes": {"tier": "gold"},
-    }
+    update = profile_update({"tier": "gold"}, identity={"EXTERNAL": "cust-1"}, occurredAt="2026-11-30T20:00:00-23:30")
     assert api.post("/api/v1/profile-updates", update, format="json").status_code == 201
     channel = {
         "source": "shop-backend",
@@ -104,13 +98,7 @@ def test_datetime_properties_and_attributes_are_stored_in_utc(api, event):
     event.update(eventType="signed_up", properties={"at": "2026-11-20T10:15:00.5+23:00"})
     assert api.post("/api/v1/events", event, format="json").status_code == 201
     assert Event.objects.get().properties == {"at": "2026-11-19T11:15:00.500000Z"}
-    update = {
-        "source": "shop-backend",
-        "externalEventId": "pu-1",
-        "occurredAt": "2026-11-20T10:15:00Z",
-        "identity": {"EXTERNAL": "cust-42"},
-        "attributes": {"birthday": "2000-01-01T00:00:00+23:00"},
-    }
+    update = profile_update({"birthday": "2000-01-01T00:00:00+23:00"})
     assert api.post("/api/v1/profile-updates", update, format="json").status_code == 201
     assert AttributeValue.objects.get(name="birthday").value == "1999-12-31T01:00:00Z"
 
@@ -133,13 +121,8 @@ def _birthday_segment(api, value="1990-01-01T00:00:00Z"):
 
 
 def test_a_segment_on_a_datetime_stored_with_a_wide_offset_answers(api):
-    update = {
-        "source": "shop-backend",
-        "externalEventId": "pu-1",
-        "occurredAt": "2026-11-20T10:15:00Z",
-        "identity": {"EXTERNAL": "cust-42", "EMAIL": "ann@example.com"},
-        "attributes": {"birthday": "2000-01-01T00:00:00+23:00"},
-    }
+    identity = {"EXTERNAL": "cust-42", "EMAIL": "ann@example.com"}
+    update = profile_update({"birthday": "2000-01-01T00:00:00+23:00"}, identity=identity)
     profile_id = api.post("/api/v1/profile-updates", update, format="json").json()["profileId"]
     assert _birthday_segment(api).status_code == 201
     members = api.get("/api/v1/segments/bday/members")
@@ -151,17 +134,7 @@ def test_a_segment_on_a_datetime_stored_with_a_wide_offset_answers(api):
 
 
 def test_a_value_stored_with_a_wide_offset_before_normalization_does_not_break_a_segment(api, tenant):
-    api.post(
-        "/api/v1/profile-updates",
-        {
-            "source": "shop-backend",
-            "externalEventId": "pu-1",
-            "occurredAt": "2026-11-20T10:15:00Z",
-            "identity": {"EXTERNAL": "cust-42"},
-            "attributes": {"birthday": "2000-01-01T00:00:00Z"},
-        },
-        format="json",
-    )
+    api.post("/api/v1/profile-updates", profile_update({"birthday": "2000-01-01T00:00:00Z"}), format="json")
     # What an older release stored as it was sent.
     AttributeValue.objects.filter(tenant=tenant, name="birthday").update(value="2000-01-01T00:00:00+23:00")
     assert _birthday_segment(api).status_code == 201
