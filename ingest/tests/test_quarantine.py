@@ -152,3 +152,17 @@ def test_prune_drops_items_older_than_the_retention_and_keeps_the_rest(ingest_ap
     call_command("quarantine_prune", stdout=out)
     assert list(QuarantinedItem.objects.values_list("external_event_id", flat=True)) == ["evt-2"]
     assert "2" in out.getvalue()
+
+
+def test_erasure_removes_the_quarantined_items_of_the_erased_identifiers_only(ingest_api, shop, event, tenant):
+    from ingest.quarantine import quarantine_erase
+
+    ann = variant(event, 1, total="lots")
+    bob = variant(event, 2, total="lots")
+    bob["identity"] = {"EMAIL": "bob@example.com"}
+    for item in (ann, bob):
+        assert ingest_api.post(EVENTS, item, format="json").status_code == 422
+    assert quarantine_erase(tenant_id=tenant.pk, identifiers={"EMAIL": ["ann@example.com"]}) == 1
+    assert list(QuarantinedItem.objects.values_list("external_event_id", flat=True)) == ["evt-2"]
+    assert quarantine_erase(tenant_id=tenant.pk + 1, identifiers={"EMAIL": ["bob@example.com"]}) == 0
+    assert QuarantinedItem.objects.count() == 1
