@@ -101,7 +101,8 @@ class Workload:
         self.next_anon += 1
         return self._event({"EMAIL": f"anon{i}@example.com", "DEVICE_KEY": f"dev-{i}"})
 
-    def batch(self, size: int = BATCH, replay_share: float = 0.10) -> list[dict]:
+    def batch(self, size: int | None = None, replay_share: float = 0.10) -> list[dict]:
+        size = size or BATCH
         replays = int(size * replay_share) if self.sent else 0
         fresh = size - replays
         kinds = ["known"] * round(fresh * 0.80) + ["new"] * round(fresh * 0.15)
@@ -283,7 +284,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--batches", type=int, default=10, help="batches of 500 per measured phase")
     parser.add_argument("--singles", type=int, default=400, help="single-event requests")
+    parser.add_argument("--smoke", action="store_true", help="a tiny run in seconds (make test runs it)")
     args = parser.parse_args()
+    if args.smoke:
+        global KNOWN, ANON, BATCH
+        KNOWN, ANON, BATCH, args.batches, args.singles = 900, 100, 50, 2, 20
     if connection.vendor != "postgresql":
         sys.exit("bench/ingest.py needs PostgreSQL: run it with `make bench-ingest`.")
 
@@ -336,6 +341,9 @@ def main() -> None:
         print(f"{name:<58} {figure:>16} {'' if ratio is None else f'{ratio:.3f}x':>12}")
     print("\ntargets: HTTP batch >= 1,500 events/s; single p50 <= 15 ms; replays >= 2x the new-event rate")
     print(f"replay / new-event rate: {replay_rate / new_rate:.1f}x")
+    figures = {"baseline_events_per_s": base, "in_process_events_per_s": rate, "http_batch_events_per_s": http_rate}
+    figures |= {"single_p50_ms": p50, "single_p99_ms": p99, "replay_events_per_s": replay_rate}
+    print("BENCH " + json.dumps({key: round(value, 1) for key, value in figures.items()}, sort_keys=True))
 
 
 if __name__ == "__main__":

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("ingest.urls")),
     path("", include("runtime.urls")),
     path("", include("segments.urls")),
+    path("", include("privacy.urls")),
 ]

@@ -17,5 +17,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/v1/", include("cdp_project.api_urls")),
+    path("v1/", include("ingest.segment_urls")),  # the Segment-compatible ingress
     path("admin/", admin.site.urls),
 ]

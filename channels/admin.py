@@ -14,10 +14,10 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from cdp_project.core.timestamps import format_utc
 from profiles.admin import profile_link
 from profiles.extensions import AdminSection
 from profiles.selectors import profile_merged_ids
+from tenants.console import when
 
 from .models import Endpoint, EndpointHistory
 from .selectors import (
@@ -40,8 +40,7 @@ REASON_TEXT = {
 }
 
 
-def _when(value: Any) -> str:
-    return format_utc(value) if value is not None else "—"
+_when = when
 
 
 def endpoint_link(endpoint: Endpoint, text: str | None = None) -> str:

@@ -21,6 +21,7 @@ from django.utils.html import format_html
 
 from cdp_project.core.errors import ProblemError
 from cdp_project.core.parsers import loads_strict
+from tenants.console import CommaSeparatedValuesField
 from tenants.models import Tenant
 
 from . import selectors, services, specs
@@ -48,24 +49,6 @@ _FORM_FIELD = {
     "derivable": "derivable",
     "description": "description",
 }
-
-
-class CommaSeparatedValuesField(forms.CharField):
-    """Enum values typed as `EUR, USD, GBP` rather than as JSON."""
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return ", ".join(str(v) for v in value)
-        if isinstance(value, str) and value.startswith("["):
-            try:
-                return ", ".join(str(v) for v in json.loads(value))
-            except ValueError:
-                return value
-        return value
-
-    def to_python(self, value: Any) -> list[str]:
-        text = super().to_python(value) or ""
-        return [item.strip() for item in text.split(",") if item.strip()]
 
 
 def _typed_spec(form: forms.Form, *, kind: str) -> FieldSpec | None:
@@ -191,7 +174,13 @@ class PropertyDefinitionFormSet(BaseInlineFormSet):
             new=new,
         )
         if warnings and not _confirmed(self.data):
-            raise _breaking_error(warnings)
+            # The change form shows these next to the checkbox that confirms them.
+            self.breaking_warnings = warnings
+            raise ValidationError(
+                "Some changes could break senders or consumers: read them below, next to the save button, "
+                "and confirm them there.",
+                code="breaking_changes",
+            )
 
 
 class PropertyDefinitionInline(admin.TabularInline):
@@ -237,7 +226,8 @@ class EventTypeAdmin(admin.ModelAdmin):
         fields = ["tenant", "name", "description", "status", "allow_additional_properties"]
         if obj is None:
             return fields
-        return [*fields, "version", "contract_pages", CONFIRM_FIELD, "created_at", "updated_at"]
+        # The confirmation of breaking changes is drawn next to their list (change_form.html).
+        return [*fields, "version", "contract_pages", "created_at", "updated_at"]
 
     def get_search_results(self, request: HttpRequest, queryset: Any, search_term: str) -> tuple[Any, bool]:
         queryset, _ = super().get_search_results(request, queryset, search_term)
@@ -326,7 +316,7 @@ class EventTypeAdmin(admin.ModelAdmin):
                 {
                     "version": version,
                     "allow_additional_properties": allow,
-                    "properties": [specs.field_as_json(p, kind="property") for p in properties],
+                    "properties": [{"spec": p, "details": _details(p)} for p in properties],
                     "summary": summary,
                     "is_current": version.version == event_type.version,
                 }
@@ -369,17 +359,82 @@ class EventTypeAdmin(admin.ModelAdmin):
         return TemplateResponse(request, "admin/contracts/eventtype/try_sample.html", context)
 
 
+def _number(value: float | None) -> str:
+    return "none" if value is None else f"{value:g}"
+
+
+def _details(spec: FieldSpec) -> str:
+    """A property's rules beyond its type, in words."""
+    parts: list[str] = []
+    if spec.values:
+        parts.append("one of " + ", ".join(spec.values))
+    if spec.max_length is not None:
+        parts.append(f"at most {spec.max_length} characters")
+    if spec.minimum is not None:
+        parts.append(f"at least {_number(spec.minimum)}")
+    if spec.maximum is not None:
+        parts.append(f"at most {_number(spec.maximum)}")
+    if spec.description:
+        parts.append(f"“{spec.description}”")
+    return "; ".join(parts) or "—"
+
+
+def _flag_changes(before: FieldSpec, after: FieldSpec) -> list[str]:
+    words: list[str] = []
+    for flag, on, off in (
+        ("required", "now required", "now optional"),
+        ("filterable", "now usable in segments", "no longer usable in segments"),
+        ("derivable", "now feeds derived attributes", "no longer feeds derived attributes"),
+    ):
+        if getattr(before, flag) != getattr(after, flag):
+            words.append(on if getattr(after, flag) else off)
+    return words
+
+
+def _property_diff(before: FieldSpec, after: FieldSpec) -> str:
+    """What changed in one property, in words: `'total': type number → integer, now required`."""
+    words: list[str] = []
+    if before.type != after.type:
+        words.append(f"type {before.type} → {after.type}")
+    words += _flag_changes(before, after)
+    added = [v for v in after.values if v not in before.values]
+    dropped = [v for v in before.values if v not in after.values]
+    if added:
+        words.append("accepts " + ", ".join(added))
+    if dropped:
+        words.append("no longer accepts " + ", ".join(dropped))
+    for label, old, new in (
+        ("max length", before.max_length, after.max_length),
+        ("minimum", before.minimum, after.minimum),
+        ("maximum", before.maximum, after.maximum),
+    ):
+        if old != new:
+            words.append(f"{label} {_number(old)} → {_number(new)}")
+    if before.description != after.description:
+        words.append("description changed")
+    return f"'{after.name}': " + (", ".join(words) or "reordered")
+
+
 def _change_summary(
     old_allow: bool, old: tuple[FieldSpec, ...], new_allow: bool, new: tuple[FieldSpec, ...]
 ) -> tuple[str, ...]:
+    """The difference between two versions, in words for marketing ops."""
     lines: list[str] = []
     old_names = {p.name: p for p in old}
     new_names = {p.name: p for p in new}
-    lines += [f"Added '{name}' ({p.type})." for name, p in new_names.items() if name not in old_names]
+    lines += [
+        f"Added '{name}' ({p.type}{', required' if p.required else ', optional'})."
+        for name, p in new_names.items()
+        if name not in old_names
+    ]
     lines += [f"Removed '{name}'." for name in old_names if name not in new_names]
-    lines += [f"Changed '{name}'." for name, p in new_names.items() if name in old_names and old_names[name] != p]
+    lines += [
+        f"Changed {_property_diff(old_names[name], p)}."
+        for name, p in new_names.items()
+        if name in old_names and old_names[name] != p
+    ]
     if old_allow != new_allow:
-        lines.append(f"Undeclared properties {'accepted' if new_allow else 'refused'}.")
+        lines.append(f"Undeclared properties {'accepted' if new_allow else 'refused'} from now on.")
     warnings = services.breaking_changes(old_allow=old_allow, old=old, new_allow=new_allow, new=new)
     lines += [f"Could break consumers: {w}" for w in warnings]
     return tuple(lines) or ("No change of the rules.",)

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from django.db.models import F
 
+from cdp_project.core import timestamps
 from cdp_project.core.errors import FieldProblem, pointer
 
 from . import specs
@@ -88,19 +89,21 @@ def _bounds_check(spec: FieldSpec) -> Callable[[float | int], tuple[str, str] | 
 
 
 def parse_rfc3339(value: str) -> dt.datetime | None:
-    """An RFC 3339 timestamp with an explicit offset, or None."""
+    """An RFC 3339 timestamp with an explicit offset (`T` between date and time), in UTC, or None."""
     if not _RFC3339.match(value):
         return None
-    text = value.upper().replace("Z", "+00:00")
-    main, _, rest = text.partition(".")
-    if rest:  # Python keeps microseconds: cut nanoseconds down instead of refusing them
-        digits = re.match(r"\d+", rest).group(0)  # type: ignore[union-attr]
-        text = f"{main}.{digits[:6].ljust(6, '0')}{rest[len(digits) :]}"
     try:
-        parsed = dt.datetime.fromisoformat(text)
-    except ValueError:
+        return timestamps.parse_rfc3339(value)
+    except timestamps.TimestampError:
         return None
-    return parsed if parsed.tzinfo is not None else None
+
+
+def canonical_datetime(value: str) -> str:
+    """The stored form of a valid `datetime` value: the same instant in UTC with a Z, so
+    every reader (segments, exports, PostgreSQL casts) sees an offset it can hold."""
+    parsed = parse_rfc3339(value)
+    assert parsed is not None, "canonical_datetime takes a value the validator accepted"
+    return timestamps.format_utc(parsed)
 
 
 def compile_value_check(spec: FieldSpec) -> ValueCheck:
@@ -153,11 +156,15 @@ def compile_value_check(spec: FieldSpec) -> ValueCheck:
         def check_datetime(value: object) -> tuple[str, str] | None:
             if not isinstance(value, str):
                 return _expected("datetime (an RFC 3339 string)", value)
-            if parse_rfc3339(value) is None:
+            if not _RFC3339.match(value):
                 return (
                     "invalid_datetime",
                     "expected an RFC 3339 timestamp with an explicit offset, e.g. 2026-11-20T10:15:00+01:00",
                 )
+            try:
+                timestamps.parse_rfc3339(value)
+            except timestamps.TimestampError as error:
+                return "invalid_datetime", str(error)
             return None
 
         return check_datetime
@@ -189,6 +196,11 @@ class CompiledEventType:
     # (name, required, check) in definition order
     fields: tuple[tuple[str, bool, ValueCheck], ...]
     declared: frozenset[str]
+    datetimes: frozenset[str] = frozenset()
+
+    def canonical(self, properties: Mapping[str, object]) -> dict[str, object]:
+        """Valid properties as they are stored: datetime values in UTC (`canonical_datetime`)."""
+        return _canonical(properties, self.datetimes)
 
     def problems(self, properties: object) -> tuple[FieldProblem, ...]:
         if not isinstance(properties, Mapping):
@@ -223,7 +235,15 @@ def compile_event_type(*, definition: Mapping[str, object], digest: str) -> Comp
         allow_additional_properties=allow,
         fields=tuple((p.name, p.required, compile_value_check(p)) for p in properties),
         declared=frozenset(p.name for p in properties),
+        datetimes=frozenset(p.name for p in properties if p.type == TYPE_DATETIME),
     )
+
+
+def _canonical(values: Mapping[str, object], datetimes: frozenset[str]) -> dict[str, object]:
+    return {
+        name: canonical_datetime(value) if name in datetimes and isinstance(value, str) else value
+        for name, value in values.items()
+    }
 
 
 class _CompiledCache:
@@ -276,6 +296,7 @@ class ContractSnapshot:
         self.tenant_id = tenant_id
         self._types = types
         self._attributes: dict[str, ValueCheck] | None = None
+        self._attribute_datetimes: frozenset[str] = frozenset()
 
     def check_event(self, *, event_type: str, properties: object) -> ContractCheck:
         known = self._types.get(event_type) if isinstance(event_type, str) else None
@@ -323,12 +344,21 @@ class ContractSnapshot:
         found.sort(key=lambda problem: (problem.pointer, problem.code))
         return tuple(found)
 
+    def canonical_properties(self, *, event_type: str, properties: Mapping[str, object]) -> dict[str, object]:
+        """Properties that passed `check_event`, as they are stored (datetimes in UTC)."""
+        known = self._types.get(event_type)
+        return dict(properties) if known is None else known.compiled.canonical(properties)
+
+    def canonical_attributes(self, *, attributes: Mapping[str, object]) -> dict[str, object]:
+        """Attributes that passed `check_attributes`, as they are stored (datetimes in UTC)."""
+        self._attribute_checks()
+        return _canonical(attributes, self._attribute_datetimes)
+
     def _attribute_checks(self) -> dict[str, ValueCheck]:
         if self._attributes is None:
-            self._attributes = {
-                definition.name: compile_value_check(specs.field_spec_from_row(definition))
-                for definition in AttributeDefinition.objects.filter(tenant_id=self.tenant_id)
-            }
+            rows = [specs.field_spec_from_row(d) for d in AttributeDefinition.objects.filter(tenant_id=self.tenant_id)]
+            self._attributes = {spec.name: compile_value_check(spec) for spec in rows}
+            self._attribute_datetimes = frozenset(spec.name for spec in rows if spec.type == TYPE_DATETIME)
         return self._attributes
 
 

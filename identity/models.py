@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 from django.db import models
 from django.db.models import F, Q
 
@@ -84,3 +86,40 @@ class IdentityConflict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.identifier_type}:{self.identifier_value} ({self.reason})"
+
+
+class IdentifierHashKey(models.Model):
+    """A tenant's secret for keyed identifier hashes (HMAC-SHA256). Suppressions and the
+    scrubbed audit trail keep only such hashes: without this secret nobody can test
+    whether a given email address was ever erased, as anyone could with a bare SHA-256."""
+
+    tenant = models.OneToOneField(Tenant, on_delete=models.CASCADE, related_name="+")
+    secret = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"identifier hash key of tenant {self.tenant_id}"
+
+
+class Suppression(models.Model):
+    """An erased identifier that must not come back: kept only as a keyed hash of
+    `(type, normalized value)`. Data naming it is answered `suppressed` and not stored.
+    Deleting the row lifts the suppression (the identifier then starts a new customer)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    type = models.CharField(max_length=16, choices=IdentifierType.choices)
+    digest = models.CharField(max_length=64, editable=False, help_text="HMAC-SHA256 of the type and value.")
+    reason = models.CharField(max_length=500, blank=True)
+    erasure_id = models.UUIDField(null=True, blank=True, help_text="The erasure that suppressed it.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "digest"], name="suppression_tenant_digest_unique"),
+            models.CheckConstraint(condition=Q(type__in=IDENTIFIER_TYPES), name="suppression_type_known"),
+        ]
+
+    def __str__(self) -> str:
+        return f"suppressed {self.type} {self.digest[:12]}…"

@@ -22,7 +22,7 @@ from tenants.permissions import HasAdminScope, HasIngestScope
 
 from . import selectors, services
 from .models import KEY_PATTERN
-from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, ItemResult
+from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult
 
 TITLES = {
     "unknown_source": "Unknown source",
@@ -35,6 +35,9 @@ TITLES = {
     "payload_too_large": "Payload too large",
     "invalid_channel_update": "Invalid channel update",
 }
+
+# The outcomes a batch summary always counts, in this order; `suppressed` is added when an item was.
+OUTCOMES = (ACCEPTED, DUPLICATE, REJECTED, CONFLICT)
 
 # --- schema-only serializers -------------------------------------------------------------
 
@@ -79,6 +82,14 @@ class BatchInput(serializers.Serializer):
     events = EventInput(many=True)
 
 
+class ProfileUpdateBatchInput(serializers.Serializer):
+    updates = ProfileUpdateInput(many=True)
+
+
+class ChannelUpdateBatchInput(serializers.Serializer):
+    updates = ChannelUpdateInput(many=True)
+
+
 class ResolutionOutput(serializers.Serializer):
     matchedBy = serializers.CharField(allow_null=True)
     createdProfile = serializers.BooleanField()
@@ -89,23 +100,23 @@ class ResolutionOutput(serializers.Serializer):
 
 
 class AcceptedOutput(serializers.Serializer):
-    status = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE])
-    eventId = serializers.UUIDField()
-    profileId = serializers.UUIDField()
-    resolution = ResolutionOutput(allow_null=True)
+    status = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, SUPPRESSED])
+    eventId = serializers.UUIDField(required=False, help_text="Absent when suppressed.")
+    profileId = serializers.UUIDField(required=False, allow_null=True, help_text="Absent when suppressed.")
+    resolution = ResolutionOutput(allow_null=True, required=False)
     warnings = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 class ValidateOutput(serializers.Serializer):
     status = serializers.CharField()
-    outcome = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, CONFLICT])
+    outcome = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, CONFLICT, SUPPRESSED])
     resolution = ResolutionOutput(allow_null=True)
     warnings = serializers.ListField(child=serializers.CharField(), required=False)
 
 
 class BatchItemOutput(serializers.Serializer):
     index = serializers.IntegerField()
-    status = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, REJECTED, CONFLICT])
+    status = serializers.ChoiceField(choices=[ACCEPTED, DUPLICATE, REJECTED, CONFLICT, SUPPRESSED])
     eventId = serializers.UUIDField(allow_null=True)
     profileId = serializers.UUIDField(allow_null=True)
     code = serializers.CharField(required=False)
@@ -118,6 +129,7 @@ class BatchSummary(serializers.Serializer):
     duplicate = serializers.IntegerField()
     rejected = serializers.IntegerField()
     conflict = serializers.IntegerField()
+    suppressed = serializers.IntegerField(required=False, help_text="Present when an item was suppressed.")
 
 
 class BatchOutput(serializers.Serializer):
@@ -143,6 +155,8 @@ def _id(value: uuid.UUID | None) -> str | None:
 
 
 def _single_response(result: ItemResult) -> Response:
+    if result.status == SUPPRESSED:
+        return Response({"status": SUPPRESSED}, status=status.HTTP_200_OK)
     if result.status in (ACCEPTED, DUPLICATE):
         body: dict[str, Any] = {
             "status": result.status,
@@ -171,7 +185,7 @@ def _batch_item(result: ItemResult) -> dict[str, Any]:
     item: dict[str, Any] = {
         "index": result.index,
         "status": result.status,
-        "eventId": _id(result.record_id) if result.status != REJECTED else None,
+        "eventId": _id(result.record_id) if result.status not in (REJECTED, SUPPRESSED) else None,
         "profileId": _id(result.profile_id),
         "errors": [p.as_dict() for p in result.problems],
     }
@@ -203,6 +217,44 @@ class EventIngestApi(TenantAPIView):
         return _single_response(result)
 
 
+def batch_items(body: dict[str, Any], field: str, noun: str) -> list[Any]:
+    """The items of a batch body `{field: [...]}` within CDP_MAX_BATCH_EVENTS, or a 413/422 problem."""
+    items = body.get(field)
+    extra = sorted(set(body) - {field})
+    if not isinstance(items, list) or extra:
+        problems = [FieldProblem(f"/{name}", "undeclared", f"unknown field {name!r}") for name in extra]
+        if not isinstance(items, list):
+            problems.insert(0, FieldProblem(f"/{field}", "required", f"{field} must be an array of {noun}"))
+        raise unprocessable("validation_error", "Invalid request", "The batch is malformed.", problems)
+    limit = settings.CDP_MAX_BATCH_EVENTS
+    if len(items) > limit:
+        raise ProblemError(
+            code="batch_too_large",
+            title="Batch too large",
+            status=413,
+            detail=f"The batch holds {len(items)} {noun}; at most {limit} are accepted per request.",
+        )
+    if not items:
+        raise unprocessable(
+            "validation_error",
+            "Invalid request",
+            "The batch is empty.",
+            [FieldProblem(f"/{field}", "required", f"at least one item in {field}")],
+        )
+    return items
+
+
+def _batch_response(results: list[ItemResult]) -> Response:
+    summary = Counter(result.status for result in results)
+    return Response(
+        {
+            "results": [_batch_item(result) for result in results],
+            "summary": {name: summary.get(name, 0) for name in OUTCOMES}
+            | ({SUPPRESSED: summary[SUPPRESSED]} if summary.get(SUPPRESSED) else {}),
+        }
+    )
+
+
 class EventBatchApi(TenantAPIView):
     permission_classes = [HasIngestScope]
 
@@ -214,37 +266,44 @@ class EventBatchApi(TenantAPIView):
         description="Ingest up to CDP_MAX_BATCH_EVENTS events, applied in array order; items are independent.",
     )
     def post(self, request: Request) -> Response:
-        body = self.json_object(request)
-        events = body.get("events")
-        extra = sorted(set(body) - {"events"})
-        if not isinstance(events, list) or extra:
-            problems = [FieldProblem(f"/{name}", "undeclared", f"unknown field {name!r}") for name in extra]
-            if not isinstance(events, list):
-                problems.insert(0, FieldProblem("/events", "required", "events must be an array of events"))
-            raise unprocessable("validation_error", "Invalid request", "The batch is malformed.", problems)
-        limit = settings.CDP_MAX_BATCH_EVENTS
-        if len(events) > limit:
-            raise ProblemError(
-                code="batch_too_large",
-                title="Batch too large",
-                status=413,
-                detail=f"The batch holds {len(events)} events; at most {limit} are accepted per request.",
-            )
-        if not events:
-            raise unprocessable(
-                "validation_error",
-                "Invalid request",
-                "The batch is empty.",
-                [FieldProblem("/events", "required", "at least one event")],
-            )
-        results = services.events_ingest(tenant=self.tenant, events=events)
-        summary = Counter(result.status for result in results)
-        return Response(
-            {
-                "results": [_batch_item(result) for result in results],
-                "summary": {name: summary.get(name, 0) for name in (ACCEPTED, DUPLICATE, REJECTED, CONFLICT)},
-            }
-        )
+        events = batch_items(self.json_object(request), "events", "events")
+        return _batch_response(services.events_ingest(tenant=self.tenant, events=events))
+
+
+class ProfileUpdateBatchApi(TenantAPIView):
+    permission_classes = [HasIngestScope]
+
+    @extend_schema(
+        operation_id="profile_updates_ingest_batch",
+        request=ProfileUpdateBatchInput,
+        responses={200: BatchOutput, 400: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+        tags=["ingest"],
+        description=(
+            "Ingest up to CDP_MAX_BATCH_EVENTS profile updates, applied in array order; items are independent. "
+            "The result body is the one of /events/batch (eventId is the id of the stored update)."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        updates = batch_items(self.json_object(request), "updates", "updates")
+        return _batch_response(services.profile_updates_ingest(tenant=self.tenant, updates=updates))
+
+
+class ChannelUpdateBatchApi(TenantAPIView):
+    permission_classes = [HasIngestScope]
+
+    @extend_schema(
+        operation_id="channel_updates_ingest_batch",
+        request=ChannelUpdateBatchInput,
+        responses={200: BatchOutput, 400: PROBLEM, 413: PROBLEM, 422: PROBLEM},
+        tags=["ingest"],
+        description=(
+            "Ingest up to CDP_MAX_BATCH_EVENTS channel updates, applied in array order; items are independent. "
+            "The result body is the one of /events/batch (eventId is the id of the stored update)."
+        ),
+    )
+    def post(self, request: Request) -> Response:
+        updates = batch_items(self.json_object(request), "updates", "updates")
+        return _batch_response(services.channel_updates_ingest(tenant=self.tenant, updates=updates))
 
 
 class EventValidateApi(TenantAPIView):

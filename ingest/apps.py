@@ -10,11 +10,13 @@ class IngestConfig(AppConfig):
         from jobs.registry import register as register_job
         from profiles.extensions import register_profile_admin_section
         from profiles.merging import register_merge_handler
+        from tenants.write_keys import register_source_exists
 
         from .admin_sections import derived_section, recent_events_section, rejected_hint_section
         from .derived import derived_backfill_on_create
         from .merging import records_move_on_merge
         from .quarantine import PRUNE_JOB, REPLAY_JOB, quarantine_prune_job, rejections_replay_job
+        from .selectors import source_exists
 
         register_merge_handler("ingest.records", records_move_on_merge)
         register_profile_admin_section("ingest.1_derived", derived_section)
@@ -23,3 +25,4 @@ class IngestConfig(AppConfig):
         register_derived_created_hook("ingest.derived_backfill", derived_backfill_on_create)
         register_job(REPLAY_JOB, rejections_replay_job)
         register_job(PRUNE_JOB, quarantine_prune_job)
+        register_source_exists(lambda tenant, key: source_exists(tenant=tenant, key=key))

@@ -204,7 +204,9 @@ def prepare_event(index: int, raw: Any, ctx: IngestContext) -> Prepared:
         item.problems.extend(check.problems)
         item.warnings.extend(check.warnings)
         item.contract_version = check.version
-        if isinstance(raw["properties"], dict):
+        if isinstance(raw["properties"], dict) and check.ok:
+            item.body = ctx.contracts.canonical_properties(event_type=item.event_type, properties=raw["properties"])
+        elif isinstance(raw["properties"], dict):
             item.body = raw["properties"]
     _finish(item)
     return item
@@ -217,9 +219,11 @@ def prepare_profile_update(index: int, raw: Any, ctx: IngestContext) -> Prepared
     if "attributes" not in raw:
         item.problems.append(FieldProblem("/attributes", "required", "attributes is required"))
     else:
-        item.problems.extend(ctx.contracts.check_attributes(attributes=raw["attributes"]))
+        problems = ctx.contracts.check_attributes(attributes=raw["attributes"])
+        item.problems.extend(problems)
         if isinstance(raw["attributes"], dict):
-            item.body = raw["attributes"]
+            attributes = raw["attributes"]
+            item.body = attributes if problems else ctx.contracts.canonical_attributes(attributes=attributes)
     _finish(item)
     return item
 

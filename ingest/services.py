@@ -22,6 +22,7 @@ from channels.services import channel_update_apply
 from contracts.validator import contract_snapshot
 from identity.concurrency import run_with_retries
 from identity.resolver import ResolveRequest, identities_resolve, identity_resolve
+from identity.suppression import suppressed_indexes
 from profiles.selectors import profiles_live_ids
 from profiles.services import profile_attributes_apply
 from tenants.models import Tenant
@@ -30,7 +31,7 @@ from .derived import derived_apply_events
 from .models import ChannelUpdate, Event, IdempotencyKey, ProfileUpdate, RecordKind, Source, Violation
 from .pipeline import IngestContext, Prepared, prepare_channel_update, prepare_event, prepare_profile_update
 from .quarantine import quarantine_keep
-from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, ItemResult
+from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult
 
 SAMPLE_LIMIT = 2_000
 
@@ -89,7 +90,16 @@ def _ingest(
         if dry_run:
             results.update(_dry_run(ctx, valid))
         else:
-            results.update(run_with_retries(lambda: _apply(ctx, valid)))
+            suppressed: set[int] = set()
+
+            def attempt() -> dict[int, ItemResult]:
+                try:
+                    return _apply(ctx, valid, suppressed)
+                except _SuppressedFound as found:  # an erasure committed while we resolved: again, without them
+                    suppressed.update(found.indexes)
+                    return _apply(ctx, valid, suppressed)
+
+            results.update(run_with_retries(attempt))
     for item in items:
         if not item.ok:
             results[item.index] = ItemResult(
@@ -213,7 +223,27 @@ def _trigger(item: Prepared) -> str:
     return f"{RecordKind(item.kind).label} {item.source_key}/{item.external_id}"
 
 
-def _apply(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResult]:
+class _SuppressedFound(Exception):
+    """Items whose identity holds a suppressed identifier, found after resolution: the
+    transaction is rolled back and applied again with those items claimed and stored not."""
+
+    def __init__(self, indexes: set[int]) -> None:
+        super().__init__(f"{len(indexes)} suppressed items")
+        self.indexes = indexes
+
+
+def _suppressed_check(ctx: IngestContext, items: Sequence[Prepared], known: set[int]) -> None:
+    """Checked after resolution, under the identifier locks an erasure also takes, so an
+    erasure that commits while this request waits on its locks is seen here."""
+    found = suppressed_indexes(tenant=ctx.tenant, identities=[item.identity.values for item in items])  # type: ignore[union-attr]
+    new = {items[position].index for position in found} - known
+    if new:
+        raise _SuppressedFound(new)
+
+
+def _apply(
+    ctx: IngestContext, items: Sequence[Prepared], suppressed: set[int] | frozenset[int] = frozenset()
+) -> dict[int, ItemResult]:
     with transaction.atomic(durable=True):
         keys = _claim_keys(ctx, items)
         ours = {item.record_id for item in items}
@@ -228,6 +258,10 @@ def _apply(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResul
         for item in items:
             if item.key in applied or item.key not in claimed or keys[item.key].record_id != item.record_id:
                 deferred.append(item)
+            elif item.index in suppressed:
+                # The key is claimed (a replay answers duplicate); nothing else is stored.
+                applied[item.key] = item
+                results[item.index] = ItemResult(index=item.index, status=SUPPRESSED)
             else:
                 applied[item.key] = item
                 to_apply.append(item)
@@ -302,6 +336,7 @@ def _apply(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResul
             else:
                 results[item.index] = _replay_result(item, keys[item.key], originals, live)
 
+        _suppressed_check(ctx, to_apply, set(suppressed))
         # A later item of this request may have merged the profile an earlier one landed on.
         for row in (*events, *updates, *channel_updates):
             row.profile_id = _chase(survivors, row.profile_id)
@@ -398,7 +433,8 @@ def _dry_run(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemRes
         keys = _existing_keys(ctx.tenant, items)
         originals, live = _originals(ctx.tenant, list(keys.values()))
         seen: dict[tuple[int, str], Prepared] = {}
-        for item in items:
+        hidden = suppressed_indexes(tenant=ctx.tenant, identities=[item.identity.values for item in items])  # type: ignore[union-attr]
+        for position, item in enumerate(items):
             if item.key in keys:
                 results[item.index] = _replay_result(item, keys[item.key], originals, live)
                 continue
@@ -406,6 +442,9 @@ def _dry_run(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemRes
                 results[item.index] = _repeat_in_request(item, seen[item.key], results[seen[item.key].index])
                 continue
             seen[item.key] = item
+            if position in hidden:
+                results[item.index] = ItemResult(index=item.index, status=SUPPRESSED)
+                continue
             resolution = identity_resolve(
                 tenant=ctx.tenant,
                 identity=item.identity,  # type: ignore[arg-type]

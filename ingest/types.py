@@ -12,6 +12,7 @@ ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
 CONFLICT = "conflict"
 REJECTED = "rejected"
+SUPPRESSED = "suppressed"  # the identity holds an erased, suppressed identifier
 
 
 @dataclass(frozen=True)
@@ -19,7 +20,7 @@ class ItemResult:
     """The outcome of one event or update: what the API answers for it."""
 
     index: int
-    status: str  # accepted | duplicate | conflict | rejected
+    status: str  # accepted | duplicate | conflict | rejected | suppressed
     record_id: uuid.UUID | None = None
     profile_id: uuid.UUID | None = None
     resolution: dict[str, Any] | None = None

@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet
+from django.db import models
+from django.db.models import Q, QuerySet, Value
 
 from .models import AttributeValue, DerivedValue, MergeLedgerEntry, Profile
 
@@ -46,6 +47,22 @@ def profile_derived(*, profile_id: uuid.UUID) -> dict[str, object]:
     """Derived attribute values by name (kept current by ingest)."""
     rows = DerivedValue.objects.filter(profile_id=profile_id).order_by("name")
     return {name: value for name, value in rows.values_list("name", "value")}
+
+
+def profile_values(*, tenant_id: int, profile_id: uuid.UUID) -> tuple[dict[str, object], dict[str, object]]:
+    """`profile_attributes` and `profile_derived` of one profile in one query (UNION ALL),
+    for hot paths such as the runtime context."""
+    kind = models.IntegerField()
+    attributes = AttributeValue.objects.filter(tenant_id=tenant_id, profile_id=profile_id, value__isnull=False)
+    derived = DerivedValue.objects.filter(tenant_id=tenant_id, profile_id=profile_id)
+    attributes, derived = attributes.order_by(), derived.order_by()  # SQLite: no ORDER BY inside a UNION
+    rows = attributes.values_list(Value(0, output_field=kind), "name", "value").union(
+        derived.values_list(Value(1, output_field=kind), "name", "value"), all=True
+    )
+    found: tuple[dict[str, object], dict[str, object]] = ({}, {})
+    for which, name, value in sorted(rows, key=lambda row: (row[0], row[1])):
+        found[which][name] = value
+    return found
 
 
 def profile_merged_ids(*, tenant_id: int, profile_id: uuid.UUID) -> list[uuid.UUID]:

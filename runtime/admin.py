@@ -11,6 +11,8 @@ from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from tenants.console import CommaSeparatedValuesField
+
 from . import services
 from .models import Campaign, Participant, VariableDefinition, VariableValue
 from .variables import VariableSpec, variable_parse
@@ -24,19 +26,6 @@ _FORM_FIELD = {
     "maximum": "maximum",
     "default": "default",
 }
-
-
-class CommaSeparatedValuesField(forms.CharField):
-    """Enum values typed as `red, green, blue` rather than as JSON."""
-
-    def prepare_value(self, value: Any) -> Any:
-        if isinstance(value, list):
-            return ", ".join(str(v) for v in value)
-        return value
-
-    def to_python(self, value: Any) -> list[str]:
-        text = super().to_python(value) or ""
-        return [item.strip() for item in text.split(",") if item.strip()]
 
 
 class VariableDefinitionForm(forms.ModelForm):

@@ -48,6 +48,16 @@ def _refused(code: str, title: str, detail: str) -> ProblemError:
     return ProblemError(code=code, title=title, status=401, detail=detail, headers={"WWW-Authenticate": header})
 
 
+def participant_gone() -> ProblemError:
+    """401 `token_revoked`: the token's participant no longer exists."""
+    return _refused(
+        "token_revoked",
+        "Token revoked",
+        "The participant of this token no longer exists (it may have been combined in a merge); "
+        "ask the backend for a new token.",
+    )
+
+
 class RuntimeTokenAuthentication(authentication.BaseAuthentication):
     def authenticate(self, request: Request) -> tuple[RuntimePrincipal, TokenClaims] | None:
         header = authentication.get_authorization_header(request)
@@ -75,12 +85,7 @@ class RuntimeTokenAuthentication(authentication.BaseAuthentication):
             tenant_id=claims.tenant_id, campaign_key=claims.campaign_key, participant_id=claims.participant_id
         )
         if participant is None:
-            raise _refused(
-                "token_revoked",
-                "Token revoked",
-                "The participant of this token no longer exists (it may have been combined in a merge); "
-                "ask the backend for a new token.",
-            )
+            raise participant_gone()
         if not participant.campaign.active:
             raise _refused(
                 "token_revoked",

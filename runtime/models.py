@@ -32,6 +32,11 @@ class Campaign(models.Model):
     active = models.BooleanField(
         default=True, help_text="Deactivating a campaign makes every runtime token of it fail at once."
     )
+    variables_version = models.PositiveIntegerField(
+        default=1,
+        editable=False,
+        help_text="Goes up with every change of the variable definitions; per-process caches compare it.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

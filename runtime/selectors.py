@@ -6,11 +6,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import Prefetch, QuerySet
+from django.db.models import JSONField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from cdp_project.core.errors import not_found
 from channels.selectors import profile_readiness
-from profiles.selectors import profile_attributes, profile_derived
+from profiles.selectors import profile_values
 from tenants.models import Tenant
 
 from .models import Campaign, Participant, VariableDefinition, VariableValue
@@ -40,31 +41,76 @@ def campaign_get_active(*, tenant: Tenant, key: str) -> Campaign:
 
 
 def participant_for_token(*, tenant_id: int, campaign_key: str, participant_id: uuid.UUID) -> Participant | None:
-    """The participant a token names, only if tenant, campaign and participant all agree
-    (one query). None when it no longer exists."""
+    """The participant a token names, only if tenant, campaign and participant all agree,
+    with its campaign, tenant and `live_profile_id` (its profile, or the survivor should
+    the profile be a tombstone), in one query. None when it no longer exists."""
     return (
         Participant.objects.select_related("campaign", "tenant")
+        .annotate(live_profile_id=Coalesce("profile__merged_into_id", "profile_id"))
         .filter(pk=participant_id, tenant_id=tenant_id, campaign__tenant_id=tenant_id, campaign__key=campaign_key)
         .first()
     )
 
 
-def participant_checker(*, participant: Participant) -> VariableChecker:
-    definitions = VariableDefinition.objects.filter(
-        tenant_id=participant.tenant_id, campaign_id=participant.campaign_id
-    ).order_by("position", "name")
-    return VariableChecker(list(definitions))
+# --- campaign variable definitions, compiled once per process --------------------------------
+
+# (campaign id, created_at) -> (variables_version, checker). An entry is used only for the
+# version it was stored under, and what is stored under a version is never older than that
+# version (it is read after the version was), so a campaign edit is seen on the first request
+# after it. created_at tells a campaign from an earlier one that had its id (a restored
+# database, a rolled-back SQLite sequence).
+_checkers: dict[tuple[int, Any], tuple[int, VariableChecker]] = {}
+CHECKERS_CACHED = 1_024
 
 
-def participant_stored_values(*, participant: Participant) -> dict[str, Any]:
+def _definitions(campaign_id: int) -> QuerySet[VariableDefinition]:
+    return VariableDefinition.objects.filter(campaign_id=campaign_id).order_by("position", "name")
+
+
+def _checker_remember(campaign: Campaign, version: int, definitions: list[VariableDefinition]) -> VariableChecker:
+    checker = VariableChecker(definitions)
+    if len(_checkers) >= CHECKERS_CACHED:
+        _checkers.clear()
+    _checkers[(campaign.pk, campaign.created_at)] = (version, checker)
+    return checker
+
+
+def _checker_cached(campaign: Campaign, version: int) -> VariableChecker | None:
+    cached = _checkers.get((campaign.pk, campaign.created_at))
+    return cached[1] if cached is not None and cached[0] == version else None
+
+
+def campaign_checker(*, campaign: Campaign, version: int) -> VariableChecker:
+    """The campaign's compiled variable definitions at `variables_version` `version`: from
+    the process cache, or one query."""
+    checker = _checker_cached(campaign, version)
+    if checker is None:
+        checker = _checker_remember(campaign, version, list(_definitions(campaign.pk)))
+    return checker
+
+
+def participant_stored_values(*, participant: Participant) -> dict[int, Any]:
+    """The participant's stored values by definition id (one query)."""
     rows = VariableValue.objects.filter(tenant_id=participant.tenant_id, participant_id=participant.pk)
-    return {name: value for name, value in rows.values_list("definition__name", "value")}
+    return dict(rows.values_list("definition_id", "value"))
 
 
 def participant_variables(*, participant: Participant) -> dict[str, Any]:
-    """Every variable of the participant's campaign: the value it holds, or the default."""
-    checker = participant_checker(participant=participant)
-    return checker.current(participant_stored_values(participant=participant))
+    """Every variable of the participant's campaign: the value it holds, or the default.
+    One query with the definitions cached (the version comes with the participant), and
+    one when they are not: the definitions with this participant's values alongside."""
+    campaign = participant.campaign
+    checker = _checker_cached(campaign, campaign.variables_version)
+    if checker is not None:
+        return checker.current(checker.by_name(participant_stored_values(participant=participant)))
+    stored = VariableValue.objects.filter(
+        tenant_id=participant.tenant_id, participant_id=participant.pk, definition_id=OuterRef("pk")
+    )
+    definitions = list(
+        _definitions(campaign.pk).annotate(stored=Subquery(stored.values("value")[:1], output_field=JSONField()))
+    )
+    checker = _checker_remember(campaign, campaign.variables_version, definitions)
+    return checker.current({row.name: row.stored for row in definitions if row.stored is not None})
 
 
 @dataclass(frozen=True)
@@ -79,14 +125,17 @@ class RuntimeContext:
 
 def runtime_context_get(*, participant: Participant) -> RuntimeContext:
     """What a runtime may know about its participant (API.md "Runtime"): the profile's
-    attributes and derived values, channel readiness and the campaign's variables."""
-    profile_id = participant.profile_id
+    attributes and derived values, channel readiness and the campaign's variables. Three
+    queries for a participant from `participant_for_token`: a runtime reads it on every step
+    of a flow."""
+    profile_id = getattr(participant, "live_profile_id", None) or participant.profile_id
+    attributes, derived = profile_values(tenant_id=participant.tenant_id, profile_id=profile_id)
     readiness = profile_readiness(tenant_id=participant.tenant_id, profile_id=profile_id)
     return RuntimeContext(
         participant=participant,
         campaign=participant.campaign,
-        attributes=profile_attributes(profile_id=profile_id),
-        derived=profile_derived(profile_id=profile_id),
+        attributes=attributes,
+        derived=derived,
         channels={channel: state.as_public() for channel, state in readiness.items()},
         variables=participant_variables(participant=participant),
     )

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.db.models import F
 
 from cdp_project.core.errors import FieldProblem, ProblemError, not_found, unprocessable
 from identity.concurrency import run_with_retries
@@ -18,9 +19,10 @@ from profiles.locks import profiles_lock
 from profiles.selectors import profile_get_live
 from tenants.models import Tenant
 
-from .locks import participant_lock
+from .authentication import participant_gone
+from .locks import participant_lock_for_variables, participants_lock
 from .models import Campaign, Participant, VariableDefinition, VariableValue
-from .selectors import campaign_get_active, participant_checker, participant_variables
+from .selectors import campaign_checker, campaign_get_active, participant_stored_values
 from .tokens import TokenClaims, runtime_token_mint
 from .variables import VariableSpec
 
@@ -57,7 +59,11 @@ def campaign_update(
 ) -> Campaign:
     """Change what is given. `variables` replaces the whole list: definitions are matched
     by name, so values of a kept variable survive; a removed variable loses its values.
-    Deactivating makes the campaign's runtime tokens fail on their next request."""
+    Deactivating makes the campaign's runtime tokens fail on their next request.
+
+    The campaign row is written first: that waits for variable writes in flight (they
+    share the row, `runtime.locks`) and holds off new ones until the definitions are done.
+    A change of variables raises `variables_version`, which per-process caches compare."""
     with transaction.atomic():
         fields = ["updated_at"]
         if name is not None:
@@ -66,8 +72,12 @@ def campaign_update(
         if active is not None:
             campaign.active = active
             fields.append("active")
+        if variables is not None:
+            campaign.variables_version = F("variables_version") + 1
+            fields.append("variables_version")
         campaign.save(update_fields=fields)
         if variables is not None:
+            campaign.refresh_from_db(fields=["variables_version"])
             _variables_write(campaign=campaign, variables=variables)
     return campaign
 
@@ -197,30 +207,60 @@ def _participant_get_or_create(
 def participant_variables_set(*, participant: Participant, changes: Any) -> dict[str, Any]:
     """Check `changes` against the campaign's definitions (unknown name or wrong type:
     422 with a pointer per problem, nothing written), then store them; null resets a
-    variable to its default. Answers every variable, defaults filled in."""
-    checker = participant_checker(participant=participant)
-    problems = checker.problems(changes)
-    if problems:
-        count = len(problems)
-        raise unprocessable(
-            "invalid_variables",
-            "Invalid campaign variables",
-            f"{count} problem{'s' if count != 1 else ''} in variables",
-            problems,
-        )
-    with transaction.atomic(durable=True):
-        participant_lock(participant_id=participant.pk)
-        for name, value in changes.items():
-            definition = checker.definition(name)
-            if value is None:
-                VariableValue.objects.filter(participant=participant, definition=definition).delete()
-                continue
-            updated = VariableValue.objects.filter(participant=participant, definition=definition).update(value=value)
-            if not updated:
-                VariableValue.objects.create(
-                    tenant_id=participant.tenant_id, participant=participant, definition=definition, value=value
+    variable to its default. Answers every variable, defaults filled in.
+
+    The check and the write happen in one transaction that holds the participant row and
+    shares its campaign row (`runtime.locks`): a concurrent campaign edit lands wholly
+    before (a removed variable is then `unknown_variable`) or after, and a participant
+    combined away by a merge is a 401 `token_revoked`, as its next request would be.
+    Deadlocks are retried. Four statements with the definitions cached, five with resets."""
+
+    def attempt() -> dict[str, Any]:
+        with transaction.atomic(durable=True):
+            version = participant_lock_for_variables(tenant_id=participant.tenant_id, participant_id=participant.pk)
+            if version is None:
+                raise participant_gone()
+            checker = campaign_checker(campaign=participant.campaign, version=version)
+            problems = checker.problems(changes)
+            if problems:
+                count = len(problems)
+                raise unprocessable(
+                    "invalid_variables",
+                    "Invalid campaign variables",
+                    f"{count} problem{'s' if count != 1 else ''} in variables",
+                    problems,
                 )
-    return participant_variables(participant=participant)
+            stored = checker.by_name(participant_stored_values(participant=participant))
+            written = [
+                VariableValue(
+                    tenant_id=participant.tenant_id,
+                    participant_id=participant.pk,
+                    definition=checker.definition(name),
+                    value=value,
+                )
+                for name, value in changes.items()
+                if value is not None
+            ]
+            if written:
+                VariableValue.objects.bulk_create(
+                    written,
+                    update_conflicts=True,
+                    unique_fields=["tenant", "participant", "definition"],
+                    update_fields=["value", "updated_at"],
+                )
+            resets = [checker.definition(name).pk for name, value in changes.items() if value is None]
+            if resets:
+                VariableValue.objects.filter(
+                    tenant_id=participant.tenant_id, participant_id=participant.pk, definition_id__in=resets
+                ).delete()
+            for name, value in changes.items():
+                if value is None:
+                    stored.pop(name, None)
+                else:
+                    stored[name] = value
+            return checker.current(stored)
+
+    return run_with_retries(attempt)
 
 
 # --- merges -------------------------------------------------------------------------------
@@ -231,15 +271,14 @@ def participants_move_on_merge(*, tenant_id: int, survivor_id: uuid.UUID, merged
     survivor. Where both took part in the same campaign, the two participants combine
     into the survivor's: its values win, the merged one's fill the gaps, and the merged
     participant is deleted (its tokens stop working; the backend mints new ones)."""
-    merged = list(Participant.objects.filter(tenant_id=tenant_id, profile_id=merged_id).order_by("pk"))
+    # Both profiles' participants are locked (in id order, after the profile rows the merge
+    # holds) before any value is read or moved: a concurrent variable write to either
+    # waits for the merge, or the merge for it (DESIGN.md §8).
+    locked = participants_lock(tenant_id=tenant_id, profile_ids=[survivor_id, merged_id])
+    merged = [p for p in locked if p.profile_id == merged_id]
     if not merged:
         return {"participants": 0}
-    survivors = {
-        row.campaign_id: row
-        for row in Participant.objects.filter(
-            tenant_id=tenant_id, profile_id=survivor_id, campaign_id__in=[p.campaign_id for p in merged]
-        )
-    }
+    survivors = {p.campaign_id: p for p in locked if p.profile_id == survivor_id}
     move_ids = [p.pk for p in merged if p.campaign_id not in survivors]
     combined = [p for p in merged if p.campaign_id in survivors]
     for participant in combined:

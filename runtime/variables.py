@@ -126,9 +126,14 @@ class VariableChecker:
         self._rows = {row.name: row for row in definitions}
         self._checks = {row.name: compile_value_check(variable_spec_from_row(row).field) for row in definitions}
         self._order = [row.name for row in definitions]
+        self._names = {row.pk: row.name for row in definitions}
 
     def definition(self, name: str) -> Any:
         return self._rows[name]
+
+    def by_name(self, stored: Mapping[int, Any]) -> dict[str, Any]:
+        """Stored values keyed by definition id, keyed by name instead (unknown ids left out)."""
+        return {self._names[pk]: value for pk, value in stored.items() if pk in self._names}
 
     def problems(self, changes: Any, *, at: Path = ("variables",)) -> list[FieldProblem]:
         """Unknown names and values of the wrong type, each with its pointer. null resets

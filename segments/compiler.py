@@ -61,8 +61,10 @@ SCALAR_INDEX_PREDICATE = (
 )
 # A stored value equal to a compared one has its length; shorter ones are surely indexed.
 _INDEXED_VALUE_LENGTH = 400
-# What the contracts' datetime validator lets through, so the cast below cannot fail.
-_RFC3339_SQL = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$"
+# What the contracts' datetime validator lets through (stored in UTC since issue 11), so
+# the cast below cannot fail. Offsets are limited to what PostgreSQL holds (±15:59): a
+# value stored with a wider one before values were normalized is no datetime to a segment.
+_RFC3339_SQL = r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-](0\d|1[0-5]):[0-5]\d)$"
 # Channel readiness, as channels.selectors.readiness_judge decides it (proven equal by a test).
 
 

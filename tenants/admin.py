@@ -12,6 +12,7 @@ from django.template.response import TemplateResponse
 
 from .models import SCOPES, ApiKey, Tenant
 from .services import api_key_create, api_key_revoke
+from .write_keys import source_exists
 
 
 @admin.register(Tenant)
@@ -26,7 +27,17 @@ class ApiKeyCreateForm(forms.ModelForm):
 
     class Meta:
         model = ApiKey
-        fields = ["tenant", "name", "scopes", "expires_at"]
+        fields = ["tenant", "name", "scopes", "source_key", "expires_at"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean()
+        source = (data.get("source_key") or "").strip()
+        if source and data.get("tenant") is not None:
+            if list(data.get("scopes") or []) != ["ingest"]:
+                self.add_error("scopes", "A write key (bound to a source) carries the ingest scope only.")
+            if not source_exists(tenant=data["tenant"], key=source):
+                self.add_error("source_key", f"{source!r} is not a registered source of this tenant.")
+        return data
 
 
 @admin.register(ApiKey)
@@ -44,8 +55,18 @@ class ApiKeyAdmin(admin.ModelAdmin):
     list_filter = ["tenant", "revoked_at"]
     search_fields = ["prefix", "name", "tenant__slug"]
     actions = ["revoke_selected"]
-    readonly_fields = ["tenant", "display_prefix", "scopes", "created_at", "last_used_at", "revoked_at"]
-    fields = ["tenant", "name", "display_prefix", "scopes", "created_at", "last_used_at", "expires_at", "revoked_at"]
+    readonly_fields = ["tenant", "display_prefix", "scopes", "source_key", "created_at", "last_used_at", "revoked_at"]
+    fields = [
+        "tenant",
+        "name",
+        "display_prefix",
+        "scopes",
+        "source_key",
+        "created_at",
+        "last_used_at",
+        "expires_at",
+        "revoked_at",
+    ]
 
     @admin.display(description="Key")
     def display_prefix(self, obj: ApiKey) -> str:
@@ -72,7 +93,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None):
         if obj is None:
-            return ["tenant", "name", "scopes", "expires_at"]
+            return ["tenant", "name", "scopes", "source_key", "expires_at"]
         return super().get_fields(request, obj)
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None):
@@ -92,6 +113,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
             scopes=form.cleaned_data["scopes"],
             name=form.cleaned_data["name"],
             expires_at=form.cleaned_data["expires_at"],
+            source=form.cleaned_data["source_key"],
         )
         obj.pk = created.api_key.pk
         obj.prefix = created.api_key.prefix

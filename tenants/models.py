@@ -78,6 +78,12 @@ class ApiKey(models.Model):
     prefix = models.CharField(max_length=16, unique=True, editable=False)
     hashed_key = models.CharField(max_length=64, editable=False)
     scopes = models.JSONField(default=list)
+    source_key = models.CharField(
+        max_length=63,
+        blank=True,
+        default="",
+        help_text="Set on a write key: the source every message sent with it belongs to (Segment-compatible ingress).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     expires_at = models.DateTimeField(null=True, blank=True)
@@ -90,6 +96,10 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.name or 'unnamed'})"
+
+    @property
+    def is_write_key(self) -> bool:
+        return bool(self.source_key)
 
     @property
     def display_prefix(self) -> str:

@@ -17,3 +17,18 @@ class ApiKeyScheme(OpenApiAuthenticationExtension):
                 "Scopes: ingest, admin, runtime. Keep keys on servers, never in browser code."
             ),
         }
+
+
+class WriteKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "tenants.authentication.WriteKeyAuthentication"
+    name = "WriteKey"
+
+    def get_security_definition(self, auto_schema):  # noqa: ANN001, ANN201
+        return {
+            "type": "http",
+            "scheme": "basic",
+            "description": (
+                "Segment-compatible ingress only: HTTP Basic with a write key (an ingest key bound to one "
+                "source) as user name and an empty password; or `writeKey` in the JSON body."
+            ),
+        }

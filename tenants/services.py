@@ -12,8 +12,9 @@ from django.utils import timezone
 from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
 
 from . import keys
-from .models import SCOPES, ApiKey, Tenant, validate_region
+from .models import SCOPE_INGEST, SCOPES, ApiKey, Tenant, validate_region
 from .types import CreatedApiKey
+from .write_keys import source_exists
 
 
 def _invalid(pointer: str, code: str, detail: str) -> ProblemError:
@@ -54,10 +55,28 @@ def normalize_scopes(scopes: Iterable[str]) -> list[str]:
 
 
 def api_key_create(
-    *, tenant: Tenant, scopes: Iterable[str], name: str = "", expires_at: dt.datetime | None = None
+    *,
+    tenant: Tenant,
+    scopes: Iterable[str],
+    name: str = "",
+    expires_at: dt.datetime | None = None,
+    source: str = "",
 ) -> CreatedApiKey:
-    """Create a key; the plaintext is in the result and nowhere else, ever."""
+    """Create a key; the plaintext is in the result and nowhere else, ever. With `source`
+    it is a write key: scope `ingest` only, every message sent with it lands in that
+    source, and it is accepted only by the Segment-compatible ingress (/v1/*)."""
     normalized = normalize_scopes(scopes)
+    source = source.strip()
+    if source:
+        if normalized != [SCOPE_INGEST]:
+            raise _invalid("/scopes", "write_key_scope", "A key bound to a source carries the ingest scope only.")
+        if not source_exists(tenant=tenant, key=source):
+            raise unprocessable(
+                "unknown_source",
+                "Unknown source",
+                f"{source!r} is not a registered source of tenant {tenant.slug!r}; create it first.",
+                [FieldProblem("/source", "unknown_source", f"{source!r} is not a registered source")],
+            )
     prefix, plaintext = keys.generate()
     api_key = ApiKey.objects.create(
         tenant=tenant,
@@ -66,6 +85,7 @@ def api_key_create(
         hashed_key=keys.hash_key(plaintext),
         scopes=normalized,
         expires_at=expires_at,
+        source_key=source,
     )
     return CreatedApiKey(api_key=api_key, plaintext=plaintext)
 

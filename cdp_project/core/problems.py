@@ -120,7 +120,7 @@ def problem_response(*, code: str, title: str, status: int, detail: str = "") ->
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith("/api/")
+    return request.path.startswith(("/api/", "/v1/"))  # /v1/: the Segment-compatible ingress
 
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:

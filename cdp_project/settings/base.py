@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "ingest",
     "runtime",
     "segments",
+    "privacy",
     "cdp_project.demo",
 ]
 
@@ -99,6 +100,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# Human dates with their time zone everywhere in the console (cdp_project/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["cdp_project.formats"]
 
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
@@ -178,6 +181,8 @@ CDP_QUARANTINE_MAX_ITEMS = env_int("CDP_QUARANTINE_MAX_ITEMS", 100_000)
 CDP_QUARANTINE_RETENTION_DAYS = env_int("CDP_QUARANTINE_RETENTION_DAYS", 30, minimum=1)
 # Requests per minute per API key; 0 disables throttling.
 CDP_API_KEY_RATE_PER_MINUTE = env_int("CDP_API_KEY_RATE_PER_MINUTE", 60_000)
+# Rows an erasure job deletes per transaction (bounded chunks keep locks short and resumable).
+CDP_ERASURE_CHUNK_ROWS = env_int("CDP_ERASURE_CHUNK_ROWS", 2000, minimum=1)
 # How often (seconds) an API key's last_used_at is written: keeps a write off every request.
 CDP_API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("CDP_API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
 CDP_RUNTIME_TOKEN_LIFETIME_SECONDS = env_int("CDP_RUNTIME_TOKEN_LIFETIME_SECONDS", 900, minimum=30)

@@ -124,7 +124,7 @@ def test_an_edit_makes_a_new_version_and_the_history_shows_both(staff_client, te
     assert history.status_code == 200
     assert 'id="version-2"' in html and 'id="version-1"' in html
     assert "Version 2 (current)" in html
-    assert "Added &#x27;items&#x27; (array)." in html
+    assert "Added &#x27;items&#x27; (array, optional)." in html
 
 
 def test_a_change_that_could_break_consumers_is_saved_only_once_confirmed(staff_client, tenant):
