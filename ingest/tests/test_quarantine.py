@@ -166,3 +166,15 @@ def test_erasure_removes_the_quarantined_items_of_the_erased_identifiers_only(in
     assert list(QuarantinedItem.objects.values_list("external_event_id", flat=True)) == ["evt-2"]
     assert quarantine_erase(tenant_id=tenant.pk + 1, identifiers={"EMAIL": ["bob@example.com"]}) == 0
     assert QuarantinedItem.objects.count() == 1
+
+
+def test_a_refused_item_of_an_erased_and_suppressed_customer_is_not_kept(ingest_api, shop, event, tenant):
+    from identity.suppression import suppressions_add
+
+    suppressions_add(tenant=tenant, identifiers=[("EMAIL", "ann@example.com")], reason="ticket 4711", erasure_id=None)
+    ann = variant(event, 1, total="lots")
+    bob = variant(event, 2, total="lots")
+    bob["identity"] = {"EMAIL": "bob@example.com"}
+    body = ingest_api.post(BATCH, {"events": [ann, bob]}, format="json").json()
+    assert body["summary"]["rejected"] == 2
+    assert list(QuarantinedItem.objects.values_list("external_event_id", flat=True)) == ["evt-2"]
