@@ -84,8 +84,8 @@ def _text(raw: Any, name: str) -> str:
     return value[:_TEXT_LIMIT] if isinstance(value, str) else ""
 
 
-def _digest(raw: Any) -> str:
-    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def _digest(kind: str, raw: Any) -> str:
+    text = json.dumps([kind, raw], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -101,7 +101,7 @@ def _row(ctx: IngestContext, item: Prepared, result: ItemResult) -> QuarantinedI
         code=result.code or "validation_error",
         errors=[problem.as_dict() for problem in result.problems],
         payload=item.raw,
-        digest=_digest(item.raw),
+        digest=_digest(item.kind, item.raw),
         identity=dict(item.identity.values) if item.identity is not None else {},
         received_at=ctx.now,
         position=item.index,
@@ -140,6 +140,14 @@ def quarantine_keep(*, ctx: IngestContext, items: Sequence[Prepared], results: S
         return 0
     room = max(_room(ctx.tenant), 0)
     kept, dropped = rows[:room], rows[room:]
+    if dropped:  # a refusal already kept is refreshed, even in a full quarantine
+        present = set(
+            QuarantinedItem.objects.filter(tenant=ctx.tenant, digest__in=[row.digest for row in dropped]).values_list(
+                "digest", flat=True
+            )
+        )
+        kept += [row for row in dropped if row.digest in present]
+        dropped = [row for row in dropped if row.digest not in present]
     if kept:
         QuarantinedItem.objects.bulk_create(
             kept,

@@ -140,6 +140,9 @@ def test_the_per_tenant_cap_keeps_the_first_items_and_counts_what_it_drops(
     assert ingest_api.post(EVENTS, variant(event, 7, total="lots"), format="json").status_code == 422
     assert QuarantinedItem.objects.count() == 2
     assert Violation.objects.get(code="quarantine_full").count == 2
+    assert ingest_api.post(EVENTS, events[0], format="json").status_code == 422  # a retry of a kept item
+    assert Violation.objects.get(code="quarantine_full").count == 2
+    assert QuarantinedItem.objects.count() == 2
 
 
 def test_prune_drops_items_older_than_the_retention_and_keeps_the_rest(ingest_api, shop, event, settings):

@@ -153,3 +153,12 @@ def test_the_replay_form_queues_a_job_for_the_chosen_filter(staff_client, refuse
     assert response.status_code == 302
     job = Job.objects.get()
     assert job.params == {"filter": {"code": "unknown_event_type"}, "dryRun": True}
+
+
+def test_the_impact_says_so_when_it_checked_only_the_newest_items(staff_client, refused, tenant, monkeypatch):
+    from ingest import quarantine_selectors
+
+    monkeypatch.setattr(quarantine_selectors, "IMPACT_LIMIT", 1)
+    event_type = EventType.objects.get(tenant=tenant, name="order_completed")
+    page = staff_client.get(f"/admin/contracts/eventtype/{event_type.pk}/change/").content.decode()
+    assert "Version 1 would accept 0 of 3 quarantined order_completed events (of the newest 1 checked)" in page
