@@ -7,6 +7,7 @@ from django.contrib import admin
 from django.http import HttpRequest
 
 from .models import Event, IdempotencyKey, ProfileUpdate, Source, Violation
+from .quarantine_admin import quarantined_items_link
 
 
 @admin.register(Source)
@@ -36,11 +37,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 @admin.register(Violation)
 class ViolationAdmin(ReadOnlyAdmin):
-    list_display = ["last_seen_at", "source_key", "event_type", "code", "count", "first_seen_at", "tenant"]
+    list_display = ["last_seen_at", "source_key", "event_type", "code", "count", "first_seen_at", "tenant", "kept"]
     list_filter = ["tenant", "code", "source_key", "event_type", "last_seen_at"]
     search_fields = ["source_key", "event_type", "code", "sample"]
     ordering = ["-last_seen_at"]
-    fields = ["tenant", "source_key", "event_type", "code", "count", "first_seen_at", "last_seen_at", "sample"]
+    fields = ["tenant", "source_key", "event_type", "code", "count", "first_seen_at", "last_seen_at", "sample", "kept"]
+    readonly_fields = ["kept"]
+
+    @admin.display(description="quarantine")
+    def kept(self, obj: Violation) -> str:
+        return quarantined_items_link(obj)
 
 
 @admin.register(Event)

@@ -33,12 +33,13 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cdp_project.core.errors import FieldProblem, unprocessable
+from identity.suppression import suppressed_indexes
 from jobs.services import job_enqueue
 from tenants.models import Tenant
 
 from .models import QuarantinedItem, RecordKind
 from .pipeline import IngestContext, Prepared
-from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, ItemResult
+from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult
 
 # The 422-class codes of the pipeline: an item refused with one of them is kept.
 # (`payload_too_large` is not among them: the quarantine holds only items within the size limit.)
@@ -56,7 +57,6 @@ CONFLICT_CODE = "idempotency_conflict"
 FILTER_CODES = (*QUARANTINED_CODES, CONFLICT_CODE)
 # Counted in the violations log for every item the per-tenant cap kept out.
 DROPPED_CODE = "quarantine_full"
-SUPPRESSED = "suppressed"
 SUMMARY_KEYS = (ACCEPTED, DUPLICATE, REJECTED, CONFLICT, SUPPRESSED)
 REPLAY_CHUNK = 200
 PRUNE_CHUNK = 5_000
@@ -84,8 +84,8 @@ def _text(raw: Any, name: str) -> str:
     return value[:_TEXT_LIMIT] if isinstance(value, str) else ""
 
 
-def _digest(raw: Any) -> str:
-    text = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def _digest(kind: str, raw: Any) -> str:
+    text = json.dumps([kind, raw], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -101,7 +101,7 @@ def _row(ctx: IngestContext, item: Prepared, result: ItemResult) -> QuarantinedI
         code=result.code or "validation_error",
         errors=[problem.as_dict() for problem in result.problems],
         payload=item.raw,
-        digest=_digest(item.raw),
+        digest=_digest(item.kind, item.raw),
         identity=dict(item.identity.values) if item.identity is not None else {},
         received_at=ctx.now,
         position=item.index,
@@ -119,7 +119,8 @@ def _room(tenant: Tenant) -> int:
 def quarantine_keep(*, ctx: IngestContext, items: Sequence[Prepared], results: Sequence[ItemResult]) -> int:
     """Keep every item of one request refused with a 422-class problem, whole, with its
     problems, in one multi-row insert. An identical payload refused again refreshes its
-    row rather than adding one. Items beyond the tenant's CDP_QUARANTINE_MAX_ITEMS are
+    row rather than adding one; an item whose identity holds a suppressed (erased)
+    identifier is not kept. Items beyond the tenant's CDP_QUARANTINE_MAX_ITEMS are
     not kept and are counted in the violations log with code `quarantine_full` (the cap
     may be passed by the items of requests racing at the cap). Answers how many were kept."""
     if _replaying.get():
@@ -132,8 +133,21 @@ def quarantine_keep(*, ctx: IngestContext, items: Sequence[Prepared], results: S
     if not refused:
         return 0
     rows = list(refused.values())
+    # An erased, suppressed customer's later data is never stored: not even in the quarantine.
+    hidden = suppressed_indexes(tenant=ctx.tenant, identities=[row.identity for row in rows])
+    rows = [row for position, row in enumerate(rows) if position not in hidden]
+    if not rows:
+        return 0
     room = max(_room(ctx.tenant), 0)
     kept, dropped = rows[:room], rows[room:]
+    if dropped:  # a refusal already kept is refreshed, even in a full quarantine
+        present = set(
+            QuarantinedItem.objects.filter(tenant=ctx.tenant, digest__in=[row.digest for row in dropped]).values_list(
+                "digest", flat=True
+            )
+        )
+        kept += [row for row in dropped if row.digest in present]
+        dropped = [row for row in dropped if row.digest not in present]
     if kept:
         QuarantinedItem.objects.bulk_create(
             kept,

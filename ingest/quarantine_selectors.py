@@ -24,7 +24,7 @@ from .selectors import source_list
 # Properties are inferred from at most this many of the newest items of each type.
 DISCOVERY_SAMPLE = 50
 # The contract impact checks at most this many of the newest items of an event type.
-IMPACT_LIMIT = 5_000
+IMPACT_LIMIT = 2_000
 
 
 # --- discovery ----------------------------------------------------------------------------------

@@ -140,6 +140,9 @@ def test_the_per_tenant_cap_keeps_the_first_items_and_counts_what_it_drops(
     assert ingest_api.post(EVENTS, variant(event, 7, total="lots"), format="json").status_code == 422
     assert QuarantinedItem.objects.count() == 2
     assert Violation.objects.get(code="quarantine_full").count == 2
+    assert ingest_api.post(EVENTS, events[0], format="json").status_code == 422  # a retry of a kept item
+    assert Violation.objects.get(code="quarantine_full").count == 2
+    assert QuarantinedItem.objects.count() == 2
 
 
 def test_prune_drops_items_older_than_the_retention_and_keeps_the_rest(ingest_api, shop, event, settings):
@@ -152,3 +155,29 @@ def test_prune_drops_items_older_than_the_retention_and_keeps_the_rest(ingest_ap
     call_command("quarantine_prune", stdout=out)
     assert list(QuarantinedItem.objects.values_list("external_event_id", flat=True)) == ["evt-2"]
     assert "2" in out.getvalue()
+
+
+def test_erasure_removes_the_quarantined_items_of_the_erased_identifiers_only(ingest_api, shop, event, tenant):
+    from ingest.quarantine import quarantine_erase
+
+    ann = variant(event, 1, total="lots")
+    bob = variant(event, 2, total="lots")
+    bob["identity"] = {"EMAIL": "bob@example.com"}
+    for item in (ann, bob):
+        assert ingest_api.post(EVENTS, item, format="json").status_code == 422
+    assert quarantine_erase(tenant_id=tenant.pk, identifiers={"EMAIL": ["ann@example.com"]}) == 1
+    assert list(QuarantinedItem.objects.values_list("external_event_id", flat=True)) == ["evt-2"]
+    assert quarantine_erase(tenant_id=tenant.pk + 1, identifiers={"EMAIL": ["bob@example.com"]}) == 0
+    assert QuarantinedItem.objects.count() == 1
+
+
+def test_a_refused_item_of_an_erased_and_suppressed_customer_is_not_kept(ingest_api, shop, event, tenant):
+    from identity.suppression import suppressions_add
+
+    suppressions_add(tenant=tenant, identifiers=[("EMAIL", "ann@example.com")], reason="ticket 4711", erasure_id=None)
+    ann = variant(event, 1, total="lots")
+    bob = variant(event, 2, total="lots")
+    bob["identity"] = {"EMAIL": "bob@example.com"}
+    body = ingest_api.post(BATCH, {"events": [ann, bob]}, format="json").json()
+    assert body["summary"]["rejected"] == 2
+    assert list(QuarantinedItem.objects.values_list("external_event_id", flat=True)) == ["evt-2"]

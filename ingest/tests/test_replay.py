@@ -189,3 +189,71 @@ def test_a_bad_replay_request_answers_422_with_a_pointer_and_queues_nothing(admi
 
 def test_replay_needs_the_admin_scope(ingest_api):
     assert ingest_api.post(REPLAY, {}, format="json").status_code == 403
+
+
+def test_a_refused_message_of_the_compatible_ingress_is_quarantined_discovered_and_replayed(tenant, admin_api):
+    import base64
+    import json as jsonlib
+
+    from django.test import Client
+    from django.utils import timezone
+
+    from contracts.plans import contracts_plan_import
+    from ingest.tests.segment_helpers import segment_tenant_setup
+
+    write_key = segment_tenant_setup(tenant)
+    message = {
+        "messageId": "m-signup-1",
+        "userId": "cust-42",
+        "event": "Signup Started",
+        "properties": {"plan": "pro"},
+        "timestamp": timezone.now().replace(microsecond=0).isoformat(),
+    }
+    auth = "Basic " + base64.b64encode(f"{write_key}:".encode()).decode()
+    response = Client().post(
+        "/v1/track", data=jsonlib.dumps(message), content_type="application/json", HTTP_AUTHORIZATION=auth
+    )
+    assert response.json()["results"][0]["status"] == "rejected"
+    (row,) = QuarantinedItem.objects.all()
+    assert (row.kind, row.source_key, row.external_event_id, row.event_type) == (
+        "event",
+        "web",
+        "m-signup-1",
+        "signup_started",
+    )
+    discovered = admin_api.get("/api/v1/rejections/discovered").json()["results"]
+    assert [(d["eventType"], d["sources"]) for d in discovered] == [("signup_started", ["web"])]
+
+    contracts_plan_import(
+        tenant_id=tenant.pk,
+        plan={"eventTypes": [{"name": "signup_started", "properties": [{"name": "plan", "type": "string"}]}]},
+    )
+    assert replay(admin_api)["result"]["summary"] == summary(accepted=1)
+    event = Event.objects.get()
+    assert (event.event_type, event.external_event_id, event.properties) == (
+        "signup_started",
+        "m-signup-1",
+        {"plan": "pro"},
+    )
+    again = Client().post(
+        "/v1/track", data=jsonlib.dumps(message), content_type="application/json", HTTP_AUTHORIZATION=auth
+    )
+    assert again.json()["results"][0]["status"] == "duplicate"
+
+
+def test_the_prune_job_drops_the_tenants_expired_items(tenant, other_tenant, admin_api, quarantined):
+    import datetime as dt
+
+    from django.utils import timezone
+
+    from jobs.services import job_enqueue
+
+    QuarantinedItem.objects.filter(external_event_id="evt-1").update(received_at=timezone.now() - dt.timedelta(days=40))
+    job = job_enqueue(tenant=other_tenant, kind="ingest.quarantine_prune", params={})
+    assert jobs_run_pending() == 1
+    assert QuarantinedItem.objects.count() == 4  # another tenant's prune touches nothing here
+    job = job_enqueue(tenant=tenant, kind="ingest.quarantine_prune", params={})
+    assert jobs_run_pending() == 1
+    job.refresh_from_db()
+    assert job.result == {"removed": 1}
+    assert QuarantinedItem.objects.count() == 3
