@@ -17,6 +17,7 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
+from django.db import connections, transaction
 from django.db.models import JSONField, OuterRef, QuerySet, Subquery
 
 from cdp_project.core.errors import FieldProblem, unprocessable
@@ -99,10 +100,18 @@ def export_queryset(*, segment: Segment, spec: ExportSpec, now: dt.datetime | No
 
 
 def _stream(rows: Any, columns: tuple[ExportColumn, ...]) -> Iterator[dict[str, Any]]:
-    for profile_id, address, *values in rows.iterator(chunk_size=EXPORT_CHUNK):
-        row: dict[str, Any] = {"profileId": str(profile_id), "address": address}
-        row.update((column.name, value) for column, value in zip(columns, values, strict=True))
-        yield row
+    # One transaction for the whole read: PostgreSQL then streams the server-side cursor
+    # as it is fetched (outside one, Django declares it WITH HOLD and the server copies
+    # the whole result first), and the planner is told every row will be read (by
+    # default a cursor is planned for its first 10 %, a slower plan for a full export).
+    with transaction.atomic(using=rows.db):
+        if connections[rows.db].vendor == "postgresql":
+            with connections[rows.db].cursor() as cursor:
+                cursor.execute("SET LOCAL cursor_tuple_fraction = 1.0")
+        for profile_id, address, *values in rows.iterator(chunk_size=EXPORT_CHUNK):
+            row: dict[str, Any] = {"profileId": str(profile_id), "address": address}
+            row.update((column.name, value) for column, value in zip(columns, values, strict=True))
+            yield row
 
 
 _FORMULA_START = ("=", "@", "\t", "\r")
