@@ -63,9 +63,10 @@ from ingest.models import Event  # noqa: E402
 from ingest.services import source_create  # noqa: E402
 from profiles.models import AttributeValue, DerivedValue, Profile  # noqa: E402
 from segments import exports  # noqa: E402
-from segments.selectors import segment_member_count, segment_members  # noqa: E402
+from segments.selectors import segment_get, segment_member_count, segment_members  # noqa: E402
 from segments.services import segment_create, segment_spec_parse  # noqa: E402
 from segments.types import ExportColumn, ExportSpec  # noqa: E402
+from tenants.models import Tenant  # noqa: E402
 from tenants.services import tenant_create  # noqa: E402
 
 PLAN = {
@@ -110,6 +111,7 @@ EVENT_SEGMENT = {
     "count": {"op": "gte", "value": 2},
 }
 EXPORT_SEGMENT = {"attribute": "tier", "op": "eq", "value": "gold"}
+SEGMENTS = {"gold-dach-40": ATTRIBUTE_SEGMENT, "big-spenders": EVENT_SEGMENT, "gold": EXPORT_SEGMENT}
 
 # The partial index segments_attribute_scalar (segments migration 0002) covers short
 # scalar values; its predicate, repeated, lets the planner use it.
@@ -349,6 +351,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=3_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--smoke", action="store_true", help="A tiny size that runs in seconds (make test).")
+    parser.add_argument(
+        "--reuse", action="store_true", help="Measure the data a previous run left in this database (no generation)."
+    )
     parser.add_argument("--explain", action="store_true", help="Print EXPLAIN ANALYZE of both sides of each question.")
     args = parser.parse_args()
     if args.smoke:
@@ -357,19 +362,26 @@ def main() -> None:
         sys.exit("bench/segments.py needs PostgreSQL: run it with `make bench-segments`.")
 
     call_command("migrate", verbosity=0)
-    tenant = tenant_create(slug=f"bench-{int(time.time())}", name="Bench", default_region="GB")
+    reused = Tenant.objects.filter(slug__startswith="bench-").order_by("-pk").first() if args.reuse else None
+    if reused is None:
+        tenant = tenant_create(slug=f"bench-{int(time.time())}", name="Bench", default_region="GB")
+        contracts_plan_import(tenant_id=tenant.pk, plan=PLAN)
+        source = source_create(tenant=tenant, key="shop", name="Shop")
+        print(f"generating {args.profiles:,} profiles and {args.events:,} events server-side ...")
+        generate(tenant_id=tenant.pk, source_id=source.pk, profiles=args.profiles, events=args.events)
+        for key, definition in SEGMENTS.items():
+            segment_new(tenant.pk, key, definition)
+    else:
+        tenant = reused
+        args.profiles = Profile.objects.filter(tenant_id=tenant.pk).count()
+        args.events = Event.objects.filter(tenant_id=tenant.pk).count()
+        print(f"reusing tenant {tenant.slug}: {args.profiles:,} profiles, {args.events:,} events")
     t = tenant.pk
-    contracts_plan_import(tenant_id=t, plan=PLAN)
-    source = source_create(tenant=tenant, key="shop", name="Shop")
-    print(f"generating {args.profiles:,} profiles and {args.events:,} events server-side ...")
-    generate(tenant_id=t, source_id=source.pk, profiles=args.profiles, events=args.events)
     checked = derived_sample_check(tenant_id=t)
     print(f"derived values of {checked} sample profiles equal the product's recompute")
 
     now = timezone.now()
-    attribute_segment = segment_new(t, "gold-dach-40", ATTRIBUTE_SEGMENT)
-    event_segment = segment_new(t, "big-spenders", EVENT_SEGMENT)
-    export_segment = segment_new(t, "gold", EXPORT_SEGMENT)
+    attribute_segment, event_segment, export_segment = (segment_get(tenant_id=t, key=key) for key in SEGMENTS)
     export_spec = ExportSpec(
         channel="EMAIL",
         format="csv",
