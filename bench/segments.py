@@ -27,6 +27,9 @@ and the same indexes (nothing is added for them): joins on the unique
 (tenant, profile, name) attribute rows with the partial `segments_attribute_scalar` index's
 predicate repeated so the planner may use it, the event count grouped off
 `event_type_time` (tenant, event_type, occurred_at), the export driven by the endpoints.
+The export's queries (both sides, and the COPY) run with the session settings of the
+product's export read (`segments.exports.export_read`: one transaction,
+cursor_tuple_fraction = 1, no JIT), so they compare SQL with SQL.
 Both sides must give the same answer (asserted). Not a test: it prints figures and ends
 with a line `BENCH {json}`; `--smoke` runs a tiny size in seconds.
 """
@@ -34,6 +37,7 @@ with a line `BENCH {json}`; `--smoke` runs a tiny size in seconds.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import os
@@ -63,9 +67,10 @@ from ingest.models import Event  # noqa: E402
 from ingest.services import source_create  # noqa: E402
 from profiles.models import AttributeValue, DerivedValue, Profile  # noqa: E402
 from segments import exports  # noqa: E402
-from segments.selectors import segment_member_count, segment_members  # noqa: E402
+from segments.selectors import segment_get, segment_member_count, segment_members  # noqa: E402
 from segments.services import segment_create, segment_spec_parse  # noqa: E402
 from segments.types import ExportColumn, ExportSpec  # noqa: E402
+from tenants.models import Tenant  # noqa: E402
 from tenants.services import tenant_create  # noqa: E402
 
 PLAN = {
@@ -110,6 +115,7 @@ EVENT_SEGMENT = {
     "count": {"op": "gte", "value": 2},
 }
 EXPORT_SEGMENT = {"attribute": "tier", "op": "eq", "value": "gold"}
+SEGMENTS = {"gold-dach-40": ATTRIBUTE_SEGMENT, "big-spenders": EVENT_SEGMENT, "gold": EXPORT_SEGMENT}
 
 # The partial index segments_attribute_scalar (segments migration 0002) covers short
 # scalar values; its predicate, repeated, lets the planner use it.
@@ -187,7 +193,10 @@ def generate(*, tenant_id: int, source_id: int, profiles: int, events: int) -> N
                 "id": "gen_random_uuid()", "tenant_id": "%(t)s", "source_id": "%(s)s",
                 "external_event_id": "'evt-' || e", "event_type": "x.event_type",
                 "contract_version": "CASE WHEN e %% 3 = 0 THEN %(page_viewed)s ELSE %(order_completed)s END",
-                "occurred_at": "now() - (abs(hashint8(-e::bigint)) %% (180 * 24)) * interval '1 hour'",
+                # Events arrive roughly in time order (180 days, a few hours of jitter), so
+                # the heap is ordered by time as a real event store is.
+                "occurred_at": "now() - interval '180 days' * (1 - e::float8 / %(events)s) "
+                "- (abs(hashint8(-e::bigint)) %% 360) * interval '1 minute'",
                 "received_at": "now()", "profile_id": "p.id", "identity": "jsonb_build_object('EXTERNAL', 'c-' || p.n)",
                 "properties": "x.properties", "resolution": """'{"rule": "bench"}'::jsonb""",
                 "fingerprint": "encode(sha256(x.properties::text::bytea), 'hex')",
@@ -313,13 +322,21 @@ def read_all(sql: str, params) -> int:
         return rows
 
 
+def export_read_all(sql: str, params) -> int:
+    """read_all with the session settings of the product's export read (on both sides)."""
+    with exports.export_read():
+        return read_all(sql, params)
+
+
 def copy_csv(sql: str, params) -> int:
-    """`COPY (sql) TO STDOUT (FORMAT csv, HEADER)`, every byte read; returns the data rows."""
+    """`COPY (sql) TO STDOUT (FORMAT csv, HEADER)`, every byte read, with the session
+    settings of the product's export read; returns the data rows."""
     query = connection.ops.compose_sql(sql, params)
     lines = 0
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)") as copy:
-        for data in copy:
-            lines += bytes(data).count(b"\n")
+    with exports.export_read(), connection.cursor() as cursor:
+        with cursor.cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)") as copy:
+            for data in copy:
+                lines += bytes(data).count(b"\n")
     return lines - 1
 
 
@@ -349,6 +366,9 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=3_000_000)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--smoke", action="store_true", help="A tiny size that runs in seconds (make test).")
+    parser.add_argument(
+        "--reuse", action="store_true", help="Measure the data a previous run left in this database (no generation)."
+    )
     parser.add_argument("--explain", action="store_true", help="Print EXPLAIN ANALYZE of both sides of each question.")
     args = parser.parse_args()
     if args.smoke:
@@ -357,19 +377,26 @@ def main() -> None:
         sys.exit("bench/segments.py needs PostgreSQL: run it with `make bench-segments`.")
 
     call_command("migrate", verbosity=0)
-    tenant = tenant_create(slug=f"bench-{int(time.time())}", name="Bench", default_region="GB")
+    reused = Tenant.objects.filter(slug__startswith="bench-").order_by("-pk").first() if args.reuse else None
+    if reused is None:
+        tenant = tenant_create(slug=f"bench-{int(time.time())}", name="Bench", default_region="GB")
+        contracts_plan_import(tenant_id=tenant.pk, plan=PLAN)
+        source = source_create(tenant=tenant, key="shop", name="Shop")
+        print(f"generating {args.profiles:,} profiles and {args.events:,} events server-side ...")
+        generate(tenant_id=tenant.pk, source_id=source.pk, profiles=args.profiles, events=args.events)
+        for key, definition in SEGMENTS.items():
+            segment_new(tenant.pk, key, definition)
+    else:
+        tenant = reused
+        args.profiles = Profile.objects.filter(tenant_id=tenant.pk).count()
+        args.events = Event.objects.filter(tenant_id=tenant.pk).count()
+        print(f"reusing tenant {tenant.slug}: {args.profiles:,} profiles, {args.events:,} events")
     t = tenant.pk
-    contracts_plan_import(tenant_id=t, plan=PLAN)
-    source = source_create(tenant=tenant, key="shop", name="Shop")
-    print(f"generating {args.profiles:,} profiles and {args.events:,} events server-side ...")
-    generate(tenant_id=t, source_id=source.pk, profiles=args.profiles, events=args.events)
     checked = derived_sample_check(tenant_id=t)
     print(f"derived values of {checked} sample profiles equal the product's recompute")
 
     now = timezone.now()
-    attribute_segment = segment_new(t, "gold-dach-40", ATTRIBUTE_SEGMENT)
-    event_segment = segment_new(t, "big-spenders", EVENT_SEGMENT)
-    export_segment = segment_new(t, "gold", EXPORT_SEGMENT)
+    attribute_segment, event_segment, export_segment = (segment_get(tenant_id=t, key=key) for key in SEGMENTS)
     export_spec = ExportSpec(
         channel="EMAIL",
         format="csv",
@@ -394,8 +421,8 @@ def main() -> None:
         (
             "export query (EMAIL-ready gold, 2 attributes)",
             "export_query",
-            lambda: read_all(*export_sql),
-            lambda: read_all(HAND_EXPORT, hand),
+            lambda: export_read_all(*export_sql),
+            lambda: export_read_all(HAND_EXPORT, hand),
         ),
     ]
     if args.explain:
@@ -406,10 +433,11 @@ def main() -> None:
             ("event segment", event_members.order_by().values("pk").query.sql_with_params(), HAND_EVENT),
             ("export query", export_sql, HAND_EXPORT),
         ):
-            print(f"-- {label}: compiled")
-            explain(*product_sql)
-            print(f"-- {label}: hand-written")
-            explain(hand_sql, hand)
+            with exports.export_read() if label == "export query" else contextlib.nullcontext():
+                print(f"-- {label}: compiled")
+                explain(*product_sql)
+                print(f"-- {label}: hand-written")
+                explain(hand_sql, hand)
 
     figures: dict[str, object] = {"profiles": args.profiles, "events": args.events, "runs": args.runs}
     ratios = {}

@@ -123,16 +123,22 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def web_command(port: int) -> str:
-    """The Procfile's `web:` line (the documented production web process) with $PORT and
-    bound to loopback, else gunicorn with 2 workers."""
+def procfile_line(kind: str) -> str | None:
     procfile = ROOT / "Procfile"
     if procfile.exists():
         for line in procfile.read_text().splitlines():
-            if line.startswith("web:"):
-                command = line.removeprefix("web:").strip()
-                command = re.sub(r"\$\{PORT(:-[^}]*)?\}|\$PORT\b", str(port), command)
-                return command.replace("0.0.0.0", "127.0.0.1").replace("[::]", "127.0.0.1")
+            if line.startswith(f"{kind}:"):
+                return line.removeprefix(f"{kind}:").strip()
+    return None
+
+
+def web_command(port: int) -> str:
+    """The Procfile's `web:` line (the documented production web process) with $PORT and
+    bound to loopback, else gunicorn with 2 workers."""
+    command = procfile_line("web")
+    if command is not None:
+        command = re.sub(r"\$\{PORT(:-[^}]*)?\}|\$PORT\b", str(port), command)
+        return command.replace("0.0.0.0", "127.0.0.1").replace("[::]", "127.0.0.1")
     return f"{shlex.quote(str(ROOT / '.venv/bin/gunicorn'))} cdp_project.wsgi --workers 2 --bind 127.0.0.1:{port}"
 
 
@@ -150,13 +156,21 @@ def children() -> dict[int, list[int]]:
     return tree
 
 
+def _helper(pid: int) -> bool:
+    """multiprocessing's tracker processes are no workers."""
+    try:
+        return b"_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+
+
 def workers(root: int) -> list[int]:
     """The leaves of the process tree under the web process: its workers."""
     tree, leaves, stack = children(), [], [root]
     while stack:
         pid = stack.pop()
         kids = tree.get(pid, [])
-        if not kids and pid != root:
+        if not kids and pid != root and not _helper(pid):
             leaves.append(pid)
         stack.extend(kids)
     return leaves
@@ -167,11 +181,10 @@ class Web:
         self.port = free_port()
         self.command = web_command(self.port)
         log(f"web: {self.command}")
-        path = f"{ROOT / '.venv/bin'}:{env.get('PATH', '')}"
         LOG.parent.mkdir(exist_ok=True)
         self.log = LOG.open("w")
         self.process = subprocess.Popen(
-            ["bash", "-c", self.command], cwd=ROOT, env={**env, "PORT": str(self.port), "PATH": path},
+            ["bash", "-c", self.command], cwd=ROOT, env={**env, "PORT": str(self.port)},
             stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
         self.wait_ready()
@@ -531,8 +544,8 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=100, help="length of the load under chaos")
     parser.add_argument("--drain-seconds", type=float, default=90, help="at most this long retrying afterwards")
-    parser.add_argument("--batch", type=int, default=50, help="events per batch")
-    parser.add_argument("--kill-every", type=float, default=3.0, help="seconds between worker kills (on average)")
+    parser.add_argument("--batch", type=int, default=100, help="events per batch")
+    parser.add_argument("--kill-every", type=float, default=4.0, help="seconds between worker kills (on average)")
     parser.add_argument("--downtime", type=float, default=2.0, help="seconds PostgreSQL stays down on a restart")
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--quick", action="store_true", help="a short run (~30 s of load, one restart)")
@@ -556,6 +569,8 @@ def main() -> int:
             "DJANGO_LOG_LEVEL": "ERROR",
             "CDP_API_KEY_RATE_PER_MINUTE": "0",
             "DATABASE_CONN_MAX_AGE": "60",
+            "HOST": "127.0.0.1",  # the Procfile's server binds where HOST says
+            "PATH": f"{ROOT / '.venv/bin'}:{os.environ.get('PATH', '')}",
         }
         os.environ.update(env)
         sys.path.insert(0, str(ROOT))
@@ -569,7 +584,11 @@ def main() -> int:
         from ingest.services import source_create
         from tenants.services import api_key_create, tenant_create
 
-        call_command("migrate", verbosity=0)
+        release = procfile_line("release")  # the Procfile's release step (migrations and the like)
+        if release is not None:
+            subprocess.run(["bash", "-c", release], cwd=ROOT, env=env, check=True, timeout=600)
+        else:
+            call_command("migrate", verbosity=0)
         tenant = tenant_create(slug="chaos", name="Chaos", default_region="GB")
         contracts_plan_import(tenant_id=tenant.pk, plan=PLAN)
         source = source_create(tenant=tenant, key=SOURCE)
