@@ -8,6 +8,8 @@ from collections.abc import Iterable
 from django.db import models
 from django.db.models import Q, QuerySet, Value
 
+from cdp_project.core.compiled import CompiledQuery
+
 from .models import AttributeValue, DerivedValue, MergeLedgerEntry, Profile
 
 # Merges compress chains, so a tombstone normally points straight at a live profile;
@@ -49,18 +51,28 @@ def profile_derived(*, profile_id: uuid.UUID) -> dict[str, object]:
     return {name: value for name, value in rows.values_list("name", "value")}
 
 
-def profile_values(*, tenant_id: int, profile_id: uuid.UUID) -> tuple[dict[str, object], dict[str, object]]:
-    """`profile_attributes` and `profile_derived` of one profile in one query (UNION ALL),
-    for hot paths such as the runtime context."""
+def _profile_values_query(*, tenant_id: int, profile_id: uuid.UUID) -> QuerySet:
     kind = models.IntegerField()
     attributes = AttributeValue.objects.filter(tenant_id=tenant_id, profile_id=profile_id, value__isnull=False)
     derived = DerivedValue.objects.filter(tenant_id=tenant_id, profile_id=profile_id)
     attributes, derived = attributes.order_by(), derived.order_by()  # SQLite: no ORDER BY inside a UNION
-    rows = attributes.values_list(Value(0, output_field=kind), "name", "value").union(
+    return attributes.values_list(Value(0, output_field=kind), "name", "value").union(
         derived.values_list(Value(1, output_field=kind), "name", "value"), all=True
     )
+
+
+_profile_values = CompiledQuery(
+    _profile_values_query,
+    fields={"tenant_id": Profile._meta.get_field("tenant").target_field, "profile_id": Profile._meta.pk},
+    sentinels={"tenant_id": -7_201, "profile_id": uuid.UUID(int=7_201)},
+)
+
+
+def profile_values(*, tenant_id: int, profile_id: uuid.UUID) -> tuple[dict[str, object], dict[str, object]]:
+    """`profile_attributes` and `profile_derived` of one profile in one query (UNION ALL,
+    compiled once), for hot paths such as the runtime context."""
     found: tuple[dict[str, object], dict[str, object]] = ({}, {})
-    for which, name, value in sorted(rows, key=lambda row: (row[0], row[1])):
+    for which, name, value in sorted(_profile_values.run(tenant_id=tenant_id, profile_id=profile_id)):
         found[which][name] = value
     return found
 
