@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
-from cdp_project.core.compiled import CompiledQuery
+from cdp_project.core.compiled import CompiledQuery, Read
 from tenants.models import Tenant
 
 from .models import CONSENT_UNKNOWN, Endpoint, EndpointHistory, address_digest
@@ -87,7 +87,15 @@ _active_endpoints = CompiledQuery(
 def profile_readiness(*, tenant_id: int, profile_id: uuid.UUID) -> dict[str, Readiness]:
     """Readiness of one live profile on every channel (EMAIL, SMS, PUSH, WHATSAPP), judged
     on its active endpoint there (DESIGN.md §5). One query."""
-    rows = _active_endpoints.run(tenant_id=tenant_id, profile_id=profile_id)
+    return _readiness_shape(_active_endpoints.run(tenant_id=tenant_id, profile_id=profile_id))
+
+
+def profile_readiness_read(*, tenant_id: int, profile_id: uuid.UUID) -> Read[dict[str, Readiness]]:
+    """`profile_readiness` as a read to run together with others (`cdp_project.core.compiled.reads_run`)."""
+    return _active_endpoints.read(_readiness_shape, tenant_id=tenant_id, profile_id=profile_id)
+
+
+def _readiness_shape(rows: list[tuple[Any, ...]]) -> dict[str, Readiness]:
     by_channel = {row[1]: dict(zip(_READINESS_FIELDS, row, strict=True)) for row in rows}
     return {channel: readiness_judge(channel=channel, endpoint=by_channel.get(channel)) for channel in CHANNELS}
 

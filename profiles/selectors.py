@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import models
 from django.db.models import Q, QuerySet, Value
 
-from cdp_project.core.compiled import CompiledQuery
+from cdp_project.core.compiled import CompiledQuery, Read
 
 from .models import AttributeValue, DerivedValue, MergeLedgerEntry, Profile
 
@@ -68,13 +69,25 @@ _profile_values = CompiledQuery(
 )
 
 
-def profile_values(*, tenant_id: int, profile_id: uuid.UUID) -> tuple[dict[str, object], dict[str, object]]:
-    """`profile_attributes` and `profile_derived` of one profile in one query (UNION ALL,
-    compiled once), for hot paths such as the runtime context."""
-    found: tuple[dict[str, object], dict[str, object]] = ({}, {})
-    for which, name, value in sorted(_profile_values.run(tenant_id=tenant_id, profile_id=profile_id)):
+ProfileValues = tuple[dict[str, object], dict[str, object]]
+
+
+def _profile_values_shape(rows: list[tuple[Any, ...]]) -> ProfileValues:
+    found: ProfileValues = ({}, {})
+    for which, name, value in sorted(rows):
         found[which][name] = value
     return found
+
+
+def profile_values_read(*, tenant_id: int, profile_id: uuid.UUID) -> Read[ProfileValues]:
+    """`profile_values` as a read to run together with others (`cdp_project.core.compiled.reads_run`)."""
+    return _profile_values.read(_profile_values_shape, tenant_id=tenant_id, profile_id=profile_id)
+
+
+def profile_values(*, tenant_id: int, profile_id: uuid.UUID) -> ProfileValues:
+    """`profile_attributes` and `profile_derived` of one profile in one query (UNION ALL,
+    compiled once), for hot paths such as the runtime context."""
+    return _profile_values_shape(_profile_values.run(tenant_id=tenant_id, profile_id=profile_id))
 
 
 def profile_merged_ids(*, tenant_id: int, profile_id: uuid.UUID) -> list[uuid.UUID]:

@@ -10,10 +10,10 @@ from django.db import models
 from django.db.models import JSONField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from cdp_project.core.compiled import CompiledQuery
+from cdp_project.core.compiled import CompiledQuery, Read, reads_run
 from cdp_project.core.errors import not_found
-from channels.selectors import profile_readiness
-from profiles.selectors import profile_values
+from channels.selectors import profile_readiness_read
+from profiles.selectors import profile_values_read
 from tenants.models import Tenant
 
 from .models import Campaign, Participant, VariableDefinition, VariableValue
@@ -157,6 +157,11 @@ def participant_variables(*, participant: Participant) -> dict[str, Any]:
     checker = _checker_cached(campaign, campaign.variables_version)
     if checker is not None:
         return checker.current(checker.by_name(participant_stored_values(participant=participant)))
+    return _participant_variables_uncached(participant=participant)
+
+
+def _participant_variables_uncached(*, participant: Participant) -> dict[str, Any]:
+    campaign = participant.campaign
     stored = VariableValue.objects.filter(
         tenant_id=participant.tenant_id, participant_id=participant.pk, definition_id=OuterRef("pk")
     )
@@ -183,15 +188,29 @@ def runtime_context_get(*, participant: Participant) -> RuntimeContext:
     queries for a participant from `participant_for_token`: a runtime reads it on every step
     of a flow."""
     profile_id = getattr(participant, "live_profile_id", None) or participant.profile_id
-    attributes, derived = profile_values(tenant_id=participant.tenant_id, profile_id=profile_id)
-    readiness = profile_readiness(tenant_id=participant.tenant_id, profile_id=profile_id)
+    tenant_id = participant.tenant_id
+    campaign = participant.campaign
+    checker = _checker_cached(campaign, campaign.variables_version)
+    reads: list[Read[Any]] = [
+        profile_values_read(tenant_id=tenant_id, profile_id=profile_id),
+        profile_readiness_read(tenant_id=tenant_id, profile_id=profile_id),
+    ]
+    if checker is not None:
+        reads.append(_stored_values.read(dict, tenant_id=tenant_id, participant_id=participant.pk))
+    # Independent reads: on PostgreSQL one round trip for all of them.
+    results = reads_run(*reads)
+    (attributes, derived), readiness = results[0], results[1]
+    if checker is not None:
+        variables = checker.current(checker.by_name(results[2]))
+    else:
+        variables = _participant_variables_uncached(participant=participant)
     return RuntimeContext(
         participant=participant,
-        campaign=participant.campaign,
+        campaign=campaign,
         attributes=attributes,
         derived=derived,
         channels={channel: state.as_public() for channel, state in readiness.items()},
-        variables=participant_variables(participant=participant),
+        variables=variables,
     )
 
 

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
 from django.db import connections
 from django.db.models import Field, QuerySet
+
+T = TypeVar("T")
 
 
 class CompiledQuery:
@@ -56,14 +59,67 @@ class CompiledQuery:
         self._local.state = (connection, compiled)
         return compiled
 
-    def run(self, **values: Any) -> list[tuple[Any, ...]]:
-        connection = connections[self._using]
+    @property
+    def using(self) -> str:
+        return self._using
+
+    def prepare(self, connection: Any, values: Mapping[str, Any]) -> tuple[Any, str, list[Any]]:
+        """(compiler, SQL, parameters) for these values on this connection."""
         compiler, sql, template = self._compiled(connection)
         params = [
             self._fields[value].get_db_prep_value(values[value], connection) if kind == "param" else value
             for kind, value in template
         ]
+        return compiler, sql, params
+
+    def run(self, **values: Any) -> list[tuple[Any, ...]]:
+        connection = connections[self._using]
+        compiler, sql, params = self.prepare(connection, values)
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         return list(compiler.results_iter(results=[rows], tuple_expected=True))
+
+    def read(self, shape: Callable[[list[tuple[Any, ...]]], T], **values: Any) -> Read[T]:
+        """This query with these values, for `reads_run`."""
+        return Read(self, values, shape)
+
+
+@dataclass(frozen=True)
+class Read(Generic[T]):
+    """One compiled read, ready to run: the query, its values, and how to shape its rows."""
+
+    query: CompiledQuery
+    values: Mapping[str, Any]
+    shape: Callable[[list[tuple[Any, ...]]], T]
+
+
+def reads_run(*reads: Read[Any]) -> list[Any]:
+    """Run independent reads and answer their shaped results in order. On PostgreSQL they
+    go out in one round trip (psycopg's pipeline mode), each still its own statement;
+    elsewhere one after the other."""
+    if not reads:
+        return []
+    using = reads[0].query.using
+    connection = connections[using]
+    prepared = [read.query.prepare(connection, read.values) for read in reads]
+    cursors = [connection.cursor() for _ in reads]  # connects (and health-checks) first
+    raw = connection.connection
+    try:
+        if connection.vendor == "postgresql" and hasattr(raw, "pipeline") and len(reads) > 1:
+            with connection.wrap_database_errors, raw.pipeline():
+                for cursor, (_, sql, params) in zip(cursors, prepared, strict=True):
+                    cursor.execute(sql, params)
+                fetched = [cursor.fetchall() for cursor in cursors]
+        else:
+            fetched = []
+            for cursor, (_, sql, params) in zip(cursors, prepared, strict=True):
+                cursor.execute(sql, params)
+                fetched.append(cursor.fetchall())
+    finally:
+        for cursor in cursors:
+            cursor.close()
+    return [
+        read.shape(list(compiler.results_iter(results=[rows], tuple_expected=True)))
+        for read, (compiler, _, _), rows in zip(reads, prepared, fetched, strict=True)
+    ]

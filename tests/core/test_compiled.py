@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from cdp_project.core.compiled import CompiledQuery
+from cdp_project.core.compiled import CompiledQuery, reads_run
 from tenants.models import Tenant
 from tenants.services import tenant_create
 
@@ -50,3 +50,21 @@ def test_a_sentinel_missing_from_the_sql_is_refused_at_once():
     )
     with pytest.raises(ValueError, match="slug"):
         query.run(slug="acme")
+
+
+def test_reads_run_together_answer_what_each_answers_alone_each_one_statement():
+    first = tenant_create(slug="acme", name="Acme", default_region="GB")
+    tenant_create(slug="globex", name="Globex", default_region="DE")
+    query = CompiledQuery(
+        _by_slug,
+        fields={"slug": Tenant._meta.get_field("slug"), "created_after": Tenant._meta.get_field("created_at")},
+        sentinels={"slug": "\x01sentinel", "created_after": first.created_at.replace(year=2001)},
+    )
+    alone = [query.run(slug=slug, created_after=first.created_at) for slug in ("acme", "globex", "none")]
+    with CaptureQueriesContext(connection) as captured:
+        together = reads_run(
+            *(query.read(list, slug=s, created_after=first.created_at) for s in ("acme", "globex", "none"))
+        )
+    assert together == alone and together[0] and together[1] and together[2] == []
+    assert len(captured) == 3
+    assert reads_run() == []
