@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install lint bench-ingest bench-segments chaos lock clean
+.PHONY: run test install lint bench-ingest bench-segments bench-runtime chaos lock clean
 
 $(VENV)/.installed: requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -46,6 +46,9 @@ bench-ingest: install
 
 bench-segments: install
 	bash scripts/bench.sh segments $(ARGS)
+
+bench-runtime: install
+	bash scripts/bench.sh runtime $(ARGS)
 
 ## Crash test (issue 11): ingest from two clients while web workers are killed and PostgreSQL
 ## restarts, then the invariants checked in SQL. ARGS=--quick for a short run.

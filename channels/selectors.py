@@ -18,6 +18,7 @@ from typing import Any
 
 from django.db.models import Q, QuerySet
 
+from cdp_project.core.compiled import CompiledQuery, Read
 from tenants.models import Tenant
 
 from .models import CONSENT_UNKNOWN, Endpoint, EndpointHistory, address_digest
@@ -68,11 +69,34 @@ def ready_endpoints(*, tenant_id: int, channel: str, profile: Any = None) -> Que
     return endpoints
 
 
+# One profile's active endpoints, compiled once: profile_readiness runs on every runtime context read.
+_active_endpoints = CompiledQuery(
+    lambda *, tenant_id, profile_id: (
+        Endpoint.objects.filter(tenant_id=tenant_id, profile_id=profile_id, active=True)
+        .order_by()
+        .values_list(*_READINESS_FIELDS)
+    ),
+    fields={
+        "tenant_id": Endpoint._meta.get_field("tenant").target_field,
+        "profile_id": Endpoint._meta.get_field("profile").target_field,
+    },
+    sentinels={"tenant_id": -7_101, "profile_id": uuid.UUID(int=7_101)},
+)
+
+
 def profile_readiness(*, tenant_id: int, profile_id: uuid.UUID) -> dict[str, Readiness]:
     """Readiness of one live profile on every channel (EMAIL, SMS, PUSH, WHATSAPP), judged
     on its active endpoint there (DESIGN.md §5). One query."""
-    rows = Endpoint.objects.filter(tenant_id=tenant_id, profile_id=profile_id, active=True).values(*_READINESS_FIELDS)
-    by_channel = {row["channel"]: row for row in rows}
+    return _readiness_shape(_active_endpoints.run(tenant_id=tenant_id, profile_id=profile_id))
+
+
+def profile_readiness_read(*, tenant_id: int, profile_id: uuid.UUID) -> Read[dict[str, Readiness]]:
+    """`profile_readiness` as a read to run together with others (`cdp_project.core.compiled.reads_run`)."""
+    return _active_endpoints.read(_readiness_shape, tenant_id=tenant_id, profile_id=profile_id)
+
+
+def _readiness_shape(rows: list[tuple[Any, ...]]) -> dict[str, Readiness]:
+    by_channel = {row[1]: dict(zip(_READINESS_FIELDS, row, strict=True)) for row in rows}
     return {channel: readiness_judge(channel=channel, endpoint=by_channel.get(channel)) for channel in CHANNELS}
 
 

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
 from django.db import models
 from django.db.models import Q, QuerySet, Value
+
+from cdp_project.core.compiled import CompiledQuery, Read
 
 from .models import AttributeValue, DerivedValue, MergeLedgerEntry, Profile
 
@@ -49,20 +52,42 @@ def profile_derived(*, profile_id: uuid.UUID) -> dict[str, object]:
     return {name: value for name, value in rows.values_list("name", "value")}
 
 
-def profile_values(*, tenant_id: int, profile_id: uuid.UUID) -> tuple[dict[str, object], dict[str, object]]:
-    """`profile_attributes` and `profile_derived` of one profile in one query (UNION ALL),
-    for hot paths such as the runtime context."""
+def _profile_values_query(*, tenant_id: int, profile_id: uuid.UUID) -> QuerySet:
     kind = models.IntegerField()
     attributes = AttributeValue.objects.filter(tenant_id=tenant_id, profile_id=profile_id, value__isnull=False)
     derived = DerivedValue.objects.filter(tenant_id=tenant_id, profile_id=profile_id)
     attributes, derived = attributes.order_by(), derived.order_by()  # SQLite: no ORDER BY inside a UNION
-    rows = attributes.values_list(Value(0, output_field=kind), "name", "value").union(
+    return attributes.values_list(Value(0, output_field=kind), "name", "value").union(
         derived.values_list(Value(1, output_field=kind), "name", "value"), all=True
     )
-    found: tuple[dict[str, object], dict[str, object]] = ({}, {})
-    for which, name, value in sorted(rows, key=lambda row: (row[0], row[1])):
+
+
+_profile_values = CompiledQuery(
+    _profile_values_query,
+    fields={"tenant_id": Profile._meta.get_field("tenant").target_field, "profile_id": Profile._meta.pk},
+    sentinels={"tenant_id": -7_201, "profile_id": uuid.UUID(int=7_201)},
+)
+
+
+ProfileValues = tuple[dict[str, object], dict[str, object]]
+
+
+def _profile_values_shape(rows: list[tuple[Any, ...]]) -> ProfileValues:
+    found: ProfileValues = ({}, {})
+    for which, name, value in sorted(rows):
         found[which][name] = value
     return found
+
+
+def profile_values_read(*, tenant_id: int, profile_id: uuid.UUID) -> Read[ProfileValues]:
+    """`profile_values` as a read to run together with others (`cdp_project.core.compiled.reads_run`)."""
+    return _profile_values.read(_profile_values_shape, tenant_id=tenant_id, profile_id=profile_id)
+
+
+def profile_values(*, tenant_id: int, profile_id: uuid.UUID) -> ProfileValues:
+    """`profile_attributes` and `profile_derived` of one profile in one query (UNION ALL,
+    compiled once), for hot paths such as the runtime context."""
+    return _profile_values_shape(_profile_values.run(tenant_id=tenant_id, profile_id=profile_id))
 
 
 def profile_merged_ids(*, tenant_id: int, profile_id: uuid.UUID) -> list[uuid.UUID]:

@@ -6,12 +6,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from django.db import models
 from django.db.models import JSONField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from cdp_project.core.compiled import CompiledQuery, Read, reads_run
 from cdp_project.core.errors import not_found
-from channels.selectors import profile_readiness
-from profiles.selectors import profile_values
+from channels.selectors import profile_readiness_read
+from profiles.selectors import profile_values_read
 from tenants.models import Tenant
 
 from .models import Campaign, Participant, VariableDefinition, VariableValue
@@ -40,16 +42,58 @@ def campaign_get_active(*, tenant: Tenant, key: str) -> Campaign:
     return campaign
 
 
+def _attnames(model: type[models.Model]) -> list[str]:
+    return [field.attname for field in model._meta.concrete_fields]
+
+
+_TOKEN_COLUMNS = (
+    _attnames(Participant),
+    [f"campaign__{name}" for name in _attnames(Campaign)],
+    [f"tenant__{name}" for name in _attnames(Tenant)],
+)
+
+
+def _participant_for_token_query(*, tenant_id: int, campaign_key: str, participant_id: uuid.UUID) -> QuerySet:
+    return (
+        Participant.objects.filter(
+            pk=participant_id, tenant_id=tenant_id, campaign__tenant_id=tenant_id, campaign__key=campaign_key
+        )
+        .annotate(live_profile_id=Coalesce("profile__merged_into_id", "profile_id"))
+        .order_by()
+        .values_list(*(name for columns in _TOKEN_COLUMNS for name in columns), "live_profile_id")[:1]
+    )
+
+
+_participant_for_token = CompiledQuery(
+    _participant_for_token_query,
+    fields={
+        "tenant_id": Tenant._meta.pk,
+        "campaign_key": Campaign._meta.get_field("key"),
+        "participant_id": Participant._meta.pk,
+    },
+    sentinels={
+        "tenant_id": -7_301,
+        "campaign_key": "\x01compiled-campaign-key",
+        "participant_id": uuid.UUID(int=7_301),
+    },
+)
+
+
 def participant_for_token(*, tenant_id: int, campaign_key: str, participant_id: uuid.UUID) -> Participant | None:
     """The participant a token names, only if tenant, campaign and participant all agree,
     with its campaign, tenant and `live_profile_id` (its profile, or the survivor should
     the profile be a tombstone), in one query. None when it no longer exists."""
-    return (
-        Participant.objects.select_related("campaign", "tenant")
-        .annotate(live_profile_id=Coalesce("profile__merged_into_id", "profile_id"))
-        .filter(pk=participant_id, tenant_id=tenant_id, campaign__tenant_id=tenant_id, campaign__key=campaign_key)
-        .first()
-    )
+    rows = _participant_for_token.run(tenant_id=tenant_id, campaign_key=campaign_key, participant_id=participant_id)
+    if not rows:
+        return None
+    row = rows[0]
+    participant_columns, campaign_columns, tenant_columns = _TOKEN_COLUMNS
+    split = (len(participant_columns), len(participant_columns) + len(campaign_columns))
+    participant = Participant.from_db("default", _attnames(Participant), row[: split[0]])
+    participant.campaign = Campaign.from_db("default", _attnames(Campaign), row[split[0] : split[1]])
+    participant.tenant = Tenant.from_db("default", _attnames(Tenant), row[split[1] : -1])
+    participant.live_profile_id = row[-1]
+    return participant
 
 
 # --- campaign variable definitions, compiled once per process --------------------------------
@@ -89,10 +133,20 @@ def campaign_checker(*, campaign: Campaign, version: int) -> VariableChecker:
     return checker
 
 
+_stored_values = CompiledQuery(
+    lambda *, tenant_id, participant_id: (
+        VariableValue.objects.filter(tenant_id=tenant_id, participant_id=participant_id)
+        .order_by()
+        .values_list("definition_id", "value")
+    ),
+    fields={"tenant_id": Tenant._meta.pk, "participant_id": Participant._meta.pk},
+    sentinels={"tenant_id": -7_302, "participant_id": uuid.UUID(int=7_302)},
+)
+
+
 def participant_stored_values(*, participant: Participant) -> dict[int, Any]:
     """The participant's stored values by definition id (one query)."""
-    rows = VariableValue.objects.filter(tenant_id=participant.tenant_id, participant_id=participant.pk)
-    return dict(rows.values_list("definition_id", "value"))
+    return dict(_stored_values.run(tenant_id=participant.tenant_id, participant_id=participant.pk))
 
 
 def participant_variables(*, participant: Participant) -> dict[str, Any]:
@@ -103,6 +157,11 @@ def participant_variables(*, participant: Participant) -> dict[str, Any]:
     checker = _checker_cached(campaign, campaign.variables_version)
     if checker is not None:
         return checker.current(checker.by_name(participant_stored_values(participant=participant)))
+    return _participant_variables_uncached(participant=participant)
+
+
+def _participant_variables_uncached(*, participant: Participant) -> dict[str, Any]:
+    campaign = participant.campaign
     stored = VariableValue.objects.filter(
         tenant_id=participant.tenant_id, participant_id=participant.pk, definition_id=OuterRef("pk")
     )
@@ -129,15 +188,29 @@ def runtime_context_get(*, participant: Participant) -> RuntimeContext:
     queries for a participant from `participant_for_token`: a runtime reads it on every step
     of a flow."""
     profile_id = getattr(participant, "live_profile_id", None) or participant.profile_id
-    attributes, derived = profile_values(tenant_id=participant.tenant_id, profile_id=profile_id)
-    readiness = profile_readiness(tenant_id=participant.tenant_id, profile_id=profile_id)
+    tenant_id = participant.tenant_id
+    campaign = participant.campaign
+    checker = _checker_cached(campaign, campaign.variables_version)
+    reads: list[Read[Any]] = [
+        profile_values_read(tenant_id=tenant_id, profile_id=profile_id),
+        profile_readiness_read(tenant_id=tenant_id, profile_id=profile_id),
+    ]
+    if checker is not None:
+        reads.append(_stored_values.read(dict, tenant_id=tenant_id, participant_id=participant.pk))
+    # Independent reads: on PostgreSQL one round trip for all of them.
+    results = reads_run(*reads)
+    (attributes, derived), readiness = results[0], results[1]
+    if checker is not None:
+        variables = checker.current(checker.by_name(results[2]))
+    else:
+        variables = _participant_variables_uncached(participant=participant)
     return RuntimeContext(
         participant=participant,
-        campaign=participant.campaign,
+        campaign=campaign,
         attributes=attributes,
         derived=derived,
         channels={channel: state.as_public() for channel, state in readiness.items()},
-        variables=participant_variables(participant=participant),
+        variables=variables,
     )
 
 

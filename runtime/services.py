@@ -16,7 +16,6 @@ from identity.normalization import identity_normalize
 from identity.selectors import identifier_owner_get
 from identity.types import IDENTIFIER_TYPES
 from profiles.locks import profiles_lock
-from profiles.selectors import profile_get_live
 from tenants.models import Tenant
 
 from .authentication import participant_gone
@@ -158,11 +157,7 @@ def runtime_session_create(
     requested = _profile_by_identity(tenant=tenant, identity=identity) if identity is not None else profile_id
     assert requested is not None
 
-    def attempt() -> tuple[Participant, bool]:
-        with transaction.atomic(durable=True):
-            return _participant_get_or_create(tenant=tenant, campaign=campaign, profile_id=requested)
-
-    participant, created = run_with_retries(attempt)
+    participant, created = _participant_get_or_create(tenant=tenant, campaign=campaign, profile_id=requested)
     token, claims = runtime_token_mint(
         tenant_id=tenant.pk,
         campaign_key=campaign.key,
@@ -172,33 +167,55 @@ def runtime_session_create(
     return RuntimeSession(token=token, claims=claims, participant=participant, created_participant=created)
 
 
+# Merges compress chains, so a tombstone leads to a live profile in one hop; the bound only
+# guards against a corrupted chain.
+_MAX_HOPS = 8
+
+
 def _participant_get_or_create(
     *, tenant: Tenant, campaign: Campaign, profile_id: uuid.UUID
 ) -> tuple[Participant, bool]:
-    found = profile_get_live(tenant_id=tenant.pk, profile_id=profile_id)
-    if found is None:
-        raise not_found(f"No profile {profile_id}.")
-    live_id = found[0].pk
-    # The profile row lock orders us against a merge of this profile (which takes it too):
-    # a participant is never created for a profile that is becoming a tombstone.
-    locked = profiles_lock(tenant_id=tenant.pk, profile_ids=[live_id])
-    if not locked or locked[0].merged_into_id is not None:
-        found = profile_get_live(tenant_id=tenant.pk, profile_id=live_id)
-        if found is None:
+    """The participant of the live profile `profile_id` leads to, created on first use:
+    two statements for a known participant, three for a new one."""
+    wanted = profile_id
+    conflicts = 0
+    for _ in range(_MAX_HOPS):
+        try:
+            outcome = run_with_retries(
+                lambda: _participant_attempt(tenant=tenant, campaign=campaign, profile_id=wanted)  # noqa: B023
+            )
+        except IntegrityError:
+            # A participant inserted by a transaction that did not hold the profile row;
+            # the next attempt finds it.
+            conflicts += 1
+            if conflicts > 1:
+                raise
+            continue
+        if isinstance(outcome, uuid.UUID):
+            wanted = outcome  # a tombstone: its lock was released with the transaction
+            continue
+        return outcome
+    raise not_found(f"No profile {profile_id}.")
+
+
+def _participant_attempt(
+    *, tenant: Tenant, campaign: Campaign, profile_id: uuid.UUID
+) -> tuple[Participant, bool] | uuid.UUID:
+    """One transaction: lock the profile row, then find or create the participant. The
+    lock orders us against a merge of this profile (which takes it too): a participant is
+    never created for a profile that is becoming a tombstone. For a tombstone, answers the
+    survivor's id without holding its row (a merge compressing the chain locks tombstones
+    after survivors)."""
+    with transaction.atomic(durable=True):
+        locked = profiles_lock(tenant_id=tenant.pk, profile_ids=[profile_id])
+        if not locked:
             raise not_found(f"No profile {profile_id}.")
-        live_id = found[0].pk
-        profiles_lock(tenant_id=tenant.pk, profile_ids=[live_id])
-    participant = Participant.objects.filter(tenant=tenant, campaign=campaign, profile_id=live_id).first()
-    if participant is not None:
-        return participant, False
-    try:
-        with transaction.atomic():
-            return Participant.objects.create(tenant=tenant, campaign=campaign, profile_id=live_id), True
-    except IntegrityError:
-        participant = Participant.objects.filter(tenant=tenant, campaign=campaign, profile_id=live_id).first()
-        if participant is None:
-            raise
-        return participant, False
+        if locked[0].merged_into_id is not None:
+            return locked[0].merged_into_id
+        participant = Participant.objects.filter(tenant=tenant, campaign=campaign, profile_id=profile_id).first()
+        if participant is not None:
+            return participant, False
+        return Participant.objects.create(tenant=tenant, campaign=campaign, profile_id=profile_id), True
 
 
 # --- variables ----------------------------------------------------------------------------

@@ -115,10 +115,28 @@ def runtime_token_mint(
     return str(token), _claims(token)
 
 
+# Verified tokens by (signing key, token text): a runtime sends the same token on every
+# step of a flow, and verifying it again would give the same answer until it expires. Only
+# tokens that passed every check are kept, keyed by their exact bytes, so a forged or
+# altered token is always verified in full; expiry is checked on every use.
+_verified: dict[tuple[str, str], TokenClaims] = {}
+VERIFIED_CACHED = 4_096
+
+
 def runtime_token_decode(*, raw: str) -> TokenClaims:
     """Verify signature, algorithm, `aud`, `iss`, `exp`, type and claims; TokenError
     (TokenExpired for an expired one) otherwise."""
-    return _claims(RuntimeAccessToken(raw))
+    key = (settings.CDP_RUNTIME_JWT_SIGNING_KEY, raw)
+    claims = _verified.get(key)
+    if claims is not None:
+        if claims.expires_at > dt.datetime.now(dt.UTC):
+            return claims
+        _verified.pop(key, None)
+    claims = _claims(RuntimeAccessToken(raw))
+    if len(_verified) >= VERIFIED_CACHED:
+        _verified.clear()
+    _verified[key] = claims
+    return claims
 
 
 def _claims(token: RuntimeAccessToken) -> TokenClaims:

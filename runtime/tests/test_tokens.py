@@ -233,3 +233,19 @@ def test_a_correctly_signed_token_with_absurd_claims_is_401_not_500(claims, chan
     response = client.get("/api/v1/runtime/context", HTTP_AUTHORIZATION=f"Bearer {token}")
     assert response.status_code == 401, response.content
     assert response["Content-Type"] == "application/problem+json"
+
+
+def test_a_token_that_worked_stops_at_its_expiry_although_verified_tokens_are_remembered(claims):
+    token = _forge(claims, exp=int(time.time()) + 2)
+    assert bearer(token).get(CONTEXT).status_code == 200
+    assert bearer(token).get(CONTEXT).status_code == 200
+    time.sleep(max(0.0, jwt.decode(token, options={"verify_signature": False})["exp"] - time.time()) + 0.05)
+    _assert_401(bearer(token).get(CONTEXT), "token_expired")
+
+
+def test_a_remembered_token_altered_by_one_character_is_still_refused(session):
+    client = bearer(session["token"])
+    assert client.get(CONTEXT).status_code == 200
+    header, payload, signature = session["token"].split(".")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]  # the first character: all six bits count
+    _assert_401(bearer(f"{header}.{payload}.{flipped}").get(CONTEXT), "invalid_token")
