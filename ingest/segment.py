@@ -176,7 +176,6 @@ def _map(
         mapped.kind = RecordKind.PROFILE_UPDATE
         envelope["identity"] = _identity(message, mapped, device_field="anonymousId")
         envelope["attributes"] = _identify_attributes(message, mapped, attributes)
-        mapped.pointers["/attributes"] = "/traits"
     elif kind == "alias":
         mapped.kind = RecordKind.PROFILE_UPDATE
         envelope["identity"] = _identity(message, mapped, device_field="previousId")
@@ -189,10 +188,20 @@ def _map(
     return mapped
 
 
-def _identify_attributes(message: Mapping[str, Any], mapped: _Mapped, attributes: Callable[[], frozenset[str]]) -> Any:
-    traits = message.get("traits", {})
+def _identify_attributes(
+    message: Mapping[str, Any], mapped: _Mapped, attributes: Callable[[], frozenset[str]]
+) -> Any:
+    """The traits other than email and phone that are registered attributes. Segment's
+    SDKs send them as `traits`, RudderStack's as `context.traits`."""
+    if "traits" in message:
+        traits, where = message["traits"], "/traits"
+    else:
+        context = message.get("context")
+        traits = context.get("traits", {}) if isinstance(context, Mapping) else {}
+        where = "/context/traits"
+    mapped.pointers["/attributes"] = where
     if not isinstance(traits, Mapping):
-        return traits  # refused by the contract check, pointing at /traits
+        return traits  # refused by the contract check, pointing at the traits
     registered = attributes()
     kept: dict[str, Any] = {}
     for name, value in traits.items():
