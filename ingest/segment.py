@@ -101,6 +101,8 @@ def _occurred_at(
         value += received_at - parse_rfc3339(sent)
     except TimestampError:
         pass  # no usable sentAt: no correction, as Segment does
+    except OverflowError:
+        return original, "/originalTimestamp"  # a skew of millennia: the pipeline refuses the timestamp
     return format_utc(value), "/originalTimestamp"
 
 
@@ -188,9 +190,7 @@ def _map(
     return mapped
 
 
-def _identify_attributes(
-    message: Mapping[str, Any], mapped: _Mapped, attributes: Callable[[], frozenset[str]]
-) -> Any:
+def _identify_attributes(message: Mapping[str, Any], mapped: _Mapped, attributes: Callable[[], frozenset[str]]) -> Any:
     """The traits other than email and phone that are registered attributes. Segment's
     SDKs send them as `traits`, RudderStack's as `context.traits`."""
     if "traits" in message:
