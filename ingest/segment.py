@@ -101,6 +101,8 @@ def _occurred_at(
         value += received_at - parse_rfc3339(sent)
     except TimestampError:
         pass  # no usable sentAt: no correction, as Segment does
+    except OverflowError:
+        return original, "/originalTimestamp"  # a skew of millennia: the pipeline refuses the timestamp
     return format_utc(value), "/originalTimestamp"
 
 
@@ -176,7 +178,6 @@ def _map(
         mapped.kind = RecordKind.PROFILE_UPDATE
         envelope["identity"] = _identity(message, mapped, device_field="anonymousId")
         envelope["attributes"] = _identify_attributes(message, mapped, attributes)
-        mapped.pointers["/attributes"] = "/traits"
     elif kind == "alias":
         mapped.kind = RecordKind.PROFILE_UPDATE
         envelope["identity"] = _identity(message, mapped, device_field="previousId")
@@ -190,9 +191,17 @@ def _map(
 
 
 def _identify_attributes(message: Mapping[str, Any], mapped: _Mapped, attributes: Callable[[], frozenset[str]]) -> Any:
-    traits = message.get("traits", {})
+    """The traits other than email and phone that are registered attributes. Segment's
+    SDKs send them as `traits`, RudderStack's as `context.traits`."""
+    if "traits" in message:
+        traits, where = message["traits"], "/traits"
+    else:
+        context = message.get("context")
+        traits = context.get("traits", {}) if isinstance(context, Mapping) else {}
+        where = "/context/traits"
+    mapped.pointers["/attributes"] = where
     if not isinstance(traits, Mapping):
-        return traits  # refused by the contract check, pointing at /traits
+        return traits  # refused by the contract check, pointing at the traits
     registered = attributes()
     kept: dict[str, Any] = {}
     for name, value in traits.items():

@@ -253,6 +253,13 @@ def test_without_timestamps_the_time_received_is_taken_and_a_retry_is_still_a_du
     assert before <= dt.datetime.fromisoformat(event["occurredAt"]) <= timezone.now()
 
 
+def test_an_absurd_clock_skew_is_refused_not_a_500(write_key):
+    message = track("t-4", timestamp=None, originalTimestamp="9999-12-31T00:00:00Z", sentAt="0001-01-01T00:00:00Z")
+    (result,) = ok(send("/v1/track", message, write_key))
+    assert (result["status"], result["code"]) == ("rejected", "invalid_timestamp")
+    assert result["errors"][0]["pointer"] == "/originalTimestamp"
+
+
 def test_a_timestamp_without_offset_is_refused_pointing_at_it(write_key):
     (result,) = ok(send("/v1/track", track("t-3", timestamp="2026-11-20T10:15:00"), write_key))
     assert (result["status"], result["code"]) == ("rejected", "invalid_timestamp")
