@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from cdp_project.core.errors import FieldProblem, ProblemError, bad_request, payload_too_large
-from cdp_project.core.parsers import loads_strict, read_bounded
+from cdp_project.core.parsers import batch_fields_of, loads_strict, read_bounded
 from cdp_project.core.schema import problem
 from tenants.authentication import ApiKeyPrincipal, WriteKeyAuthentication
 from tenants.permissions import IsWriteKey
@@ -73,7 +73,8 @@ class SegmentJSONParser(BaseParser):
             )
         if not raw.strip():
             raise bad_request("malformed_json", "The body is empty; a JSON object was expected.")
-        return loads_strict(raw)
+        # In /v1/batch a message that breaks a bound of the JSON itself is refused alone.
+        return loads_strict(raw, batch_fields=batch_fields_of(parser_context or {}))
 
 
 # --- schema-only serializers -------------------------------------------------------------
@@ -182,6 +183,8 @@ class _SegmentApi(APIView):
 
 
 class SegmentBatchApi(_SegmentApi):
+    batch_fields = ("batch",)
+
     @extend_schema(
         operation_id="segment_batch",
         request=SegmentBatchInput,

@@ -421,3 +421,11 @@ def test_many_messages_cost_a_bounded_number_of_queries(write_key, django_assert
     with django_assert_max_num_queries(60):
         ok(send("/v1/batch", body, write_key))
     assert Event.objects.count() == 50
+
+
+def test_a_message_with_a_nul_in_a_batch_is_refused_alone(write_key):
+    good = {"type": "track", **track("nul-1")}
+    bad = {"type": "track", **track("nul-2", properties={"orderId": "10\u00002", "total": 1.0})}
+    results = ok(send("/v1/batch", {"batch": [good, bad], "sentAt": recent()}, write_key))
+    assert [r["status"] for r in results] == ["accepted", "rejected"]
+    assert Event.objects.filter(external_event_id="nul-1").count() == 1
