@@ -14,12 +14,14 @@ $(VENV)/.installed: requirements.lock
 
 install: $(VENV)/.installed
 
-## Serve the CDP on http://localhost:$(PORT) with the embedded SQLite database and a demo tenant.
+## Serve the CDP on http://localhost:$(PORT) with the embedded SQLite database and a demo tenant,
+## with the background worker beside the server (one Ctrl-C stops both).
 run: install
 	mkdir -p var
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py migrate --no-input
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py createcachetable
 	PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py demo_load
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py runserver 0.0.0.0:$(PORT)
+	PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-1} bash scripts/run.sh
 
 ## Lint, layering check, then the whole suite on a throwaway PostgreSQL and on SQLite.
 test: install

@@ -5,7 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterable
 
-from django.db.models import Q, QuerySet
+from django.db.models import OuterRef, Q, QuerySet
+
+from contracts.selectors import derived_backfilling_exists
 
 from .models import AttributeValue, DerivedValue, MergeLedgerEntry, Profile
 
@@ -43,8 +45,11 @@ def profile_attribute_values(*, profile_id: uuid.UUID) -> QuerySet[AttributeValu
 
 
 def profile_derived(*, profile_id: uuid.UUID) -> dict[str, object]:
-    """Derived attribute values by name (kept current by ingest)."""
-    rows = DerivedValue.objects.filter(profile_id=profile_id).order_by("name")
+    """Derived attribute values by name (kept current by ingest). The values of a definition
+    whose backfill still runs are incomplete and left out (contracts' derived_attribute_statuses
+    tells which), in the same query."""
+    backfilling = derived_backfilling_exists(tenant_id=OuterRef("tenant_id"), name=OuterRef("name"))
+    rows = DerivedValue.objects.filter(~backfilling, profile_id=profile_id).order_by("name")
     return {name: value for name, value in rows.values_list("name", "value")}
 
 

@@ -10,6 +10,7 @@ from django.db.models import Prefetch, QuerySet
 
 from cdp_project.core.errors import not_found
 from channels.selectors import profile_readiness
+from contracts.selectors import derived_attribute_statuses
 from profiles.selectors import profile_attributes, profile_derived
 from tenants.models import Tenant
 
@@ -74,6 +75,7 @@ class RuntimeContext:
     attributes: dict[str, object]
     derived: dict[str, object]
     channels: dict[str, dict[str, object]]
+    derived_status: dict[str, str]
     variables: dict[str, Any]
 
 
@@ -87,6 +89,7 @@ def runtime_context_get(*, participant: Participant) -> RuntimeContext:
         campaign=participant.campaign,
         attributes=profile_attributes(profile_id=profile_id),
         derived=profile_derived(profile_id=profile_id),
+        derived_status=derived_attribute_statuses(tenant_id=participant.tenant_id),
         channels={channel: state.as_public() for channel, state in readiness.items()},
         variables=participant_variables(participant=participant),
     )

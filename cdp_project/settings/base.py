@@ -216,3 +216,5 @@ CDP_JOB_SWEEP_SECONDS = env_int("CDP_JOB_SWEEP_SECONDS", 15, minimum=1)
 CDP_JOB_MAX_ATTEMPTS = env_int("CDP_JOB_MAX_ATTEMPTS", 5, minimum=1)
 CDP_JOB_RETRY_BASE_SECONDS = env_int("CDP_JOB_RETRY_BASE_SECONDS", 2, minimum=0)
 CDP_JOB_RETRY_MAX_SECONDS = env_int("CDP_JOB_RETRY_MAX_SECONDS", 300, minimum=0)
+# Profiles per transaction (and per checkpoint) of a derived-attribute backfill or recompute.
+CDP_DERIVED_CHUNK_PROFILES = env_int("CDP_DERIVED_CHUNK_PROFILES", 500, minimum=1)
