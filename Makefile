@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install lint bench-ingest bench-segments lock clean
+.PHONY: run test install lint bench-ingest bench-segments bench-slow-clients lock clean
 
 $(VENV)/.installed: requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -48,3 +48,6 @@ bench-ingest: install
 
 bench-segments: install
 	bash scripts/bench.sh segments $(ARGS)
+
+bench-slow-clients: install
+	bash scripts/bench.sh slow_clients $(ARGS)

@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cdp_project.core.observability.RequestObservabilityMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "cdp_project.core.middleware.RefuseUnstorableInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -154,13 +155,29 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# `json` (one JSON object a line, production's default) or `text`; every record carries the
+# request id of the request it was written for (README "Logs").
+CDP_LOG_FORMAT = env_str("CDP_LOG_FORMAT") or "text"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "cdp_project.core.observability.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["request_id"], "formatter": CDP_LOG_FORMAT},
+    },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+if CDP_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"CDP_LOG_FORMAT must be json or text, got {CDP_LOG_FORMAT!r}.")
 
 # --- ResultFly CDP limits (DESIGN.md §10). Every input is bounded. ---
 CDP_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -204,6 +221,9 @@ SIMPLE_JWT = {
     "JTI_CLAIM": "jti",
     "UPDATE_LAST_LOGIN": False,
 }
+
+# Bearer token that GET /metrics requires when set (empty: open, e.g. on a private network).
+CDP_METRICS_TOKEN = env_str("CDP_METRICS_TOKEN") or ""
 
 # --- Background jobs (jobs app, README "Background jobs"). django-tasks' database backend
 # carries the tasks in the same database, so a job enqueued in a transaction commits with it.
