@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> None:
     os.chdir(ROOT)
     if args.process == "web":
         prometheus_dir_prepare()
+        os.environ.setdefault("CDP_DATABASE_POOL", "1")
         command = web_command(host=args.host, port=args.port, workers=args.workers)
         os.execvp(command[0], command)  # noqa: S606 (replaces this process: signals reach the server)
     manage = [sys.executable, str(ROOT / "manage.py")]

@@ -87,6 +87,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent requests on the embedded database wait for the write lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif env_bool("CDP_DATABASE_POOL", default=False):
+    # A psycopg connection pool per process (Django's `pool` option): the ASGI web process runs
+    # views in threads that do not keep Django's persistent connections, so without a pool every
+    # request would open a new PostgreSQL connection. cdp_project.serve turns it on for `web`.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("CDP_DATABASE_POOL_SIZE", 4, minimum=1),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -190,7 +199,7 @@ CDP_MAX_INTEGER_DIGITS = env_int("CDP_MAX_INTEGER_DIGITS", 19, minimum=1)
 CDP_MAX_NUMBER_MAGNITUDE = env_int("CDP_MAX_NUMBER_MAGNITUDE", 10**15, minimum=1)
 CDP_MAX_TIMESTAMP_PAST_DAYS = env_int("CDP_MAX_TIMESTAMP_PAST_DAYS", 3_650, minimum=1)
 CDP_MAX_TIMESTAMP_FUTURE_SECONDS = env_int("CDP_MAX_TIMESTAMP_FUTURE_SECONDS", 86_400, minimum=0)
-# Requests per minute per API key; 0 disables throttling.
+# Requests per minute per API key, shared by all processes (the database cache); 0 disables throttling.
 CDP_API_KEY_RATE_PER_MINUTE = env_int("CDP_API_KEY_RATE_PER_MINUTE", 60_000)
 # How often (seconds) an API key's last_used_at is written: keeps a write off every request.
 CDP_API_KEY_LAST_USED_RESOLUTION_SECONDS = env_int("CDP_API_KEY_LAST_USED_RESOLUTION_SECONDS", 60)
