@@ -8,7 +8,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,7 +20,7 @@ from django.db import connection
 from jobs import registry
 from jobs.services import job_enqueue
 from jobs.worker import jobs_run_pending
-from tests.core.test_make_run import group_members
+from tests.core.test_make_run import free_port, group_members
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -106,12 +105,6 @@ def test_metrics_need_the_bearer_token_when_one_is_configured(client, settings):
     assert refused["WWW-Authenticate"].startswith("Bearer")
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 401
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-token").status_code == 200
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get(port: int, path: str, headers: dict | None = None) -> tuple[int, object, str]:
