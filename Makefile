@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install lint bench-ingest bench-segments bench-runtime chaos lock clean
+.PHONY: run test install lint bench-ingest bench-segments bench-runtime bench-slow-clients chaos lock clean
 
 $(VENV)/.installed: requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,12 +14,14 @@ $(VENV)/.installed: requirements.lock
 
 install: $(VENV)/.installed
 
-## Serve the CDP on http://localhost:$(PORT) with the embedded SQLite database and a demo tenant.
+## Serve the CDP on http://localhost:$(PORT) with the embedded SQLite database and a demo tenant,
+## with the background worker beside the server (one Ctrl-C stops both).
 run: install
 	mkdir -p var
 	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py migrate --no-input
+	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py createcachetable
 	PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py demo_load
-	DJANGO_DEBUG=$${DJANGO_DEBUG:-1} $(PY) manage.py runserver 0.0.0.0:$(PORT)
+	PORT=$(PORT) DJANGO_DEBUG=$${DJANGO_DEBUG:-1} bash scripts/run.sh
 
 ## Lint, layering check, then the whole suite on a throwaway PostgreSQL and on SQLite.
 test: install
@@ -54,3 +56,6 @@ bench-runtime: install
 ## restarts, then the invariants checked in SQL. ARGS=--quick for a short run.
 chaos: install
 	$(PY) scripts/chaos.py $(ARGS)
+
+bench-slow-clients: install
+	bash scripts/bench.sh slow_clients $(ARGS)

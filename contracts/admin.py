@@ -596,10 +596,20 @@ class DerivedAttributeForm(forms.ModelForm):
 @admin.register(DerivedAttributeDefinition)
 class DerivedAttributeAdmin(admin.ModelAdmin):
     form = DerivedAttributeForm
-    list_display = ["name", "tenant", "event_type", "aggregation", "property_name", "created_at"]
-    list_filter = ["tenant", "aggregation"]
+    list_display = ["name", "tenant", "event_type", "aggregation", "property_name", "status", "job_link", "created_at"]
+    list_filter = ["tenant", "aggregation", "status"]
     search_fields = ["name", "event_type__name", "property_name"]
-    list_select_related = ["tenant", "event_type"]
+    list_select_related = ["tenant", "event_type", "job"]
+
+    @admin.display(description="Job")
+    def job_link(self, obj: DerivedAttributeDefinition) -> str:
+        """The job computing its values, with its progress (backfilling values are not served)."""
+        job = obj.job
+        if job is None:
+            return "-"
+        progress = f"{job.progress_done}/{job.progress_total}" if job.progress_total else str(job.progress_done)
+        url = reverse("admin:jobs_job_change", args=[job.pk])
+        return format_html('<a href="{}">{} {} ({})</a>', url, job.kind, job.status, progress)
 
     def has_change_permission(self, request: HttpRequest, obj: DerivedAttributeDefinition | None = None) -> bool:
         # Stored values were computed by this definition: define a new one rather than edit it.

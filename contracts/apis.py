@@ -19,7 +19,7 @@ from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
 from . import selectors, services, specs
-from .models import AGGREGATIONS, FIELD_TYPES, STATUSES
+from .models import AGGREGATIONS, DERIVED_STATUSES, FIELD_TYPES, STATUSES
 
 TAGS = ["administration"]
 
@@ -73,15 +73,32 @@ class AttributeDefinitionSerializer(_TypedFieldSerializer):
         return specs.attribute_definition_as_json(instance)
 
 
+class DerivedJobSerializer(serializers.Serializer):
+    id = serializers.UUIDField(help_text="GET /api/v1/jobs/{id} tells its progress.")
+    kind = serializers.CharField()
+    status = serializers.CharField()
+
+
 class DerivedAttributeSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     eventType = serializers.CharField(max_length=100)
     property = serializers.CharField(allow_null=True, required=False, help_text="null for count")
     aggregation = _inline_enum(AGGREGATIONS)
     description = serializers.CharField(required=False, max_length=2000)
+    status = serializers.ChoiceField(
+        choices=DERIVED_STATUSES,
+        read_only=True,
+        help_text="backfilling while its values are computed from the stored events (they are not served "
+        "meanwhile), then ready.",
+    )
+    job = DerivedJobSerializer(read_only=True, allow_null=True, help_text="The latest job computing its values.")
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        return specs.derived_attribute_as_json(services.derived_attribute_spec_of(instance))
+        out = specs.derived_attribute_as_json(services.derived_attribute_spec_of(instance))
+        out["status"] = instance.status
+        job = instance.job
+        out["job"] = None if job is None else {"id": str(job.pk), "kind": job.kind, "status": job.status}
+        return out
 
 
 class EventTypeListSerializer(serializers.Serializer):

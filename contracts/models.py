@@ -47,6 +47,12 @@ STATUSES = (STATUS_ACTIVE, STATUS_DEPRECATED)
 
 AGGREGATIONS = ("count", "sum", "min", "max", "first", "last")
 NUMERIC_AGGREGATIONS = ("sum", "min", "max")
+DERIVED_READY = "ready"
+DERIVED_BACKFILLING = "backfilling"
+DERIVED_STATUSES = (DERIVED_READY, DERIVED_BACKFILLING)
+# Kinds of the jobs that compute derived values (ingest registers their handlers).
+JOB_DERIVED_BACKFILL = "derived.backfill"
+JOB_DERIVED_RECOMPUTE = "derived.recompute"
 
 
 def _typed_field_constraints(prefix: str) -> list[models.BaseConstraint]:
@@ -199,6 +205,11 @@ class DerivedAttributeDefinition(models.Model):
     property_name = models.CharField(max_length=NAME_MAX_LENGTH, blank=True, help_text="Empty for count.")
     aggregation = models.CharField(max_length=8, choices=[(a, a) for a in AGGREGATIONS])
     description = models.TextField(blank=True, max_length=2000)
+    # `backfilling` while the job that computes its values from the stored events runs: its
+    # values are then incomplete and are not served (profile API, runtime context).
+    status = models.CharField(max_length=12, choices=[(s, s) for s in DERIVED_STATUSES], default=DERIVED_READY)
+    # The latest job that (re)computes its values: the backfill after creation, or a recompute.
+    job = models.ForeignKey("jobs.Job", on_delete=models.SET_NULL, null=True, blank=True, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -209,6 +220,7 @@ class DerivedAttributeDefinition(models.Model):
             models.CheckConstraint(
                 condition=Q(aggregation__in=AGGREGATIONS), name="derivedattribute_aggregation_known"
             ),
+            models.CheckConstraint(condition=Q(status__in=DERIVED_STATUSES), name="derivedattribute_status_known"),
             models.CheckConstraint(
                 condition=Q(aggregation="count", property_name="") | (~Q(aggregation="count") & ~Q(property_name="")),
                 name="derivedattribute_property_unless_count",

@@ -7,12 +7,21 @@ above (profiles, segments, ingest): they answer frozen dataclasses, never querys
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, QuerySet
+from typing import Any
+
+from django.db.models import Exists, Prefetch, QuerySet
 
 from cdp_project.core.errors import not_found
 
 from . import specs
-from .models import AttributeDefinition, DerivedAttributeDefinition, EventType, EventTypeVersion, PropertyDefinition
+from .models import (
+    DERIVED_BACKFILLING,
+    AttributeDefinition,
+    DerivedAttributeDefinition,
+    EventType,
+    EventTypeVersion,
+    PropertyDefinition,
+)
 from .types import AttributeDefinitionInfo, DerivedAttributeInfo, EventTypeInfo
 
 _ORDERED_PROPERTIES = Prefetch("properties", queryset=PropertyDefinition.objects.order_by("position", "name"))
@@ -51,7 +60,7 @@ def attribute_definition_by_name(*, tenant_id: int, name: str) -> AttributeDefin
 def derived_attribute_queryset(
     *, tenant_id: int, event_type: str | None = None
 ) -> QuerySet[DerivedAttributeDefinition]:
-    queryset = DerivedAttributeDefinition.objects.filter(tenant_id=tenant_id).select_related("event_type")
+    queryset = DerivedAttributeDefinition.objects.filter(tenant_id=tenant_id).select_related("event_type", "job")
     if event_type is not None:
         queryset = queryset.filter(event_type__name=event_type)
     return queryset.order_by("name")
@@ -101,6 +110,23 @@ def derived_attribute_list(*, tenant_id: int, event_type: str | None = None) -> 
             event_type_id=d.event_type_id,
             property=d.property_name or None,
             aggregation=d.aggregation,
+            status=d.status,
         )
         for d in derived_attribute_queryset(tenant_id=tenant_id, event_type=event_type)
+    )
+
+
+def derived_attribute_statuses(*, tenant_id: int) -> dict[str, str]:
+    """Every derived attribute's status by name: `ready`, or `backfilling` while its values are
+    incomplete (one query)."""
+    rows = DerivedAttributeDefinition.objects.filter(tenant_id=tenant_id).order_by("name")
+    return dict(rows.values_list("name", "status"))
+
+
+def derived_backfilling_exists(*, tenant_id: Any, name: Any) -> Exists:
+    """An EXISTS expression, true when the derived attribute `name` of `tenant_id` (values or
+    OuterRef()s) is backfilling: lets a query of values leave the incomplete ones out without
+    a query of its own."""
+    return Exists(
+        DerivedAttributeDefinition.objects.filter(tenant_id=tenant_id, name=name, status=DERIVED_BACKFILLING)
     )

@@ -8,10 +8,17 @@ from collections.abc import Sequence
 from django.db import IntegrityError, transaction
 
 from cdp_project.core.errors import FieldProblem, ProblemError, pointer
+from jobs.models import Job
+from jobs.services import job_enqueue
+from tenants.models import Tenant
 
 from . import specs
-from .hooks import contract_dependents_checks, derived_created_hooks
+from .hooks import contract_dependents_checks
 from .models import (
+    DERIVED_BACKFILLING,
+    DERIVED_READY,
+    JOB_DERIVED_BACKFILL,
+    JOB_DERIVED_RECOMPUTE,
     NUMERIC_AGGREGATIONS,
     NUMERIC_TYPES,
     AttributeDefinition,
@@ -342,7 +349,11 @@ def derived_attribute_problems(*, tenant_id: int, spec: DerivedAttributeSpec) ->
 
 def derived_attribute_create(*, tenant_id: int, spec: DerivedAttributeSpec) -> DerivedAttributeDefinition:
     """Define a derived attribute. Its property must be derivable, and numeric for
-    sum/min/max (422 pointing at /property); a taken name is a 409."""
+    sum/min/max (422 pointing at /property); a taken name is a 409.
+
+    Returns at once: the definition is `backfilling` and its `job` (committed with it) computes
+    its values from the stored events on the worker, then marks it `ready`. Meanwhile ingest
+    keeps folding new events in, and readers leave its incomplete values out."""
     try:
         with transaction.atomic():
             # Locked like event_type_update locks it, so the property cannot change under the check.
@@ -356,13 +367,59 @@ def derived_attribute_create(*, tenant_id: int, spec: DerivedAttributeSpec) -> D
                 property_name=spec.property or "",
                 aggregation=spec.aggregation,
                 description=spec.description,
+                status=DERIVED_BACKFILLING,
             )
-            for hook in derived_created_hooks():
-                # robust: a failed backfill is logged and `derived_recompute` repairs it; the definition stands.
-                transaction.on_commit(lambda hook=hook: hook(tenant_id=tenant_id, name=spec.name), robust=True)
+            definition.job = _derived_job_enqueue(definition=definition, kind=JOB_DERIVED_BACKFILL)
+            definition.save(update_fields=["job"])
             return definition
     except IntegrityError:
         raise _already_exists("A derived attribute", spec.name) from None
+
+
+def derived_attributes_recompute(*, tenant_id: int, names: Sequence[str] | None = None) -> Job:
+    """Queue a recompute of the named (default: all) derived attributes from the event store,
+    a locked chunk of profiles at a time; returns the job. Values stay served meanwhile: each
+    chunk replaces exact values by exact values. Unknown names are a 422."""
+    with transaction.atomic():
+        definitions = list(
+            DerivedAttributeDefinition.objects.select_for_update().filter(tenant_id=tenant_id).order_by("name")
+        )
+        known = {d.name for d in definitions}
+        unknown = sorted(set(names or ()) - known)
+        if unknown:
+            raise ProblemError(
+                code="unknown_derived_attribute",
+                title="Unknown derived attribute",
+                status=422,
+                detail=f"No derived attribute {', '.join(repr(n) for n in unknown)}.",
+                errors=tuple(FieldProblem("/names", "unknown_derived_attribute", repr(n)) for n in unknown),
+            )
+        chosen = [d for d in definitions if names is None or d.name in names]
+        job = job_enqueue(
+            tenant=Tenant.objects.get(pk=tenant_id),
+            kind=JOB_DERIVED_RECOMPUTE,
+            params={"names": [d.name for d in chosen]},
+        )
+        DerivedAttributeDefinition.objects.filter(pk__in=[d.pk for d in chosen]).update(job=job)
+        return job
+
+
+def _derived_job_enqueue(*, definition: DerivedAttributeDefinition, kind: str) -> Job:
+    return job_enqueue(
+        tenant=Tenant.objects.get(pk=definition.tenant_id),
+        kind=kind,
+        params={"definition": definition.pk, "name": definition.name},
+    )
+
+
+def derived_attribute_backfill_finish(*, tenant_id: int, definition_id: int, job_id: object) -> bool:
+    """Mark a definition `ready` once its backfill job computed every value (only if that job
+    is still the definition's job). Returns whether it was marked."""
+    return bool(
+        DerivedAttributeDefinition.objects.filter(
+            tenant_id=tenant_id, pk=definition_id, job_id=job_id, status=DERIVED_BACKFILLING
+        ).update(status=DERIVED_READY)
+    )
 
 
 def derived_attribute_spec_of(definition: DerivedAttributeDefinition) -> DerivedAttributeSpec:

@@ -94,3 +94,4 @@ class DerivedAttributeInfo:
     event_type_id: int
     property: str | None  # None for count
     aggregation: str
+    status: str = "ready"  # "backfilling" while its values are being computed (incomplete)

@@ -38,7 +38,14 @@ class ProfileOutputSerializer(serializers.Serializer):
     createdAt = serializers.DateTimeField(source="profile.created_at")
     updatedAt = serializers.DateTimeField(source="profile.updated_at")
     attributes = serializers.DictField(child=serializers.JSONField())
-    derived = serializers.DictField(child=serializers.JSONField())
+    derived = serializers.DictField(
+        child=serializers.JSONField(), help_text="Values of the ready derived attributes (see derivedStatus)."
+    )
+    derivedStatus = serializers.DictField(
+        source="derived_status",
+        child=serializers.ChoiceField(choices=["ready", "backfilling"]),
+        help_text="Every derived attribute: ready, or backfilling while its values are computed (left out of derived).",
+    )
     identifiers = IdentifierOutputSerializer(many=True)
     endpoints = serializers.ListField(child=serializers.DictField(), required=False)
     readiness = serializers.DictField(child=serializers.DictField(), required=False)

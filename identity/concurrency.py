@@ -11,6 +11,7 @@ from typing import TypeVar
 from django.db import DatabaseError, IntegrityError, OperationalError
 
 from cdp_project.core.errors import ProblemError
+from cdp_project.core.metrics import LOCK_RETRIES
 
 from .models import IDENTIFIER_UNIQUE_CONSTRAINT
 
@@ -61,8 +62,10 @@ def run_with_retries(fn: Callable[[], T], *, attempts: int = 5) -> T:
             if not is_retryable(error):
                 raise
             if attempt == attempts:
+                LOCK_RETRIES.labels(outcome="gave_up").inc()
                 logger.warning("giving up after %s attempts: %s", attempts, error)
                 raise busy_problem() from error
+            LOCK_RETRIES.labels(outcome="retried").inc()
             logger.info("retrying after a lost race (attempt %s): %s", attempt, error)
             time.sleep(random.uniform(0.005, 0.02) * 2 ** (attempt - 1))
     raise AssertionError("unreachable")

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.db.models import Q, QuerySet
 
 from cdp_project.core.errors import not_found
+from contracts.selectors import derived_attribute_statuses
 from profiles.extensions import profile_sections
 from profiles.models import Profile
 from profiles.selectors import profile_attributes, profile_derived, profile_get_live
@@ -25,6 +26,7 @@ class ProfileDetail:
     attributes: dict[str, object]
     derived: dict[str, object]
     identifiers: list[Identifier]
+    derived_status: dict[str, str] = field(default_factory=dict)
     sections: dict[str, object] = field(default_factory=dict)
 
 
@@ -56,6 +58,7 @@ def profile_detail_build(*, tenant: Tenant, profile: Profile, requested_id: uuid
         requested_id=requested_id,
         attributes=profile_attributes(profile_id=profile.pk),
         derived=profile_derived(profile_id=profile.pk),
+        derived_status=derived_attribute_statuses(tenant_id=tenant.pk),
         identifiers=profile_identifiers(profile_id=profile.pk),
         sections=profile_sections(tenant_id=tenant.pk, profile_id=profile.pk),
     )

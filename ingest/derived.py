@@ -13,11 +13,15 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db import transaction
 
 from contracts.selectors import derived_attribute_list
+from contracts.services import derived_attribute_backfill_finish
 from contracts.types import DerivedAttributeInfo
 from identity.concurrency import run_with_retries
+from jobs.models import Job
+from jobs.registry import Progress
 from profiles.locks import profiles_lock
 from profiles.models import DerivedValue
 
@@ -154,7 +158,6 @@ def derived_apply_events(*, tenant_id: int, events: Sequence[Event]) -> int:
     return len(created) + len(changed)
 
 
-CHUNK = 500
 
 
 def derived_recompute(
@@ -163,6 +166,8 @@ def derived_recompute(
     profile_ids: Iterable[uuid.UUID] | None = None,
     names: Iterable[str] | None = None,
     progress: Callable[[int], None] | None = None,
+    after: uuid.UUID | None = None,
+    on_chunk: Callable[[uuid.UUID, int, int], None] | None = None,
 ) -> int:
     """Recompute derived values exactly from the event store, for all or the named
     definitions; returns the values written.
@@ -172,22 +177,29 @@ def derived_recompute(
     tenant) it works through the profiles in id order, a chunk per transaction: each chunk
     first locks its profile rows (DESIGN.md §8 order, as ingestion and merges do), so it
     waits for, and never deadlocks with, ingestion of the same customers; a chunk that
-    still meets a deadlock is retried."""
+    still meets a deadlock is retried.
+
+    `after` resumes behind that profile id. `on_chunk(last_profile_id, profiles_seen,
+    values_written)` runs inside each chunk's transaction, so what it records (a job's
+    checkpoint) commits together with the chunk, or not at all."""
     selected = _selected(tenant_id=tenant_id, names=names)
     if profile_ids is not None:
         return _recompute_profiles(tenant_id=tenant_id, selected=selected, profile_ids=sorted(set(profile_ids)))
     if not selected:
         return 0
     written = seen = 0
-    last: uuid.UUID | None = None
+    last = after
     while True:
         ids = _next_profiles(tenant_id=tenant_id, selected=selected, after=last)
         if not ids:
             break
 
-        def chunk(ids: list[uuid.UUID] = ids) -> int:
+        def chunk(ids: list[uuid.UUID] = ids, seen: int = seen, written: int = written) -> int:
             with transaction.atomic():
-                return _recompute_profiles(tenant_id=tenant_id, selected=selected, profile_ids=ids)
+                count = _recompute_profiles(tenant_id=tenant_id, selected=selected, profile_ids=ids)
+                if on_chunk is not None:
+                    on_chunk(ids[-1], seen + len(ids), written + count)
+                return count
 
         written += run_with_retries(chunk)
         last = ids[-1]
@@ -212,7 +224,8 @@ def _next_profiles(
     events = Event.objects.filter(tenant_id=tenant_id, event_type__in=list(selected))
     if after is not None:
         events = events.filter(profile_id__gt=after)
-    return list(events.order_by("profile_id").values_list("profile_id", flat=True).distinct()[:CHUNK])
+    chunk = settings.CDP_DERIVED_CHUNK_PROFILES
+    return list(events.order_by("profile_id").values_list("profile_id", flat=True).distinct()[:chunk])
 
 
 def _recompute_profiles(
@@ -251,8 +264,52 @@ def _recompute_profiles(
     return len(values)
 
 
-def derived_backfill_on_create(*, tenant_id: int, name: str) -> None:
-    """A new definition gets its values from every stored event, a locked chunk of profiles
-    at a time. Fine for the volumes one request can scan; on a large tenant it belongs on a
-    task runner (`derived_recompute` does the same from the shell)."""
-    derived_recompute(tenant_id=tenant_id, names=[name])
+def _derived_recompute_resumable(*, job: Job, names: list[str], progress: Progress) -> dict[str, int]:
+    """A whole-tenant recompute that checkpoints after every chunk, in the chunk's own
+    transaction, and starts again behind the last committed chunk when run again. Redoing a
+    chunk is harmless: a chunk replaces its profiles' values by exact ones."""
+    checkpoint = job.checkpoint or {}
+    after = uuid.UUID(checkpoint["after"]) if checkpoint.get("after") else None
+    done, written_before = checkpoint.get("done", 0), checkpoint.get("written", 0)
+    total = done + derived_profiles_count_after(tenant_id=job.tenant_id, names=names, after=after)
+    progress(done=done, total=total)
+
+    def on_chunk(last: uuid.UUID, seen: int, written: int) -> None:
+        progress(
+            done=done + seen,
+            total=max(total, done + seen),
+            checkpoint={"after": str(last), "done": done + seen, "written": written_before + written},
+        )
+
+    written = derived_recompute(tenant_id=job.tenant_id, names=names, after=after, on_chunk=on_chunk)
+    return {"profiles": max(total, done), "valuesWritten": written_before + written, "resumedFrom": done}
+
+
+def derived_profiles_count_after(*, tenant_id: int, names: Iterable[str], after: uuid.UUID | None) -> int:
+    """How many profiles a recompute of these definitions still visits behind `after`."""
+    selected = _selected(tenant_id=tenant_id, names=names)
+    if not selected:
+        return 0
+    events = Event.objects.filter(tenant_id=tenant_id, event_type__in=list(selected))
+    if after is not None:
+        events = events.filter(profile_id__gt=after)
+    return events.values("profile_id").distinct().count()
+
+
+def derived_backfill_job(job: Job, params: dict, progress: Progress) -> dict[str, object]:
+    """Job `derived.backfill`: compute a new definition's values from every stored event, then
+    mark it ready. Resumable from its checkpoint; a definition deleted meanwhile ends it."""
+    definitions = derived_attribute_list(tenant_id=job.tenant_id)
+    definition = next((d for d in definitions if d.id == params["definition"]), None)
+    if definition is None:
+        return {"skipped": "the derived attribute was deleted"}
+    result = _derived_recompute_resumable(job=job, names=[definition.name], progress=progress)
+    derived_attribute_backfill_finish(tenant_id=job.tenant_id, definition_id=definition.id, job_id=job.pk)
+    return result
+
+
+def derived_recompute_job(job: Job, params: dict, progress: Progress) -> dict[str, object]:
+    """Job `derived.recompute`: recompute the named definitions (those that still exist)."""
+    existing = {d.name for d in derived_attribute_list(tenant_id=job.tenant_id)}
+    names = [name for name in params["names"] if name in existing]
+    return _derived_recompute_resumable(job=job, names=names, progress=progress)

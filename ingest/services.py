@@ -28,6 +28,7 @@ from profiles.services import profile_attributes_apply
 from tenants.models import Tenant
 
 from .derived import derived_apply_events
+from .metrics import ingest_items_count
 from .models import ChannelUpdate, Event, IdempotencyKey, ProfileUpdate, RecordKind, Source, Violation
 from .pipeline import IngestContext, Prepared, prepare_channel_update, prepare_event, prepare_profile_update
 from .quarantine import quarantine_keep
@@ -113,6 +114,7 @@ def _ingest(
     ordered = [results[index] for index in range(len(items))]
     if not dry_run:
         _violations_record(ctx, items, ordered)
+        ingest_items_count(items=items, results=ordered)
     return ordered
 
 

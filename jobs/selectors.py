@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from cdp_project.core.errors import not_found
 
@@ -33,13 +33,7 @@ def job_latest(*, tenant_id: int, kind: str, subject: str) -> Job | None:
     return job_queryset(tenant_id=tenant_id).filter(kind=kind, params__subject=subject).first()
 
 
-def jobs_queue_depth() -> dict[str, int]:
-    """How many jobs are queued and running now, across tenants (for /metrics)."""
-    from django.db.models import Count
-
-    rows = (
-        Job.objects.filter(status__in=[Job.Status.QUEUED, Job.Status.RUNNING]).values("status").annotate(n=Count("pk"))
-    )
-    depth = {Job.Status.QUEUED.value: 0, Job.Status.RUNNING.value: 0}
-    depth.update({row["status"]: row["n"] for row in rows})
-    return depth
+def jobs_count_by_kind_and_status() -> list[tuple[str, str, int]]:
+    """How many jobs there are of each kind in each status, across tenants (for /metrics)."""
+    rows = Job.objects.values_list("kind", "status").annotate(n=Count("pk")).order_by("kind", "status")
+    return [(kind, status, n) for kind, status, n in rows]

@@ -12,7 +12,10 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from django.db import transaction
 from django.utils import timezone
+
+from cdp_project.core.metrics import MERGES
 
 from .models import AttributeValue, MergeLedgerEntry, Profile
 
@@ -109,6 +112,7 @@ def profile_merge(
         merged_into_id=survivor_id, merged_at=now, updated_at=now
     )
     Profile.objects.filter(tenant_id=tenant_id, pk=survivor_id).update(updated_at=now)
+    transaction.on_commit(MERGES.inc)  # counted once, when (and if) the merge commits
     return MergeLedgerEntry.objects.create(
         tenant_id=tenant_id,
         survivor_id=survivor_id,

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from django.db import models
-from django.db.models import Q, QuerySet, Value
+from django.db.models import F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import JSONObject
 
 from cdp_project.core.compiled import CompiledQuery, Read
+from contracts.models import DerivedAttributeDefinition
+from contracts.selectors import derived_backfilling_exists
 
 from .models import AttributeValue, DerivedValue, MergeLedgerEntry, Profile
 
@@ -47,18 +51,28 @@ def profile_attribute_values(*, profile_id: uuid.UUID) -> QuerySet[AttributeValu
 
 
 def profile_derived(*, profile_id: uuid.UUID) -> dict[str, object]:
-    """Derived attribute values by name (kept current by ingest)."""
-    rows = DerivedValue.objects.filter(profile_id=profile_id).order_by("name")
+    """Derived attribute values by name (kept current by ingest). The values of a definition
+    whose backfill still runs are incomplete and left out (contracts' derived_attribute_statuses
+    tells which), in the same query."""
+    backfilling = derived_backfilling_exists(tenant_id=OuterRef("tenant_id"), name=OuterRef("name"))
+    rows = DerivedValue.objects.filter(~backfilling, profile_id=profile_id).order_by("name")
     return {name: value for name, value in rows.values_list("name", "value")}
 
 
 def _profile_values_query(*, tenant_id: int, profile_id: uuid.UUID) -> QuerySet:
     kind = models.IntegerField()
     attributes = AttributeValue.objects.filter(tenant_id=tenant_id, profile_id=profile_id, value__isnull=False)
-    derived = DerivedValue.objects.filter(tenant_id=tenant_id, profile_id=profile_id)
-    attributes, derived = attributes.order_by(), derived.order_by()  # SQLite: no ORDER BY inside a UNION
+    # The values of a definition whose backfill still runs are incomplete: left out, and the
+    # statuses of every definition come along as a third part of the same query.
+    backfilling = derived_backfilling_exists(tenant_id=OuterRef("tenant_id"), name=OuterRef("name"))
+    derived = DerivedValue.objects.filter(~backfilling, tenant_id=tenant_id, profile_id=profile_id)
+    statuses = DerivedAttributeDefinition.objects.filter(tenant_id=tenant_id)
+    # SQLite: no ORDER BY inside a UNION
+    attributes, derived, statuses = attributes.order_by(), derived.order_by(), statuses.order_by()
     return attributes.values_list(Value(0, output_field=kind), "name", "value").union(
-        derived.values_list(Value(1, output_field=kind), "name", "value"), all=True
+        derived.values_list(Value(1, output_field=kind), "name", "value"),
+        statuses.values_list(Value(2, output_field=kind), "name", JSONObject(status=F("status"))),
+        all=True,
     )
 
 
@@ -69,12 +83,14 @@ _profile_values = CompiledQuery(
 )
 
 
-ProfileValues = tuple[dict[str, object], dict[str, object]]
+ProfileValues = tuple[dict[str, object], dict[str, object], dict[str, str]]
 
 
 def _profile_values_shape(rows: list[tuple[Any, ...]]) -> ProfileValues:
-    found: ProfileValues = ({}, {})
-    for which, name, value in sorted(rows):
+    found: ProfileValues = ({}, {}, {})
+    for which, name, value in sorted(rows, key=lambda row: (row[0], row[1])):
+        if which == 2:
+            value = (json.loads(value) if isinstance(value, str) else value)["status"]
         found[which][name] = value
     return found
 
@@ -85,8 +101,8 @@ def profile_values_read(*, tenant_id: int, profile_id: uuid.UUID) -> Read[Profil
 
 
 def profile_values(*, tenant_id: int, profile_id: uuid.UUID) -> ProfileValues:
-    """`profile_attributes` and `profile_derived` of one profile in one query (UNION ALL,
-    compiled once), for hot paths such as the runtime context."""
+    """`profile_attributes`, `profile_derived` and the derived attributes' statuses of one
+    profile in one query (UNION ALL, compiled once), for hot paths such as the runtime context."""
     return _profile_values_shape(_profile_values.run(tenant_id=tenant_id, profile_id=profile_id))
 
 

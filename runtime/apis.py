@@ -236,7 +236,11 @@ class RuntimeContextCampaign(serializers.Serializer):
 
 class RuntimeContextProfile(serializers.Serializer):
     attributes = serializers.DictField(child=serializers.JSONField())
-    derived = serializers.DictField(child=serializers.JSONField())
+    derived = serializers.DictField(child=serializers.JSONField(), help_text="Only ready derived attributes.")
+    derivedStatus = serializers.DictField(
+        child=serializers.ChoiceField(choices=["ready", "backfilling"]),
+        help_text="Every derived attribute: ready, or backfilling (its value is left out of derived meanwhile).",
+    )
 
 
 class RuntimeContextSerializer(serializers.Serializer):
@@ -263,7 +267,11 @@ class RuntimeContextApi(RuntimeAPIView):
         body = {
             "participant": {"id": str(context.participant.pk), "profileId": str(context.participant.profile_id)},
             "campaign": {"key": context.campaign.key, "name": context.campaign.name},
-            "profile": {"attributes": context.attributes, "derived": context.derived},
+            "profile": {
+                "attributes": context.attributes,
+                "derived": context.derived,
+                "derivedStatus": context.derived_status,
+            },
             "channels": context.channels,
             "variables": context.variables,
         }

@@ -179,6 +179,7 @@ class RuntimeContext:
     attributes: dict[str, object]
     derived: dict[str, object]
     channels: dict[str, dict[str, object]]
+    derived_status: dict[str, str]
     variables: dict[str, Any]
 
 
@@ -199,7 +200,7 @@ def runtime_context_get(*, participant: Participant) -> RuntimeContext:
         reads.append(_stored_values.read(dict, tenant_id=tenant_id, participant_id=participant.pk))
     # Independent reads: on PostgreSQL one round trip for all of them.
     results = reads_run(*reads)
-    (attributes, derived), readiness = results[0], results[1]
+    (attributes, derived, derived_status), readiness = results[0], results[1]
     if checker is not None:
         variables = checker.current(checker.by_name(results[2]))
     else:
@@ -209,6 +210,7 @@ def runtime_context_get(*, participant: Participant) -> RuntimeContext:
         campaign=campaign,
         attributes=attributes,
         derived=derived,
+        derived_status=derived_status,
         channels={channel: state.as_public() for channel, state in readiness.items()},
         variables=variables,
     )

@@ -104,3 +104,19 @@ class ApiKey(models.Model):
     @property
     def display_prefix(self) -> str:
         return f"rfk_{self.prefix}"
+
+
+class RateBudget(models.Model):
+    """Requests counted per API key and minute, in the database, so that every process and host
+    of the deployment draws on one budget (tenants.throttling). Rows of past minutes are
+    deleted as new minutes begin."""
+
+    key_prefix = models.CharField(max_length=32)
+    minute = models.BigIntegerField(help_text="Minutes since the epoch.")
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["key_prefix", "minute"], name="ratebudget_key_minute_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.key_prefix}@{self.minute}: {self.count}"

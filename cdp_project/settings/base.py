@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "cdp_project.core.observability.RequestObservabilityMiddleware",
     "cdp_project.core.middleware.ProblemResponsesMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "cdp_project.core.middleware.RefuseUnstorableInputMiddleware",
@@ -89,6 +90,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Concurrent requests on the embedded database wait for the write lock instead of failing.
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES["default"]["CONN_MAX_AGE"] = 0
+elif env_bool("CDP_DATABASE_POOL", default=False):
+    # A psycopg connection pool per process (Django's `pool` option): the ASGI web process runs
+    # views in threads that do not keep Django's persistent connections, so without a pool every
+    # request would open a new PostgreSQL connection. cdp_project.serve turns it on for `web`.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 1,
+        "max_size": env_int("CDP_DATABASE_POOL_SIZE", 4, minimum=1),
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -163,13 +173,29 @@ SPECTACULAR_SETTINGS = {
     },
 }
 
+# `json` (one JSON object a line, production's default) or `text`; every record carries the
+# request id of the request it was written for (README "Logs").
+CDP_LOG_FORMAT = env_str("CDP_LOG_FORMAT") or "text"
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"request_id": {"()": "cdp_project.core.observability.RequestIdFilter"}},
+    "formatters": {
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "format": "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+        },
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "filters": ["request_id"], "formatter": CDP_LOG_FORMAT},
+    },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", "INFO")},
     "loggers": {"django.db.backends": {"level": "INFO"}},
 }
+if CDP_LOG_FORMAT not in ("json", "text"):
+    raise ImproperlyConfigured(f"CDP_LOG_FORMAT must be json or text, got {CDP_LOG_FORMAT!r}.")
 
 # --- ResultFly CDP limits (DESIGN.md §10). Every input is bounded. ---
 CDP_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
@@ -185,7 +211,7 @@ CDP_MAX_TIMESTAMP_FUTURE_SECONDS = env_int("CDP_MAX_TIMESTAMP_FUTURE_SECONDS", 8
 # The quarantine of refused items (ingest/quarantine.py): how many a tenant keeps, and for how long.
 CDP_QUARANTINE_MAX_ITEMS = env_int("CDP_QUARANTINE_MAX_ITEMS", 100_000)
 CDP_QUARANTINE_RETENTION_DAYS = env_int("CDP_QUARANTINE_RETENTION_DAYS", 30, minimum=1)
-# Requests per minute per API key; 0 disables throttling.
+# Requests per minute per API key, shared by all processes (the database cache); 0 disables throttling.
 CDP_API_KEY_RATE_PER_MINUTE = env_int("CDP_API_KEY_RATE_PER_MINUTE", 60_000)
 # Rows an erasure job deletes per transaction (bounded chunks keep locks short and resumable).
 CDP_ERASURE_CHUNK_ROWS = env_int("CDP_ERASURE_CHUNK_ROWS", 2000, minimum=1)
@@ -219,6 +245,9 @@ SIMPLE_JWT = {
     "UPDATE_LAST_LOGIN": False,
 }
 
+# Bearer token that GET /metrics requires when set (empty: open, e.g. on a private network).
+CDP_METRICS_TOKEN = env_str("CDP_METRICS_TOKEN") or ""
+
 # --- Background jobs (jobs app, README "Background jobs"). django-tasks' database backend
 # carries the tasks in the same database, so a job enqueued in a transaction commits with it.
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": ["default"]}}
@@ -230,3 +259,5 @@ CDP_JOB_SWEEP_SECONDS = env_int("CDP_JOB_SWEEP_SECONDS", 15, minimum=1)
 CDP_JOB_MAX_ATTEMPTS = env_int("CDP_JOB_MAX_ATTEMPTS", 5, minimum=1)
 CDP_JOB_RETRY_BASE_SECONDS = env_int("CDP_JOB_RETRY_BASE_SECONDS", 2, minimum=0)
 CDP_JOB_RETRY_MAX_SECONDS = env_int("CDP_JOB_RETRY_MAX_SECONDS", 300, minimum=0)
+# Profiles per transaction (and per checkpoint) of a derived-attribute backfill or recompute.
+CDP_DERIVED_CHUNK_PROFILES = env_int("CDP_DERIVED_CHUNK_PROFILES", 500, minimum=1)

@@ -6,7 +6,7 @@
 from django.core.exceptions import ImproperlyConfigured
 
 from .base import *  # noqa: F403
-from .env import env_bool, env_int, env_required
+from .env import env_bool, env_int, env_required, env_str
 
 DEBUG = False
 SECRET_KEY = env_required("DJANGO_SECRET_KEY")
@@ -18,10 +18,15 @@ if len(CDP_RUNTIME_JWT_SIGNING_KEY) < 32 or CDP_RUNTIME_JWT_SIGNING_KEY == SECRE
     )
 SIMPLE_JWT = {**SIMPLE_JWT, "SIGNING_KEY": CDP_RUNTIME_JWT_SIGNING_KEY}  # noqa: F405
 
+# One JSON object a line (README "Logs"), unless CDP_LOG_FORMAT=text.
+if not env_str("CDP_LOG_FORMAT"):
+    CDP_LOG_FORMAT = "json"
+    LOGGING["handlers"]["console"]["formatter"] = "json"  # noqa: F405
+
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 # Health probes come from the load balancer over plain HTTP.
-SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 SECURE_HSTS_SECONDS = env_int("DJANGO_SECURE_HSTS_SECONDS", 31_536_000)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = True
 SECURE_HSTS_PRELOAD = True

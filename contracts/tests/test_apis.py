@@ -168,12 +168,17 @@ def test_derived_attributes(admin_api, order):
         format="json",
     )
     assert created.status_code == 201
-    assert created.json() == {
+    body = dict(created.json())
+    job = body.pop("job")
+    assert body == {
         "name": "ordersTotal",
         "eventType": "order_completed",
         "property": "total",
         "aggregation": "sum",
+        "status": "backfilling",
     }
+    assert job["kind"] == "derived.backfill" and job["status"] == "queued"
+    assert admin_api.get(f"/api/v1/jobs/{job['id']}").json()["status"] == "queued"
     count = admin_api.post(
         "/api/v1/derived-attributes",
         {"name": "ordersCount", "eventType": "order_completed", "aggregation": "count"},

@@ -10,6 +10,7 @@ from django.core.management import call_command
 
 from contracts.plans import contracts_plan_import
 from ingest.tests.conftest import PLAN
+from jobs.worker import jobs_run_pending
 
 pytestmark = pytest.mark.django_db
 
@@ -30,6 +31,7 @@ def derived(tenant, shop):
         prop["derivable"] = True
     plan["derivedAttributes"] = DERIVED
     contracts_plan_import(tenant_id=tenant.pk, plan=plan)
+    jobs_run_pending()  # the (empty) backfills: the definitions are ready
 
 
 def order(n, occurred_at, total, currency="EUR", identity=None):
@@ -97,23 +99,53 @@ def test_a_merge_recomputes_the_survivor_exactly(ingest_api, admin_api, derived)
     assert derived_of(admin_api, merged) == EXPECTED  # the old id answers with the survivor
 
 
-def test_a_new_definition_is_backfilled_from_stored_events(
-    ingest_api, admin_api, tenant, shop, django_capture_on_commit_callbacks
-):
+def test_a_new_definition_answers_at_once_and_is_backfilled_by_a_job(ingest_api, admin_api, tenant, shop):
     plan = copy.deepcopy(PLAN)
     plan["eventTypes"][0]["properties"][1]["derivable"] = True
     contracts_plan_import(tenant_id=tenant.pk, plan=plan)
     for event in ORDERS:
         profile_id = ingest_api.post("/api/v1/events", event, format="json").json()["profileId"]
     assert derived_of(admin_api, profile_id) == {}
-    with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        response = admin_api.post(
-            "/api/v1/derived-attributes",
-            {"name": "ordersTotal", "eventType": "order_completed", "property": "total", "aggregation": "sum"},
-            format="json",
-        )
+    response = admin_api.post(
+        "/api/v1/derived-attributes",
+        {"name": "ordersTotal", "eventType": "order_completed", "property": "total", "aggregation": "sum"},
+        format="json",
+    )
     assert response.status_code == 201, response.content
-    assert len(callbacks) == 1
+    created = response.json()
+    assert created["status"] == "backfilling"
+    assert created["job"]["kind"] == "derived.backfill" and created["job"]["status"] == "queued"
+    job_url = f"/api/v1/jobs/{created['job']['id']}"
+    assert admin_api.get(job_url).json()["status"] == "queued"
+    profile = admin_api.get(f"/api/v1/profiles/{profile_id}").json()
+    assert profile["derived"] == {} and profile["derivedStatus"] == {"ordersTotal": "backfilling"}
+
+    assert jobs_run_pending() == 1
+
+    profile = admin_api.get(f"/api/v1/profiles/{profile_id}").json()
+    assert profile["derived"] == {"ordersTotal": 100.5} and profile["derivedStatus"] == {"ordersTotal": "ready"}
+    definition = admin_api.get("/api/v1/derived-attributes/ordersTotal").json()
+    assert definition["status"] == "ready" and definition["job"]["status"] == "succeeded"
+    job = admin_api.get(job_url).json()
+    assert job["status"] == "succeeded"
+    assert job["progress"] == {"done": 1, "total": 1}
+    assert job["result"] == {"profiles": 1, "valuesWritten": 1, "resumedFrom": 0}
+
+
+def test_events_arriving_during_a_backfill_are_counted_once(ingest_api, admin_api, tenant, shop):
+    plan = copy.deepcopy(PLAN)
+    plan["eventTypes"][0]["properties"][1]["derivable"] = True
+    contracts_plan_import(tenant_id=tenant.pk, plan=plan)
+    profile_id = ingest_api.post("/api/v1/events", ORDERS[0], format="json").json()["profileId"]
+    admin_api.post(
+        "/api/v1/derived-attributes",
+        {"name": "ordersTotal", "eventType": "order_completed", "property": "total", "aggregation": "sum"},
+        format="json",
+    )
+    for event in ORDERS[1:]:  # folded in by ingest while the backfill is still queued
+        assert ingest_api.post("/api/v1/events", event, format="json").status_code == 201
+    assert derived_of(admin_api, profile_id) == {}, "incomplete values are not served"
+    jobs_run_pending()
     assert derived_of(admin_api, profile_id) == {"ordersTotal": 100.5}
 
 

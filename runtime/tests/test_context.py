@@ -42,7 +42,7 @@ def test_the_context_of_a_new_participant(runtime_api, quiz, ann):
     assert response.json() == {
         "participant": {"id": session["participantId"], "profileId": str(ann)},
         "campaign": {"key": "spring-quiz", "name": "Spring quiz"},
-        "profile": {"attributes": {"firstName": "Ann", "tier": "gold"}, "derived": {}},
+        "profile": {"attributes": {"firstName": "Ann", "tier": "gold"}, "derived": {}, "derivedStatus": {}},
         "channels": {
             "EMAIL": {"ready": False, "reason": "no_endpoint"},
             "SMS": {"ready": False, "reason": "no_endpoint"},

@@ -11,6 +11,7 @@ import pytest
 from contracts.plans import contracts_plan_import
 from ingest.services import source_create
 from ingest.tests.conftest import EVENT, PLAN
+from jobs.worker import jobs_run_pending
 
 pytestmark = pytest.mark.django_db
 
@@ -123,6 +124,7 @@ def test_numbers_up_to_the_limit_sum_without_overflow(ingest_api, admin_api, ten
         {"name": "ordersTotal", "eventType": "order_completed", "property": "total", "aggregation": "sum"}
     ]
     contracts_plan_import(tenant_id=tenant.pk, plan=plan)
+    jobs_run_pending()  # the backfill: the definition is ready
     for n in range(3):
         event = copy.deepcopy(EVENT)
         event["externalEventId"] = f"big-{n}"
