@@ -80,7 +80,7 @@ def test_a_refused_variables_write_is_two_statements_and_writes_nothing(session)
     assert not any(statement.startswith(("INSERT", "UPDATE", "DELETE")) for statement in sql)
 
 
-def test_a_session_is_five_statements_for_a_known_participant_and_six_for_a_new_one(runtime_api, quiz, ann):
+def test_a_session_is_six_statements_for_a_known_participant_and_seven_for_a_new_one(runtime_api, quiz, ann):
     mint(runtime_api, "spring-quiz", profileId=str(ann))  # the API key's last use is recorded once a minute
 
     first, first_sql = _request(
@@ -101,10 +101,10 @@ def test_a_session_is_five_statements_for_a_known_participant_and_six_for_a_new_
 
     assert first.status_code == again.status_code == by_id.status_code == 201
     assert first.json()["participantId"] == again.json()["participantId"] == by_id.json()["participantId"]
-    # API key, campaign, identifier, profile lock, participant (known: no insert).
-    assert len(first_sql) == 5, first_sql
-    assert len(again_sql) == 5, again_sql
-    assert len(by_id_sql) == 4, by_id_sql
+    # API key, the key's shared rate budget, campaign, identifier, profile lock, participant (known: no insert).
+    assert len(first_sql) == 6, first_sql
+    assert len(again_sql) == 6, again_sql
+    assert len(by_id_sql) == 5, by_id_sql
 
 
 def test_a_first_session_inserts_its_participant_in_one_more_statement(runtime_api, quiz, ann):
@@ -117,7 +117,7 @@ def test_a_first_session_inserts_its_participant_in_one_more_statement(runtime_a
         )
     )
     assert created.status_code == 201
-    assert len(sql) == 5, sql
+    assert len(sql) == 6, sql  # with the key's shared rate budget
 
 
 def test_a_campaign_edit_is_seen_by_the_very_next_request_despite_the_cache(session, quiz):
