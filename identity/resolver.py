@@ -140,18 +140,7 @@ def identity_resolve(
     `run_with_retries`. With `dry_run=True` nothing is written or locked and the same
     explanation is returned (`profile_id` None when a profile would be created)."""
     values = dict(identity.values)
-    if identity.problems:
-        raise unprocessable(
-            "invalid_identity",
-            "Invalid identity",
-            f"{len(identity.problems)} problem(s) in identity",
-            identity.problems,
-        )
-    if not values:
-        detail = "identity holds no usable identifier"
-        raise unprocessable(
-            "invalid_identity", "Invalid identity", detail, [FieldProblem("/identity", "no_usable_identifier", detail)]
-        )
+    _check_usable(identity)
     if not dry_run:
         if not connection.in_atomic_block:
             raise RuntimeError("identity_resolve must run inside the caller's transaction.atomic()")
@@ -182,30 +171,24 @@ def identity_resolve(
     externals = _read_externals(tenant=tenant, owner_ids={row.profile_id for row in found.values()})
     owners = {type: row.profile_id for type, row in found.items()}
     plan = resolution_plan(values=values, owners=owners, externals=externals)
-    extra = {"rule": plan.rule}
     if dry_run:
-        return Resolution(
-            profile_id=plan.primary_id,
-            matched_by=plan.matched_by,
-            created_profile=plan.primary_id is None,
-            merged_profiles=tuple(owner for owner, _ in plan.merges),
-            attached=plan.attach,
-            conflicts=plan.conflicts,
-            ignored=identity.ignored,
-            extra=extra,
-        )
+        return _resolution(plan, plan.primary_id, identity)
     primary_id = _apply(
         tenant=tenant, values=values, found=found, plan=plan, occurred_at=occurred_at, source=source, trigger=trigger
     )
+    return _resolution(plan, primary_id, identity)
+
+
+def _resolution(plan: Plan, profile_id: uuid.UUID | None, identity: NormalizedIdentity) -> Resolution:
     return Resolution(
-        profile_id=primary_id,
+        profile_id=profile_id,
         matched_by=plan.matched_by,
         created_profile=plan.primary_id is None,
         merged_profiles=tuple(owner for owner, _ in plan.merges),
         attached=plan.attach,
         conflicts=plan.conflicts,
         ignored=identity.ignored,
-        extra=extra,
+        extra={"rule": plan.rule},
     )
 
 
@@ -458,16 +441,7 @@ def _decide(batch: _Batch, cache: Mapping[tuple[str, str], Identifier], request:
                 profile_id=primary, attributes=request.attributes, occurred_at=occurred_at, source=request.source
             )
         )
-    return Resolution(
-        profile_id=primary,
-        matched_by=plan.matched_by,
-        created_profile=plan.primary_id is None,
-        merged_profiles=tuple(owner for owner, _ in plan.merges),
-        attached=plan.attach,
-        conflicts=plan.conflicts,
-        ignored=request.identity.ignored,
-        extra={"rule": plan.rule},
-    )
+    return _resolution(plan, primary, request.identity)
 
 
 def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], Identifier]) -> list[tuple[str, ...]]:
