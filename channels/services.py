@@ -28,6 +28,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from cdp_project.core.bulk import rows_update
 from cdp_project.core.timestamps import format_utc
 
 from .locks import endpoint_key_lock, endpoint_lock, profile_channels_lock
@@ -336,44 +337,59 @@ def _reachability_apply(
     )
 
 
-def endpoints_move_on_merge(*, tenant_id: int, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> dict[str, int]:
-    """Merge handler: the merged profile's endpoints move to the survivor with their
+def endpoints_move_on_merge(
+    *, tenant_id: int, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
+) -> dict[uuid.UUID, dict[str, int]]:
+    """Merge handler: the merged profiles' endpoints move to their survivors with their
     consent, reachability and history. Where both had an active endpoint on a channel,
-    the survivor's stays active (DESIGN.md §4)."""
-    profile_channels_lock(tenant_id=tenant_id, profile_ids=[survivor_id, merged_id])
-    moving: Sequence[Endpoint] = list(Endpoint.objects.filter(tenant_id=tenant_id, profile_id=merged_id))
-    if not moving:
-        return {"endpoints": 0}
-    now = timezone.now()
-    survivor_active = set(
-        Endpoint.objects.filter(tenant_id=tenant_id, profile_id=survivor_id, active=True).values_list(
-            "channel", flat=True
+    the survivor's stays active (DESIGN.md §4). Every pair of the batch at once: the
+    channel locks of all profiles in one statement, one read, the merges replayed in
+    order in memory, then one UPDATE and one history insert."""
+    profiles = {pid for pair in pairs for pid in pair}
+    profile_channels_lock(tenant_id=tenant_id, profile_ids=profiles)
+    rows = list(
+        Endpoint.objects.filter(tenant_id=tenant_id, profile_id__in=profiles).values_list(
+            "pk", "profile_id", "channel", "active"
         )
     )
-    Endpoint.objects.filter(tenant_id=tenant_id, profile_id=merged_id, active=True, channel__in=survivor_active).update(
-        active=False, updated_at=now
-    )
-    moved = Endpoint.objects.filter(tenant_id=tenant_id, profile_id=merged_id).update(
-        profile_id=survivor_id, updated_at=now
-    )
-    EndpointHistory.objects.bulk_create(
-        [
-            _history(
-                endpoint,
-                profile_id=survivor_id,
-                kind=HistoryKind.OWNERSHIP,
-                state="merged",
-                occurred_at=now,
-                source="",
-                trigger=f"merge of profile {merged_id}",
-                note=f"moved from merged profile {merged_id} with its consent and history"
-                + (
-                    "; the survivor's endpoint stays active"
-                    if endpoint.active and endpoint.channel in survivor_active
-                    else ""
-                ),
+    merged_ids = {merged for merged, _ in pairs}
+    moved: dict[uuid.UUID, dict[str, int]] = {merged: {"endpoints": 0} for merged in merged_ids}
+    if not any(profile_id in merged_ids for _, profile_id, _, _ in rows):
+        return moved
+    now = timezone.now()
+    owner = {pk: profile_id for pk, profile_id, _, _ in rows}
+    active = {pk: is_active for pk, _, _, is_active in rows}
+    channel_of = {pk: channel for pk, _, channel, _ in rows}
+    original = dict((pk, (profile_id, is_active)) for pk, profile_id, _, is_active in rows)
+    history: list[EndpointHistory] = []
+    for merged, survivor in pairs:
+        survivor_active = {channel_of[pk] for pk, who in owner.items() if who == survivor and active[pk]}
+        moving = sorted(pk for pk, who in owner.items() if who == merged)
+        for pk in moving:
+            kept_survivors = active[pk] and channel_of[pk] in survivor_active
+            if kept_survivors:
+                active[pk] = False
+            owner[pk] = survivor
+            history.append(
+                EndpointHistory(
+                    tenant_id=tenant_id,
+                    endpoint_id=pk,
+                    profile_id=survivor,
+                    kind=HistoryKind.OWNERSHIP,
+                    state="merged",
+                    source="",
+                    occurred_at=now,
+                    trigger=f"merge of profile {merged}",
+                    note=(
+                        f"moved from merged profile {merged} with its consent and history"
+                        + ("; the survivor's endpoint stays active" if kept_survivors else "")
+                    )[:300],
+                )
             )
-            for endpoint in moving
-        ]
-    )
-    return {"endpoints": moved}
+        moved[merged]["endpoints"] = len(moving)
+    changes = [(pk, owner[pk], active[pk], now) for pk in owner if (owner[pk], active[pk]) != original[pk]]
+    # Deactivations land in the same statement as the moves; no row ends up active twice
+    # on one (profile, channel), and no row moves onto one that stays active there.
+    rows_update(Endpoint, ["profile", "active", "updated_at"], changes, tenant_id=tenant_id)
+    EndpointHistory.objects.bulk_create(history)
+    return moved

@@ -34,16 +34,18 @@ def identifier_keys_lock(*, tenant_id: int, values: Mapping[str, str]) -> None:
 
 
 def identifier_keys_lock_many(*, tenant_id: int, pairs: Iterable[tuple[str, str]]) -> None:
-    """The advisory locks of many identity maps at once (a batch), all in sorted order, so
-    a batch holds every identifier key it may touch before it locks any profile row."""
+    """The advisory locks of many identity maps at once (a batch), all in sorted order and
+    in one statement, so a batch holds every identifier key it may touch before it locks
+    any profile row. The keys travel as one array; the `OFFSET 0` subquery keeps them
+    sorted while the locks are taken."""
     if connection.vendor != "postgresql":
         return
     keys = sorted({identifier_lock_key(tenant_id=tenant_id, type=t, value=v) for t, v in pairs})
+    if not keys:
+        return
     with connection.cursor() as cursor:
-        for start in range(0, len(keys), 500):
-            chunk = keys[start : start + 500]
-            calls = ", ".join(["pg_advisory_xact_lock(%s, %s)"] * len(chunk))
-            params: list[int] = []
-            for key in chunk:
-                params.extend([ADVISORY_NAMESPACE, key])
-            cursor.execute(f"SELECT {calls}", params)  # noqa: S608 - only placeholders are interpolated
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, k) FROM"
+            " (SELECT k FROM unnest(%s::integer[]) AS k ORDER BY k OFFSET 0) AS ordered",
+            [ADVISORY_NAMESPACE, keys],
+        )

@@ -7,16 +7,17 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 from django.db import connection
 from django.db.models import Q
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
+from cdp_project.core.bulk import rows_insert, values_cte
 from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
 from profiles.locks import profiles_lock
-from profiles.merging import profile_merge
+from profiles.merging import AttributeStep, MergeStep, profile_merge, profiles_apply
 from profiles.models import MergeLedgerEntry, Profile
 from tenants.models import Tenant
 
@@ -139,18 +140,7 @@ def identity_resolve(
     `run_with_retries`. With `dry_run=True` nothing is written or locked and the same
     explanation is returned (`profile_id` None when a profile would be created)."""
     values = dict(identity.values)
-    if identity.problems:
-        raise unprocessable(
-            "invalid_identity",
-            "Invalid identity",
-            f"{len(identity.problems)} problem(s) in identity",
-            identity.problems,
-        )
-    if not values:
-        detail = "identity holds no usable identifier"
-        raise unprocessable(
-            "invalid_identity", "Invalid identity", detail, [FieldProblem("/identity", "no_usable_identifier", detail)]
-        )
+    _check_usable(identity)
     if not dry_run:
         if not connection.in_atomic_block:
             raise RuntimeError("identity_resolve must run inside the caller's transaction.atomic()")
@@ -181,30 +171,24 @@ def identity_resolve(
     externals = _read_externals(tenant=tenant, owner_ids={row.profile_id for row in found.values()})
     owners = {type: row.profile_id for type, row in found.items()}
     plan = resolution_plan(values=values, owners=owners, externals=externals)
-    extra = {"rule": plan.rule}
     if dry_run:
-        return Resolution(
-            profile_id=plan.primary_id,
-            matched_by=plan.matched_by,
-            created_profile=plan.primary_id is None,
-            merged_profiles=tuple(owner for owner, _ in plan.merges),
-            attached=plan.attach,
-            conflicts=plan.conflicts,
-            ignored=identity.ignored,
-            extra=extra,
-        )
+        return _resolution(plan, plan.primary_id, identity)
     primary_id = _apply(
         tenant=tenant, values=values, found=found, plan=plan, occurred_at=occurred_at, source=source, trigger=trigger
     )
+    return _resolution(plan, primary_id, identity)
+
+
+def _resolution(plan: Plan, profile_id: uuid.UUID | None, identity: NormalizedIdentity) -> Resolution:
     return Resolution(
-        profile_id=primary_id,
+        profile_id=profile_id,
         matched_by=plan.matched_by,
         created_profile=plan.primary_id is None,
         merged_profiles=tuple(owner for owner, _ in plan.merges),
         attached=plan.attach,
         conflicts=plan.conflicts,
         ignored=identity.ignored,
-        extra=extra,
+        extra={"rule": plan.rule},
     )
 
 
@@ -301,28 +285,61 @@ def _conflict_record(
 
 @dataclass(frozen=True)
 class ResolveRequest:
-    """One identity map of a batch, with what the ledger needs to explain it."""
+    """One identity map of a batch, with what the ledger needs to explain it. A profile
+    update also carries its attributes: they apply to the resolved profile right after
+    its map resolved, before the next map of the batch."""
 
     identity: NormalizedIdentity
     occurred_at: dt.datetime
     source: str
     trigger: str
+    attributes: Mapping[str, object] | None = None
+
+
+@dataclass
+class _Batch:
+    """The state of a batch resolution in memory: who owns each identifier of the batch,
+    what each profile's EXTERNAL is, and everything to write at the end."""
+
+    owner: dict[tuple[str, str], uuid.UUID]
+    held: dict[uuid.UUID, set[tuple[str, str]]]
+    externals: dict[uuid.UUID, str | None]
+    new_profiles: list[uuid.UUID] = field(default_factory=list)
+    new_rows: dict[tuple[str, str], list] = field(default_factory=dict)  # key -> [profile, source, first, last]
+    seen: dict[tuple[str, str], tuple[dt.datetime, dt.datetime]] = field(default_factory=dict)
+    merged_into: dict[uuid.UUID, uuid.UUID] = field(default_factory=dict)
+    # In order: ("merge", merged, survivor, step fields) / ("attach", profile, key) / AttributeStep
+    log: list = field(default_factory=list)
+    conflicts: list[tuple[Conflict, uuid.UUID, str, str]] = field(default_factory=list)
+    touched: set[uuid.UUID] = field(default_factory=set)
+
+    def final(self, profile_id: uuid.UUID) -> uuid.UUID:
+        hops = 0
+        while profile_id in self.merged_into and hops <= len(self.merged_into):
+            profile_id = self.merged_into[profile_id]
+            hops += 1
+        return profile_id
 
 
 def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) -> list[Resolution]:
     """Resolve many identity maps in order, inside the caller's transaction, with the same
-    results as calling `identity_resolve` for each in turn.
+    results as calling `identity_resolve` for each in turn (and applying each request's
+    attributes right after it).
 
-    Set-based for the common case: the advisory locks of every identifier in the batch are
-    taken up front in one sorted pass, the owners are read in one query and their rows
-    locked in one `SELECT … FOR UPDATE ORDER BY id`; a map whose identifiers all belong to
-    one live profile then resolves in memory (its identifiers' first/last seen are written
-    in one statement at the end). Only maps that create, claim, attach or merge go through
-    `identity_resolve` one by one; the owner cache is refreshed after each of them."""
+    Set-based whatever the batch holds: the advisory locks of every identifier in the
+    batch are taken up front in one sorted statement, the owners are read in one query
+    and their rows locked in one `SELECT … FOR UPDATE ORDER BY id` (DESIGN.md §8). With
+    every key locked, identifiers only move by our own merges, so every map is then
+    decided in memory by the pure `resolution_plan`, in order, each seeing the merges,
+    creations and attaches of the maps before it. The outcome is written with a constant
+    number of statements: new profiles, new identifiers, moved identifiers, first/last
+    seen, and `profiles_apply` for attributes, merge handlers, tombstones and the ledger."""
     if not requests:
         return []
     if not connection.in_atomic_block:
         raise RuntimeError("identities_resolve must run inside the caller's transaction.atomic()")
+    for request in requests:
+        _check_usable(request.identity)
     pairs = {(type, value) for request in requests for type, value in request.identity.values.items()}
     identifier_keys_lock_many(tenant_id=tenant.pk, pairs=pairs)
 
@@ -344,95 +361,165 @@ def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) ->
             headers={"Retry-After": "1"},
         )
 
-    # Identifiers whose first/last seen move, keyed by (type, value), written at the end.
-    seen: dict[tuple[str, str], tuple[dt.datetime, dt.datetime]] = {}
-    # Profiles made by this batch for maps nobody owned, inserted together before any
-    # one-by-one resolution needs to see them, and at the end.
-    new_profiles: list[Profile] = []
-    new_identifiers: list[Identifier] = []
+    batch = _Batch(
+        owner={key: row.profile_id for key, row in cache.items()},
+        held={},
+        externals=_read_externals(tenant=tenant, owner_ids=owner_ids),
+    )
+    for key, row in cache.items():
+        batch.held.setdefault(row.profile_id, set()).add(key)
+    results = [_decide(batch, cache, request) for request in requests]
+    changed = _write(tenant=tenant, batch=batch, cache=cache)
+    updates = iter(changed)
+    return [
+        replace(result, changed_attributes=next(updates)) if request.attributes is not None else result
+        for request, result in zip(requests, results, strict=True)
+    ]
 
-    def flush_new() -> None:
-        if new_profiles:
-            Profile.objects.bulk_create(new_profiles)
-            Identifier.objects.bulk_create(new_identifiers)
-            new_profiles.clear()
-            new_identifiers.clear()
 
-    results: list[Resolution] = []
-    for request in requests:
-        values = request.identity.values
-        keys = [(t, v) for t, v in values.items()]
-        owned = [key for key in keys if key in cache]
-        owners = {cache[key].profile_id for key in owned}
-        if keys and len(owned) == len(keys) and len(owners) == 1:
-            # Every identifier already belongs to the same live profile: nothing to decide.
-            (profile_id,) = owners
-            for key in keys:
-                row = cache[key]
-                first, last = seen.get(key, (row.first_seen_at, row.last_seen_at))
-                seen[key] = (min(first, request.occurred_at), max(last, request.occurred_at))
-            results.append(
-                Resolution(
-                    profile_id=profile_id,
-                    matched_by=next(t for t in IDENTIFIER_TYPES if t in values),
-                    created_profile=False,
-                    ignored=request.identity.ignored,
-                    extra={
-                        "rule": MergeLedgerEntry.RULE_EXTERNAL_OWNER
-                        if "EXTERNAL" in values
-                        else MergeLedgerEntry.RULE_PRECEDENCE
-                    },
-                )
-            )
-            continue
-        if keys and not owned:
-            # Nobody owns any identifier of the map: a new profile holding all of them.
-            profile = Profile(tenant=tenant)
-            new_profiles.append(profile)
-            for type, value in keys:
-                row = Identifier(
-                    tenant=tenant,
-                    profile_id=profile.pk,
-                    type=type,
-                    value=value,
-                    source=request.source[:63],
-                    first_seen_at=request.occurred_at,
-                    last_seen_at=request.occurred_at,
-                )
-                new_identifiers.append(row)
-                cache[(type, value)] = row
-            results.append(
-                Resolution(
-                    profile_id=profile.pk,
-                    matched_by=None,
-                    created_profile=True,
-                    attached=tuple(t for t in IDENTIFIER_TYPES if t in values),
-                    ignored=request.identity.ignored,
-                    extra={
-                        "rule": MergeLedgerEntry.RULE_NEW_PROFILE if "EXTERNAL" in values else MergeLedgerEntry.RULE_NEW
-                    },
-                )
-            )
-            continue
-        flush_new()
-        resolution = identity_resolve(
-            tenant=tenant,
-            identity=request.identity,
-            occurred_at=request.occurred_at,
-            source=request.source,
-            trigger=request.trigger,
+def _check_usable(identity: NormalizedIdentity) -> None:
+    if identity.problems:
+        raise unprocessable(
+            "invalid_identity",
+            "Invalid identity",
+            f"{len(identity.problems)} problem(s) in identity",
+            identity.problems,
         )
-        results.append(resolution)
-        # Merges moved whole profiles' identifiers; attaches and creations added some.
-        merged = set(resolution.merged_profiles)
-        if merged:
-            for row in cache.values():
-                if row.profile_id in merged:
-                    row.profile_id = resolution.profile_id
-        cache.update(_read_pairs(tenant=tenant, pairs=set(keys)))
-    flush_new()
-    _seen_write(tenant=tenant, cache=cache, seen=seen)
-    return results
+    if not identity.values:
+        detail = "identity holds no usable identifier"
+        raise unprocessable(
+            "invalid_identity", "Invalid identity", detail, [FieldProblem("/identity", "no_usable_identifier", detail)]
+        )
+
+
+def _decide(batch: _Batch, cache: Mapping[tuple[str, str], Identifier], request: ResolveRequest) -> Resolution:
+    """One map, as `identity_resolve` would decide and apply it, on the in-memory state."""
+    values = request.identity.values
+    keys = {type: (type, value) for type, value in values.items()}
+    owners = {type: batch.owner[key] for type, key in keys.items() if key in batch.owner}
+    plan = resolution_plan(values=values, owners=owners, externals=batch.externals)
+    if plan.primary_id is None:
+        primary = uuid.uuid4()
+        batch.new_profiles.append(primary)
+        batch.externals[primary] = None
+        batch.held[primary] = set()
+    else:
+        primary = plan.primary_id
+    for merged, type in plan.merges:
+        moving = batch.held.pop(merged, set())
+        for key in moving:
+            batch.owner[key] = primary
+        batch.held.setdefault(primary, set()).update(moving)
+        if batch.externals.get(primary) is None:
+            batch.externals[primary] = batch.externals.get(merged)
+        batch.merged_into[merged] = primary
+        batch.log.append(("merge", merged, primary, plan, type, values[type], request))
+    occurred_at = request.occurred_at
+    for type in owners:  # identifiers seen again: first/last seen move
+        key = keys[type]
+        if key in batch.new_rows:
+            row = batch.new_rows[key]
+            row[2], row[3] = min(row[2], occurred_at), max(row[3], occurred_at)
+        else:
+            first, last = batch.seen.get(key, (cache[key].first_seen_at, cache[key].last_seen_at))
+            batch.seen[key] = (min(first, occurred_at), max(last, occurred_at))
+    for type in plan.attach:
+        key = keys[type]
+        batch.owner[key] = primary
+        batch.held.setdefault(primary, set()).add(key)
+        batch.new_rows[key] = [primary, request.source[:63], occurred_at, occurred_at]
+        batch.log.append(("attach", primary, key))
+        if type == "EXTERNAL":
+            batch.externals[primary] = values[type]
+    for conflict in plan.conflicts:
+        batch.conflicts.append((conflict, primary, request.trigger, request.source))
+    if plan.primary_id is not None and plan.attach and not plan.merges:
+        batch.touched.add(primary)
+    if request.attributes is not None:
+        batch.log.append(
+            AttributeStep(
+                profile_id=primary, attributes=request.attributes, occurred_at=occurred_at, source=request.source
+            )
+        )
+    return _resolution(plan, primary, request.identity)
+
+
+def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], Identifier]) -> list[tuple[str, ...]]:
+    """Write what the batch decided; returns the changed attribute names of each request
+    that carried attributes, in order."""
+    now = timezone.now()
+    new = set(batch.new_profiles)
+    merged_existing = [pid for pid in batch.merged_into if pid not in new]
+    # What each merged profile holds when it merges: its stored identifiers, plus what
+    # earlier merges and attaches of the batch gave it.
+    holding: dict[uuid.UUID, set[tuple[str, str]]] = {pid: set() for pid in batch.merged_into}
+    if merged_existing:
+        stored = Identifier.objects.filter(tenant=tenant, profile_id__in=merged_existing)
+        for profile_id, type, value in stored.values_list("profile_id", "type", "value"):
+            holding[profile_id].add((type, value))
+    steps: list[MergeStep | AttributeStep] = []
+    for entry in batch.log:
+        if isinstance(entry, AttributeStep):
+            steps.append(entry)
+        elif entry[0] == "attach":
+            _, profile_id, key = entry
+            if profile_id in holding:
+                holding[profile_id].add(key)
+        else:
+            _, merged, survivor, plan, type, value, request = entry
+            moved = sorted(holding.pop(merged, set()))
+            if survivor in holding:
+                holding[survivor].update(moved)
+            steps.append(
+                MergeStep(
+                    merged_id=merged,
+                    survivor_id=survivor,
+                    rule=plan.rule,
+                    matched_by=plan.matched_by,
+                    identifier_type=type,
+                    identifier_value=value,
+                    trigger=request.trigger,
+                    source=request.source,
+                    moved_identifiers=tuple({"type": t, "value": v} for t, v in moved),
+                )
+            )
+
+    rows_insert(
+        Profile,
+        ["id", "tenant", "created_at", "updated_at"],
+        [(pid, tenant.pk, now, now) for pid in batch.new_profiles],
+    )
+    if merged_existing:
+        cte, params = values_cte(
+            "m",
+            Identifier,
+            ["profile", "profile"],
+            [(pid, batch.final(pid)) for pid in merged_existing],
+            aliases=["old_id", "new_id"],
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH {cte} UPDATE identity_identifier SET profile_id = m.new_id FROM m"  # noqa: S608
+                " WHERE identity_identifier.tenant_id = %s AND identity_identifier.profile_id = m.old_id",
+                [*params, tenant.pk],
+            )
+    rows_insert(
+        Identifier,
+        ["tenant", "profile", "type", "value", "source", "first_seen_at", "last_seen_at", "created_at"],
+        [
+            (tenant.pk, batch.final(profile_id), type, value, source, first, last, now)
+            for (type, value), (profile_id, source, first, last) in batch.new_rows.items()
+        ],
+    )
+    _seen_write(tenant=tenant, cache=cache, seen=batch.seen)
+    for conflict, primary, trigger, source in batch.conflicts:
+        _conflict_record(
+            tenant=tenant, conflict=conflict, primary_id=batch.final(primary), trigger=trigger, source=source, now=now
+        )
+    applied = profiles_apply(
+        tenant_id=tenant.pk, steps=steps, touched=[pid for pid in batch.touched if pid not in batch.merged_into]
+    )
+    return applied.changed
 
 
 def _seen_write(

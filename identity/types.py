@@ -49,6 +49,7 @@ class Resolution:
     conflicts: tuple[Conflict, ...] = ()
     ignored: tuple[IgnoredIdentifier, ...] = ()
     extra: dict[str, Any] = field(default_factory=dict)
+    changed_attributes: tuple[str, ...] = ()  # a profile update: the attributes whose value it changed
 
     def as_public(self) -> dict[str, Any]:
         return {

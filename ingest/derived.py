@@ -10,12 +10,14 @@ import json
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
+from cdp_project.core.bulk import rows_insert, rows_update
 from contracts.selectors import derived_attribute_list
 from contracts.services import derived_attribute_backfill_finish
 from contracts.types import DerivedAttributeInfo
@@ -122,11 +124,14 @@ def derived_definitions(*, tenant_id: int) -> dict[str, list[DerivedAttributeInf
     return by_type
 
 
-def derived_apply_events(*, tenant_id: int, events: Sequence[Event]) -> int:
+def derived_apply_events(
+    *, tenant_id: int, events: Sequence[Event], definitions: Mapping[str, Sequence[DerivedAttributeInfo]] | None = None
+) -> int:
     """Fold newly stored events into their profiles' derived values, inside the ingest
     transaction: one read and at most two writes for the whole batch. Returns the
-    number of values changed."""
-    definitions = derived_definitions(tenant_id=tenant_id)
+    number of values changed. `definitions`: the tenant's, when the caller has them."""
+    if definitions is None:
+        definitions = derived_definitions(tenant_id=tenant_id)
     relevant = [event for event in events if event.event_type in definitions]
     if not relevant:
         return 0
@@ -152,9 +157,22 @@ def derived_apply_events(*, tenant_id: int, events: Sequence[Event]) -> int:
                 rows[key] = created[key] = row
             elif key not in created:
                 changed[key] = row
-    DerivedValue.objects.bulk_create(created.values())
-    if changed:
-        DerivedValue.objects.bulk_update(changed.values(), ["count", "value", "number", "occurred_at", "exact"])
+    # Plain rows, one statement each: no ORM instances or CASE expressions on the hot path.
+    now = timezone.now()
+    rows_insert(
+        DerivedValue,
+        ["tenant", "profile", "name", "value", "number", "count", "occurred_at", "exact", "updated_at"],
+        [
+            (tenant_id, r.profile_id, r.name, r.value, r.number, r.count, r.occurred_at, r.exact, now)
+            for r in created.values()
+        ],
+    )
+    rows_update(
+        DerivedValue,
+        ["count", "value", "number", "occurred_at", "exact", "updated_at"],
+        [(r.pk, r.count, r.value, r.number, r.occurred_at, r.exact, now) for r in changed.values()],
+        tenant_id=tenant_id,
+    )
     return len(created) + len(changed)
 
 

@@ -57,6 +57,7 @@ class IngestContext:
     sources: Mapping[str, Source]
     contracts: ContractSnapshot
     now: dt.datetime = field(default_factory=timezone.now)
+    derived: Mapping[str, Sequence[Any]] | None = None  # derived definitions by event type, when loaded
 
 
 @dataclass

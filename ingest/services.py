@@ -13,20 +13,22 @@ import datetime as dt
 import json
 import uuid
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
+from cdp_project.core.bulk import rows_insert
 from cdp_project.core.errors import ProblemError
 from channels.services import channel_update_apply
-from contracts.validator import contract_snapshot
 from identity.concurrency import run_with_retries
 from identity.resolver import ResolveRequest, identities_resolve, identity_resolve
 from identity.suppression import suppressed_indexes
+from identity.types import Resolution
 from profiles.selectors import profiles_live_ids
-from profiles.services import profile_attributes_apply
 from tenants.models import Tenant
 
+from .context import ingest_context
 from .derived import derived_apply_events
 from .metrics import ingest_items_count
 from .models import ChannelUpdate, Event, IdempotencyKey, ProfileUpdate, RecordKind, Source, Violation
@@ -59,8 +61,7 @@ def source_update(*, source: Source, name: str) -> Source:
 
 
 def _context(tenant: Tenant) -> IngestContext:
-    sources = {source.key: source for source in Source.objects.filter(tenant=tenant)}
-    return IngestContext(tenant=tenant, sources=sources, contracts=contract_snapshot(tenant_id=tenant.pk))
+    return ingest_context(tenant=tenant)
 
 
 def events_ingest(*, tenant: Tenant, events: Sequence[Any], dry_run: bool = False) -> list[ItemResult]:
@@ -225,6 +226,118 @@ def _trigger(item: Prepared) -> str:
     return f"{RecordKind(item.kind).label} {item.source_key}/{item.external_id}"
 
 
+# --- one handler per record kind -----------------------------------------------------
+
+COMMON_COLUMNS = (
+    "id",
+    "tenant",
+    "source",
+    "external_event_id",
+    "occurred_at",
+    "received_at",
+    "profile",
+    "identity",
+    "resolution",
+    "fingerprint",
+)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """An item of the batch that applies, with the resolution of its identity map and the
+    live profile it lands on once the whole batch resolved."""
+
+    item: Prepared
+    resolution: Resolution
+    profile_id: uuid.UUID
+    public: dict[str, Any]  # the resolution as stored and answered
+
+
+class RecordHandler:
+    """How one record kind is applied and stored; `_apply` knows nothing else about it."""
+
+    model: type[Event] | type[ProfileUpdate] | type[ChannelUpdate]
+    columns: tuple[str, ...] = ()
+
+    def attributes(self, item: Prepared) -> dict[str, Any] | None:
+        """Attribute values the resolution applies to the profile right after the map resolved."""
+        return None
+
+    def values(self, ctx: IngestContext, accepted: Sequence[Accepted]) -> list[tuple[object, ...]]:
+        """The kind's own columns of each stored record (after its effects, if any)."""
+        raise NotImplementedError
+
+    def stored(self, ctx: IngestContext, rows: Sequence[tuple[object, ...]]) -> None:
+        """Runs after the records were inserted."""
+
+
+@dataclass(frozen=True)
+class _EventView:
+    """What derived values read of a stored event."""
+
+    event_type: str
+    profile_id: uuid.UUID
+    properties: dict[str, Any]
+    occurred_at: dt.datetime
+    received_at: dt.datetime
+
+
+class EventHandler(RecordHandler):
+    model = Event
+    columns = ("event_type", "contract_version", "properties")
+
+    def values(self, ctx: IngestContext, accepted: Sequence[Accepted]) -> list[tuple[object, ...]]:
+        return [(a.item.event_type, a.item.contract_version or 0, a.item.body) for a in accepted]
+
+    def stored(self, ctx: IngestContext, rows: Sequence[tuple[object, ...]]) -> None:
+        # Columns: COMMON_COLUMNS + ours, in that order.
+        derived_apply_events(
+            tenant_id=ctx.tenant.pk,
+            events=[_EventView(row[10], row[6], row[12], row[4], row[5]) for row in rows],  # type: ignore[arg-type]
+            definitions=ctx.derived,
+        )
+
+
+class ProfileUpdateHandler(RecordHandler):
+    model = ProfileUpdate
+    columns = ("attributes", "changed")
+
+    def attributes(self, item: Prepared) -> dict[str, Any] | None:
+        return item.body
+
+    def values(self, ctx: IngestContext, accepted: Sequence[Accepted]) -> list[tuple[object, ...]]:
+        return [(a.item.body, list(a.resolution.changed_attributes)) for a in accepted]
+
+
+class ChannelUpdateHandler(RecordHandler):
+    model = ChannelUpdate
+    columns = ("update", "outcome")
+
+    def values(self, ctx: IngestContext, accepted: Sequence[Accepted]) -> list[tuple[object, ...]]:
+        # Endpoint state is per address: each update applies in order, on the live profile.
+        return [
+            (
+                a.item.body,
+                channel_update_apply(
+                    tenant_id=ctx.tenant.pk,
+                    profile_id=a.profile_id,
+                    spec=a.item.channel_update,
+                    occurred_at=a.item.occurred_at,  # type: ignore[arg-type]
+                    source=a.item.source_key,
+                    trigger=_trigger(a.item),
+                ),
+            )
+            for a in accepted
+        ]
+
+
+HANDLERS: dict[str, RecordHandler] = {
+    RecordKind.EVENT: EventHandler(),
+    RecordKind.PROFILE_UPDATE: ProfileUpdateHandler(),
+    RecordKind.CHANNEL_UPDATE: ChannelUpdateHandler(),
+}
+
+
 class _SuppressedFound(Exception):
     """Items whose identity holds a suppressed identifier, found after resolution: the
     transaction is rolled back and applied again with those items claimed and stored not."""
@@ -237,15 +350,17 @@ class _SuppressedFound(Exception):
 def _suppressed_check(ctx: IngestContext, items: Sequence[Prepared], known: set[int]) -> None:
     """Checked after resolution, under the identifier locks an erasure also takes, so an
     erasure that commits while this request waits on its locks is seen here."""
-    found = suppressed_indexes(tenant=ctx.tenant, identities=[item.identity.values for item in items])  # type: ignore[union-attr]
-    new = {items[position].index for position in found} - known
-    if new:
-        raise _SuppressedFound(new)
+    identities = [item.identity.values for item in items]  # type: ignore[union-attr]
+    new = {items[position].index for position in suppressed_indexes(tenant=ctx.tenant, identities=identities)}
+    if new - known:
+        raise _SuppressedFound(new - known)
 
 
 def _apply(
     ctx: IngestContext, items: Sequence[Prepared], suppressed: set[int] | frozenset[int] = frozenset()
 ) -> dict[int, ItemResult]:
+    """Apply the valid items of one request in one durable transaction: claim their keys,
+    resolve every map of the batch set-based, apply each kind's effects, store the records."""
     with transaction.atomic(durable=True):
         keys = _claim_keys(ctx, items)
         ours = {item.record_id for item in items}
@@ -268,90 +383,77 @@ def _apply(
                 applied[item.key] = item
                 to_apply.append(item)
 
-        # Events resolve set-based (the hot path); updates resolve one by one, each right
-        # before its effect, so an update always lands on the profile as it is then.
-        batch = None
-        if to_apply and to_apply[0].kind == RecordKind.EVENT:
-            requests = [
-                ResolveRequest(
-                    identity=item.identity,  # type: ignore[arg-type]
-                    occurred_at=item.occurred_at,  # type: ignore[arg-type]
-                    source=item.source_key,
-                    trigger=_trigger(item),
-                )
-                for item in to_apply
-            ]
-            batch = identities_resolve(tenant=ctx.tenant, requests=requests)
-
+        by_kind: dict[str, list[Prepared]] = {}
+        for item in to_apply:
+            by_kind.setdefault(item.kind, []).append(item)
+        requests = [
+            ResolveRequest(
+                identity=item.identity,  # type: ignore[arg-type]
+                occurred_at=item.occurred_at,  # type: ignore[arg-type]
+                source=item.source_key,
+                trigger=_trigger(item),
+                attributes=HANDLERS[item.kind].attributes(item),
+            )
+            for item in to_apply
+        ]
+        resolutions = identities_resolve(tenant=ctx.tenant, requests=requests)
+        _suppressed_check(ctx, to_apply, set(suppressed))
+        # A later item of this request may have merged the profile an earlier one landed on.
         survivors: dict[uuid.UUID, uuid.UUID] = {}
-        events: list[Event] = []
-        updates: list[ProfileUpdate] = []
-        channel_updates: list[ChannelUpdate] = []
-        for position, item in enumerate(to_apply):
-            if batch is not None:
-                resolution = batch[position]
-            else:
-                resolution = identity_resolve(
-                    tenant=ctx.tenant,
-                    identity=item.identity,  # type: ignore[arg-type]
-                    occurred_at=item.occurred_at,  # type: ignore[arg-type]
-                    source=item.source_key,
-                    trigger=_trigger(item),
-                )
-            assert resolution.profile_id is not None
+        for resolution in resolutions:
             for merged in resolution.merged_profiles:
-                survivors[merged] = resolution.profile_id
-            public = resolution.as_public()
-            if item.kind == RecordKind.EVENT:
-                events.append(_event_row(ctx, item, resolution.profile_id, public))
-            elif item.kind == RecordKind.CHANNEL_UPDATE:
-                outcome = channel_update_apply(
-                    tenant_id=ctx.tenant.pk,
-                    profile_id=resolution.profile_id,
-                    spec=item.channel_update,
-                    occurred_at=item.occurred_at,  # type: ignore[arg-type]
-                    source=item.source_key,
-                    trigger=_trigger(item),
-                )
-                channel_updates.append(_channel_update_row(ctx, item, resolution.profile_id, public, outcome))
-            else:
-                changed = profile_attributes_apply(
-                    tenant_id=ctx.tenant.pk,
-                    profile_id=resolution.profile_id,
-                    attributes=item.body,
-                    occurred_at=item.occurred_at,  # type: ignore[arg-type]
-                    source=item.source_key,
-                )
-                updates.append(_update_row(ctx, item, resolution.profile_id, public, changed))
-            results[item.index] = ItemResult(
-                index=item.index,
+                survivors[merged] = resolution.profile_id  # type: ignore[assignment]
+        accepted = {
+            item.index: Accepted(
+                item,
+                resolution,
+                _chase(survivors, resolution.profile_id),  # type: ignore[arg-type]
+                resolution.as_public(),
+            )
+            for item, resolution in zip(to_apply, resolutions, strict=True)
+        }
+        for kind, kind_items in by_kind.items():
+            handler = HANDLERS[kind]
+            batch = [accepted[item.index] for item in kind_items]
+            own = handler.values(ctx, batch)
+            rows = [_common_values(ctx, a) + values for a, values in zip(batch, own, strict=True)]
+            rows_insert(handler.model, COMMON_COLUMNS + handler.columns, rows)
+            handler.stored(ctx, rows)
+        for a in accepted.values():
+            results[a.item.index] = ItemResult(
+                index=a.item.index,
                 status=ACCEPTED,
-                record_id=item.record_id,
-                profile_id=resolution.profile_id,
-                resolution=public,
-                warnings=tuple(item.warnings),
+                record_id=a.item.record_id,
+                profile_id=a.profile_id,
+                resolution=a.public,
+                warnings=tuple(a.item.warnings),
             )
         for item in deferred:
             earlier = applied.get(item.key)
             if earlier is not None:  # the same key twice in one request
                 results[item.index] = _repeat_in_request(item, earlier, results[earlier.index])
             else:
-                results[item.index] = _replay_result(item, keys[item.key], originals, live)
-
-        _suppressed_check(ctx, to_apply, set(suppressed))
-        # A later item of this request may have merged the profile an earlier one landed on.
-        for row in (*events, *updates, *channel_updates):
-            row.profile_id = _chase(survivors, row.profile_id)
-        for index, result in list(results.items()):
-            if result.status in (ACCEPTED, DUPLICATE) and result.profile_id is not None:
-                survivor = _chase(survivors, result.profile_id)
-                if survivor != result.profile_id:
-                    results[index] = _with_profile(result, survivor)
-        Event.objects.bulk_create(events)
-        derived_apply_events(tenant_id=ctx.tenant.pk, events=events)
-        ProfileUpdate.objects.bulk_create(updates)
-        ChannelUpdate.objects.bulk_create(channel_updates)
+                result = _replay_result(item, keys[item.key], originals, live)
+                if result.profile_id is not None:
+                    result = _with_profile(result, _chase(survivors, result.profile_id))
+                results[item.index] = result
     return results
+
+
+def _common_values(ctx: IngestContext, a: Accepted) -> tuple[object, ...]:
+    item = a.item
+    return (
+        item.record_id,
+        ctx.tenant.pk,
+        item.key[0],
+        item.external_id,
+        item.occurred_at,
+        ctx.now,
+        a.profile_id,
+        item.identity.values,  # type: ignore[union-attr]
+        a.public,
+        item.fingerprint,
+    )
 
 
 def _chase(survivors: dict[uuid.UUID, uuid.UUID], profile_id: uuid.UUID) -> uuid.UUID:
@@ -363,8 +465,6 @@ def _chase(survivors: dict[uuid.UUID, uuid.UUID], profile_id: uuid.UUID) -> uuid
 
 
 def _with_profile(result: ItemResult, profile_id: uuid.UUID) -> ItemResult:
-    from dataclasses import replace
-
     return replace(result, profile_id=profile_id)
 
 
@@ -389,44 +489,6 @@ def _repeat_in_request(item: Prepared, earlier: Prepared, earlier_result: ItemRe
     )
 
 
-def _record_fields(ctx: IngestContext, item: Prepared, profile_id: uuid.UUID, resolution: dict[str, Any]) -> dict:
-    return {
-        "id": item.record_id,
-        "tenant": ctx.tenant,
-        "source": item.source,
-        "external_event_id": item.external_id,
-        "occurred_at": item.occurred_at,
-        "received_at": ctx.now,
-        "profile_id": profile_id,
-        "identity": item.identity.values,  # type: ignore[union-attr]
-        "resolution": resolution,
-        "fingerprint": item.fingerprint,
-    }
-
-
-def _event_row(ctx: IngestContext, item: Prepared, profile_id: uuid.UUID, resolution: dict[str, Any]) -> Event:
-    return Event(
-        **_record_fields(ctx, item, profile_id, resolution),
-        event_type=item.event_type,
-        contract_version=item.contract_version or 0,
-        properties=item.body,
-    )
-
-
-def _update_row(
-    ctx: IngestContext, item: Prepared, profile_id: uuid.UUID, resolution: dict[str, Any], changed: Sequence[str]
-) -> ProfileUpdate:
-    return ProfileUpdate(
-        **_record_fields(ctx, item, profile_id, resolution), attributes=item.body, changed=list(changed)
-    )
-
-
-def _channel_update_row(
-    ctx: IngestContext, item: Prepared, profile_id: uuid.UUID, resolution: dict[str, Any], outcome: dict[str, Any]
-) -> ChannelUpdate:
-    return ChannelUpdate(**_record_fields(ctx, item, profile_id, resolution), update=item.body, outcome=outcome)
-
-
 def _dry_run(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemResult]:
     """The whole pipeline with no effect: existing keys are read, identity is resolved
     in dry-run mode, and the transaction is rolled back whatever happens."""
@@ -435,7 +497,8 @@ def _dry_run(ctx: IngestContext, items: Sequence[Prepared]) -> dict[int, ItemRes
         keys = _existing_keys(ctx.tenant, items)
         originals, live = _originals(ctx.tenant, list(keys.values()))
         seen: dict[tuple[int, str], Prepared] = {}
-        hidden = suppressed_indexes(tenant=ctx.tenant, identities=[item.identity.values for item in items])  # type: ignore[union-attr]
+        identities = [item.identity.values for item in items]  # type: ignore[union-attr]
+        hidden = suppressed_indexes(tenant=ctx.tenant, identities=identities)
         for position, item in enumerate(items):
             if item.key in keys:
                 results[item.index] = _replay_result(item, keys[item.key], originals, live)

@@ -1,36 +1,52 @@
-"""Merging one profile into another, and the registry of merge handlers.
+"""Merging profiles into others, and the registry of merge handlers.
 
-The identity app decides *that* two profiles merge and moves the identifiers; this
-module moves what profiles owns (attribute values), lets higher apps move their rows
-(events, channel endpoints, participants) through registered handlers, turns the
-merged profile into a tombstone and appends the ledger entry. Profiles never imports
-the apps that register handlers (DESIGN.md §2)."""
+The identity app decides *that* profiles merge and moves the identifiers; this module
+moves what profiles owns (attribute values), lets higher apps move their rows (events,
+channel endpoints, participants) through registered handlers, turns the merged profiles
+into tombstones and appends the ledger entries. Profiles never imports the apps that
+register handlers (DESIGN.md §2).
+
+Set-based: `profiles_apply` takes every merge and attribute update a batch decided, in
+the order they happen, simulates them in memory on the rows read once, and writes the
+outcome with a constant number of statements whatever the number of merges."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Q
 from django.utils import timezone
 
+from cdp_project.core.bulk import rows_insert, rows_update, values_cte
 from cdp_project.core.metrics import MERGES
 
 from .models import AttributeValue, MergeLedgerEntry, Profile
+from .services import attribute_wins, canonical_json
 
-MergeHandler = Callable[..., Mapping[str, int]]
+MergePairs = Sequence[tuple[uuid.UUID, uuid.UUID]]
+# handler(*, tenant_id, pairs) -> {merged_id: {"events": 3, ...}}
+MergeHandler = Callable[..., Mapping[uuid.UUID, Mapping[str, int]]]
 
 _handlers: dict[str, MergeHandler] = {}
 
 
 def register_merge_handler(key: str, handler: MergeHandler) -> None:
-    """Register `handler(*, tenant_id, survivor_id, merged_id) -> {"events": 3, ...}`.
+    """Register `handler(*, tenant_id, pairs) -> {merged_id: {"events": 3, ...}}`.
 
-    It runs inside the merge transaction, after identifiers and attributes moved and
-    before the merged profile becomes a tombstone; the counts it returns go into the
-    ledger entry's `moved`. Handlers run in key order. Registering a key again replaces
-    the previous handler, so AppConfig.ready() may run twice."""
+    `pairs` lists every merge of the batch as `(merged_id, survivor_id)` in the order they
+    happened; a survivor may itself be merged by a later pair (a chain), and
+    `merge_final_survivors(pairs)` says where each merged profile ends up. The handler
+    moves its rows for all pairs at once, inside the merge transaction, after identifiers
+    and attributes moved and before the merged profiles become tombstones. Every profile
+    of `pairs` is row-locked already (DESIGN.md §8); a handler takes its own app's locks
+    for all of them at once, in its documented order. The counts it returns per merged
+    profile go into that merge's ledger entry (`moved`). Handlers run in key order.
+    Registering a key again replaces the previous handler (AppConfig.ready() may run twice)."""
     _handlers[key] = handler
 
 
@@ -42,7 +58,64 @@ def merge_handler_keys() -> tuple[str, ...]:
     return tuple(sorted(_handlers))
 
 
-def _attribute_row(row: AttributeValue, side: str) -> dict[str, Any]:
+def merge_final_survivors(pairs: MergePairs) -> dict[uuid.UUID, uuid.UUID]:
+    """merged profile -> the live profile it ends up in after all pairs (chains followed)."""
+    immediate = dict(pairs)
+    final: dict[uuid.UUID, uuid.UUID] = {}
+    for merged in immediate:
+        target = immediate[merged]
+        hops = 0
+        while target in immediate and hops <= len(immediate):
+            target = immediate[target]
+            hops += 1
+        final[merged] = target
+    return final
+
+
+@dataclass(frozen=True)
+class MergeStep:
+    """One merge a resolution decided, with what its ledger entry explains."""
+
+    merged_id: uuid.UUID
+    survivor_id: uuid.UUID
+    rule: str
+    matched_by: str | None
+    identifier_type: str
+    identifier_value: str
+    trigger: str
+    source: str
+    moved_identifiers: tuple[Mapping[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class AttributeStep:
+    """Attribute values observed at `occurred_at` for one (live) profile."""
+
+    profile_id: uuid.UUID
+    attributes: Mapping[str, object]
+    occurred_at: dt.datetime
+    source: str
+
+
+@dataclass
+class _Row:
+    pk: int | None
+    name: str
+    value: object
+    occurred_at: dt.datetime
+    source: str
+
+
+@dataclass
+class Applied:
+    """What `profiles_apply` did: the changed attribute names of each AttributeStep (in
+    order) and the ledger entries of the merges (in order)."""
+
+    changed: list[tuple[str, ...]] = field(default_factory=list)
+    ledger: list[MergeLedgerEntry] = field(default_factory=list)
+
+
+def _lost(row: _Row, side: str) -> dict[str, Any]:
     return {
         "name": row.name,
         "value": row.value,
@@ -52,34 +125,199 @@ def _attribute_row(row: AttributeValue, side: str) -> dict[str, Any]:
     }
 
 
-def _attributes_merge(*, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> tuple[list[str], list[dict[str, Any]]]:
+def _read_attributes(*, tenant_id: int, steps: Sequence[MergeStep | AttributeStep]) -> dict[uuid.UUID, dict[str, _Row]]:
+    """Every attribute row the steps may touch, in one query: all rows of merge
+    participants, the named rows of updated profiles."""
+    whole = {pid for s in steps if isinstance(s, MergeStep) for pid in (s.merged_id, s.survivor_id)}
+    named: dict[uuid.UUID, set[str]] = {}
+    for s in steps:
+        if isinstance(s, AttributeStep) and s.profile_id not in whole and s.attributes:
+            named.setdefault(s.profile_id, set()).update(s.attributes)
+    state: dict[uuid.UUID, dict[str, _Row]] = {pid: {} for pid in (*whole, *named)}
+    if not state:
+        return state
+    condition = Q(profile_id__in=whole) if whole else Q(pk__in=[])
+    if named:
+        condition |= Q(profile_id__in=list(named), name__in={n for names in named.values() for n in names})
+    rows = AttributeValue.objects.filter(condition, tenant_id=tenant_id).values_list(
+        "pk", "profile_id", "name", "value", "occurred_at", "source"
+    )
+    for pk, profile_id, name, value, occurred_at, source in rows:
+        if profile_id in whole or name in named.get(profile_id, ()):
+            state[profile_id][name] = _Row(pk, name, value, occurred_at, source)
+    return state
+
+
+def _merge_attributes(
+    state: dict[uuid.UUID, dict[str, _Row]], step: MergeStep
+) -> tuple[list[str], list[dict[str, Any]]]:
     """Per attribute the latest occurred_at wins; ties go to the survivor (DESIGN.md §4)."""
-    survivor_rows = {row.name: row for row in AttributeValue.objects.filter(profile_id=survivor_id)}
-    merged_rows = list(AttributeValue.objects.filter(profile_id=merged_id).order_by("name"))
+    survivor = state.setdefault(step.survivor_id, {})
+    merged = state.pop(step.merged_id, {})
     taken: list[str] = []
     lost: list[dict[str, Any]] = []
-    move_ids: list[int] = []
-    replaced: list[AttributeValue] = []
-    drop_ids: list[int] = []
-    for row in merged_rows:
-        kept = survivor_rows.get(row.name)
+    for name in sorted(merged):
+        row = merged[name]
+        kept = survivor.get(name)
         if kept is None:
-            taken.append(row.name)
-            move_ids.append(row.pk)
+            taken.append(name)
+            survivor[name] = row
         elif row.occurred_at > kept.occurred_at:
-            taken.append(row.name)
-            lost.append(_attribute_row(kept, "survivor"))
-            replaced.append(kept)
-            drop_ids.append(kept.pk)
-            move_ids.append(row.pk)
+            taken.append(name)
+            lost.append(_lost(kept, "survivor"))
+            survivor[name] = row
         else:
-            lost.append(_attribute_row(row, "merged"))
-            drop_ids.append(row.pk)
-    if drop_ids:
-        AttributeValue.objects.filter(pk__in=drop_ids).delete()
-    if move_ids:
-        AttributeValue.objects.filter(pk__in=move_ids).update(profile_id=survivor_id)
+            lost.append(_lost(row, "merged"))
     return taken, lost
+
+
+def _attributes_step(state: dict[uuid.UUID, dict[str, _Row]], step: AttributeStep) -> tuple[str, ...]:
+    """profiles.services.profile_attributes_apply, in memory."""
+    rows = state.setdefault(step.profile_id, {})
+    changed: list[str] = []
+    for name in sorted(step.attributes):
+        value = step.attributes[name]
+        row = rows.get(name)
+        if row is None:
+            rows[name] = _Row(None, name, value, step.occurred_at, step.source)
+            if value is not None:
+                changed.append(name)
+            continue
+        if not attribute_wins(
+            new_occurred_at=step.occurred_at, new_value=value, old_occurred_at=row.occurred_at, old_value=row.value
+        ):
+            continue
+        if canonical_json(row.value) != canonical_json(value):
+            changed.append(name)
+        row.value, row.occurred_at, row.source = value, step.occurred_at, step.source
+    return tuple(changed)
+
+
+def _attributes_write(
+    *,
+    tenant_id: int,
+    original: Mapping[int, tuple[uuid.UUID, object, dt.datetime, str]],
+    state: Mapping[uuid.UUID, Mapping[str, _Row]],
+    now: dt.datetime,
+) -> None:
+    """The simulated end state in at most three statements: drop the rows that lost,
+    update the rows that moved or changed, insert the new ones."""
+    kept: set[int] = set()
+    updates: list[tuple[object, ...]] = []
+    inserts: list[tuple[object, ...]] = []
+    for profile_id, rows in state.items():
+        for row in rows.values():
+            if row.pk is None:
+                inserts.append((tenant_id, profile_id, row.name, row.value, row.occurred_at, row.source, now))
+                continue
+            kept.add(row.pk)
+            if original[row.pk] != (profile_id, row.value, row.occurred_at, row.source):
+                updates.append((row.pk, profile_id, row.value, row.occurred_at, row.source, now))
+    dropped = [pk for pk in original if pk not in kept]
+    if dropped:
+        AttributeValue.objects.filter(tenant_id=tenant_id, pk__in=dropped).delete()
+    # Rows only ever move to a profile that keeps its other rows, so one UPDATE cannot
+    # collide with (tenant, profile, name) on the way.
+    rows_update(
+        AttributeValue,
+        ["profile", "value", "occurred_at", "source", "updated_at"],
+        updates,
+        tenant_id=tenant_id,
+    )
+    rows_insert(AttributeValue, ["tenant", "profile", "name", "value", "occurred_at", "source", "updated_at"], inserts)
+
+
+def _tombstones_write(*, tenant_id: int, final: Mapping[uuid.UUID, uuid.UUID], now: dt.datetime) -> None:
+    """Merged profiles become tombstones of their final survivor, and older tombstones of
+    them are re-pointed there too (chains stay compressed), in one statement."""
+    cte, params = values_cte("m", Profile, ["id", "merged_into"], final.items())
+    table = Profile._meta.db_table
+    sql = (
+        f"WITH {cte} UPDATE {table} SET merged_into_id = m.merged_into_id,"  # noqa: S608 - names from metadata
+        f" merged_at = CASE WHEN {table}.id = m.id THEN %s ELSE {table}.merged_at END, updated_at = %s"
+        f" FROM m WHERE {table}.tenant_id = %s AND ({table}.id = m.id OR {table}.merged_into_id = m.id)"
+    )
+    field = Profile._meta.get_field("merged_at")
+    stamp = field.get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, stamp, stamp, tenant_id])
+
+
+def profiles_apply(
+    *,
+    tenant_id: int,
+    steps: Sequence[MergeStep | AttributeStep],
+    touched: Sequence[uuid.UUID] = (),
+) -> Applied:
+    """Apply merges and attribute updates in their order, set-based.
+
+    The caller (the identity resolver) runs this inside its transaction, holds row locks
+    on every profile of `steps` and has already moved the merged profiles' identifiers.
+    `touched`: live profiles whose `updated_at` moves anyway (an identifier was attached)."""
+    applied = Applied()
+    if not steps and not touched:
+        return applied
+    now = timezone.now()
+    state = _read_attributes(tenant_id=tenant_id, steps=steps)
+    original = {
+        row.pk: (profile_id, row.value, row.occurred_at, row.source)
+        for profile_id, rows in state.items()
+        for row in rows.values()
+        if row.pk is not None
+    }
+    merges: list[tuple[MergeStep, list[str], list[dict[str, Any]]]] = []
+    changed_profiles: set[uuid.UUID] = set(touched)
+    for step in steps:
+        if isinstance(step, MergeStep):
+            taken, lost = _merge_attributes(state, step)
+            merges.append((step, taken, lost))
+            changed_profiles.add(step.survivor_id)
+        else:
+            changed = _attributes_step(state, step)
+            applied.changed.append(changed)
+            if changed:
+                changed_profiles.add(step.profile_id)
+    _attributes_write(tenant_id=tenant_id, original=original, state=state, now=now)
+
+    if merges:
+        pairs = [(step.merged_id, step.survivor_id) for step, _, _ in merges]
+        counts: dict[uuid.UUID, dict[str, int]] = {
+            step.merged_id: {"identifiers": len(step.moved_identifiers), "attributes": len(taken)}
+            for step, taken, _ in merges
+        }
+        for key in sorted(_handlers):
+            for merged_id, moved in (_handlers[key](tenant_id=tenant_id, pairs=pairs) or {}).items():
+                target = counts[merged_id]
+                for name, count in moved.items():
+                    target[name] = target.get(name, 0) + int(count)
+        final = merge_final_survivors(pairs)
+        _tombstones_write(tenant_id=tenant_id, final=final, now=now)
+        changed_profiles -= set(final)
+        merged_count = len(merges)
+        transaction.on_commit(lambda: MERGES.inc(merged_count))  # counted when (and if) they commit
+        applied.ledger = MergeLedgerEntry.objects.bulk_create(
+            [
+                MergeLedgerEntry(
+                    tenant_id=tenant_id,
+                    survivor_id=step.survivor_id,
+                    merged_id=step.merged_id,
+                    rule=step.rule,
+                    matched_by=step.matched_by or "",
+                    identifier_type=step.identifier_type,
+                    identifier_value=step.identifier_value,
+                    trigger=step.trigger[:512],
+                    source=step.source[:63],
+                    moved=counts[step.merged_id],
+                    moved_identifiers=[dict(item) for item in step.moved_identifiers],
+                    taken_attributes=taken,
+                    lost_attributes=lost,
+                )
+                for step, taken, lost in merges
+            ]
+        )
+    if changed_profiles:
+        Profile.objects.filter(tenant_id=tenant_id, pk__in=changed_profiles).update(updated_at=now)
+    return applied
 
 
 def profile_merge(
@@ -95,36 +333,18 @@ def profile_merge(
     source: str,
     moved_identifiers: Sequence[Mapping[str, str]],
 ) -> MergeLedgerEntry:
-    """Merge `merged_id` into `survivor_id` and append the ledger entry.
-
-    The caller (the identity resolver) runs this inside its transaction, holds row locks
-    on both profiles and has already moved the merged profile's identifiers."""
-    now = timezone.now()
-    taken, lost = _attributes_merge(survivor_id=survivor_id, merged_id=merged_id)
-    moved: dict[str, int] = {"identifiers": len(moved_identifiers), "attributes": len(taken)}
-    for key in sorted(_handlers):
-        counts = _handlers[key](tenant_id=tenant_id, survivor_id=survivor_id, merged_id=merged_id)
-        for name, count in (counts or {}).items():
-            moved[name] = moved.get(name, 0) + int(count)
-    # Compress chains: tombstones of the merged profile now point straight at the survivor.
-    Profile.objects.filter(tenant_id=tenant_id, merged_into_id=merged_id).update(merged_into_id=survivor_id)
-    Profile.objects.filter(tenant_id=tenant_id, pk=merged_id).update(
-        merged_into_id=survivor_id, merged_at=now, updated_at=now
-    )
-    Profile.objects.filter(tenant_id=tenant_id, pk=survivor_id).update(updated_at=now)
-    transaction.on_commit(MERGES.inc)  # counted once, when (and if) the merge commits
-    return MergeLedgerEntry.objects.create(
-        tenant_id=tenant_id,
-        survivor_id=survivor_id,
+    """Merge `merged_id` into `survivor_id` and append the ledger entry: `profiles_apply`
+    with one merge. The caller (the identity resolver) runs this inside its transaction,
+    holds row locks on both profiles and has already moved the merged profile's identifiers."""
+    step = MergeStep(
         merged_id=merged_id,
+        survivor_id=survivor_id,
         rule=rule,
-        matched_by=matched_by or "",
+        matched_by=matched_by,
         identifier_type=identifier_type,
         identifier_value=identifier_value,
-        trigger=trigger[:512],
-        source=source[:63],
-        moved=moved,
-        moved_identifiers=[dict(item) for item in moved_identifiers],
-        taken_attributes=taken,
-        lost_attributes=lost,
+        trigger=trigger,
+        source=source,
+        moved_identifiers=tuple(moved_identifiers),
     )
+    return profiles_apply(tenant_id=tenant_id, steps=[step]).ledger[0]

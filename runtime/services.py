@@ -283,8 +283,21 @@ def participant_variables_set(*, participant: Participant, changes: Any) -> dict
 # --- merges -------------------------------------------------------------------------------
 
 
-def participants_move_on_merge(*, tenant_id: int, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> dict[str, int]:
-    """Merge handler (DESIGN.md §4): the merged profile's participants move to the
+def participants_move_on_merge(
+    *, tenant_id: int, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
+) -> dict[uuid.UUID, dict[str, int]]:
+    """Merge handler for every merge of a batch: one query when none of the merged
+    profiles takes part in a campaign (the usual case), else each pair in order."""
+    merged_ids = [merged for merged, _ in pairs]
+    moved = {merged: {"participants": 0} for merged in merged_ids}
+    if Participant.objects.filter(tenant_id=tenant_id, profile_id__in=merged_ids).exists():
+        for merged, survivor in pairs:
+            moved[merged] = _participants_move(tenant_id=tenant_id, survivor_id=survivor, merged_id=merged)
+    return moved
+
+
+def _participants_move(*, tenant_id: int, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> dict[str, int]:
+    """One merge (DESIGN.md §4): the merged profile's participants move to the
     survivor. Where both took part in the same campaign, the two participants combine
     into the survivor's: its values win, the merged one's fill the gaps, and the merged
     participant is deleted (its tokens stop working; the backend mints new ones)."""

@@ -112,3 +112,105 @@ def test_batch_resolution_decides_exactly_as_one_by_one(db, sequence, cut):
         assert_identity_invariants(batched)
     finally:
         transaction.savepoint_rollback(savepoint)
+
+
+# Merge-heavy batches: every profile starts with a single identifier, so nearly every map
+# of the batch merges; profile updates ride along with exact-tie timestamps, which is where
+# the order of merges and attribute updates shows.
+SINGLES = [{type: value} for type, values in POOLS.items() for value in values if value not in ("null", "anonymous")]
+attribute_updates = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {},
+        optional={"tier": st.sampled_from(["silver", "gold", None]), "city": st.sampled_from(["Oslo", "Rome"])},
+    ),
+)
+merge_heavy = st.lists(
+    st.tuples(identity_maps, attribute_updates, st.integers(min_value=0, max_value=2)), min_size=1, max_size=14
+)
+
+
+def _attributes_by_group(tenant):
+    from identity.models import Identifier
+    from profiles.models import AttributeValue
+
+    groups: dict[object, set] = {}
+    for type, value, profile_id in Identifier.objects.filter(tenant=tenant).values_list("type", "value", "profile_id"):
+        groups.setdefault(profile_id, set()).add((type, value))
+    attributes: dict[object, set] = {}
+    for row in AttributeValue.objects.filter(tenant=tenant):
+        attributes.setdefault(row.profile_id, set()).add((row.name, repr(row.value), row.occurred_at, row.source))
+    return {frozenset(keys): frozenset(attributes.get(pid, ())) for pid, keys in groups.items()}
+
+
+def _ledger(tenant):
+    from profiles.models import MergeLedgerEntry
+
+    return sorted(
+        (
+            e.rule,
+            e.identifier_type,
+            e.identifier_value,
+            repr(e.moved_identifiers),
+            repr(e.taken_attributes),
+            repr(sorted(e.lost_attributes, key=repr)),
+            e.moved.get("identifiers"),
+            e.moved.get("attributes"),
+        )
+        for e in MergeLedgerEntry.objects.filter(tenant=tenant)
+    )
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(sequence=merge_heavy, seeds=st.sets(st.sampled_from(range(len(SINGLES))), min_size=3))
+def test_merge_heavy_batches_with_attributes_match_one_by_one(db, sequence, seeds):
+    """Merges planned and applied set-based (identities_resolve) leave the same profiles,
+    the same attribute values and the same ledger as resolving and updating one by one."""
+    import datetime as dt
+
+    from identity.normalization import identity_normalize
+    from identity.resolver import ResolveRequest, identities_resolve
+    from profiles.services import profile_attributes_apply
+
+    from .factories import T0
+
+    savepoint = transaction.savepoint()
+    try:
+        one_by_one, batched = fresh_tenant(), fresh_tenant()
+        start = [SINGLES[i] for i in sorted(seeds)]
+        for tenant in (one_by_one, batched):
+            for identity in start:
+                resolve(tenant, identity, source="seed")
+        expected = []
+        for identity, attributes, minutes in sequence:
+            at = T0 + dt.timedelta(minutes=minutes)
+            resolution = resolve(one_by_one, identity, occurred_at=at, source="s", trigger="t")
+            if attributes is not None:
+                with transaction.atomic():
+                    profile_attributes_apply(
+                        tenant_id=one_by_one.pk,
+                        profile_id=resolution.profile_id,
+                        attributes=attributes,
+                        occurred_at=at,
+                        source="s",
+                    )
+            expected.append(_explain(resolution))
+        requests = [
+            ResolveRequest(
+                identity=identity_normalize(tenant=batched, identity=identity),
+                occurred_at=T0 + dt.timedelta(minutes=minutes),
+                source="s",
+                trigger="t",
+                attributes=attributes,
+            )
+            for identity, attributes, minutes in sequence
+        ]
+        with transaction.atomic():
+            got = [_explain(r) for r in identities_resolve(tenant=batched, requests=requests)]
+        assert got == expected
+        assert identifier_partition(batched) == identifier_partition(one_by_one)
+        assert_identity_invariants(batched)
+        assert _attributes_by_group(batched) == _attributes_by_group(one_by_one)
+        assert _ledger(batched) == _ledger(one_by_one)
+    finally:
+        transaction.savepoint_rollback(savepoint)

@@ -321,10 +321,11 @@ def test_merge_handlers_run_after_identifiers_moved_and_their_counts_are_recorde
     merged = resolve(tenant, {"EMAIL": "a@example.com"}).profile_id
     calls = []
 
-    def move_widgets(*, tenant_id, survivor_id, merged_id):
-        left_behind = Identifier.objects.filter(profile_id=merged_id).count()
-        calls.append((tenant_id, survivor_id, merged_id, left_behind))
-        return {"widgets": 4}
+    def move_widgets(*, tenant_id, pairs):
+        for merged_id, survivor_id in pairs:
+            left_behind = Identifier.objects.filter(profile_id=merged_id).count()
+            calls.append((tenant_id, survivor_id, merged_id, left_behind))
+        return {merged_id: {"widgets": 4} for merged_id, _ in pairs}
 
     register_merge_handler("tests.widgets", move_widgets)
     try:

@@ -23,12 +23,12 @@ BUDGET = 40  # statements per batch, whatever its size and its number of merges
 
 
 def budget(kind: str, size: int) -> int:
-    """Paths not yet set-based still resolve item by item (measured caps, tightened as they move)."""
-    return (
-        {"merges": 9000, "mixed": 3800, "profile_update_merges": 9000, "channel_updates": 7600}.get(kind, BUDGET)
-        if size > 1
-        else BUDGET
-    )
+    """Channel updates still apply endpoint by endpoint (a measured cap, tightened as they move).
+    SQLite (the embedded `make run` store) splits long IN lists and bulk inserts below its
+    parameter limit, so a big batch costs it a few more statements."""
+    if kind == "channel_updates" and size > 1:
+        return 7600
+    return BUDGET if connection.vendor == "postgresql" or size == 1 else 60
 
 
 DERIVED = [
@@ -177,3 +177,13 @@ def test_a_batch_of_channel_updates_costs_a_bounded_number_of_statements(tenant,
     count, results = statements(channel_updates_ingest, tenant=tenant, updates=updates)
     assert {r.status for r in results} == {"accepted"}
     assert count <= budget("channel_updates", size), count
+
+
+def test_a_single_event_of_a_known_customer_costs_a_handful_of_statements(tenant, derived):
+    seed_known(tenant, 1)
+    events_ingest(tenant=tenant, events=[order(known(0), 1)])  # the tenant's context is now cached
+    count, results = statements(events_ingest, tenant=tenant, events=[order(known(0), 5)])
+    assert results[0].status == "accepted"
+    # context version, key claim, key locks, owners, profile lock, EXTERNALs, seen,
+    # event insert, derived read + write (+ the test's savepoint pair)
+    assert count <= 12, count

@@ -1,0 +1,132 @@
+"""Set-based SQL that works on PostgreSQL and SQLite alike: a batch changes many rows in
+one statement instead of one statement per row (DESIGN.md §9).
+
+- `values_cte`: a `WITH name(cols) AS (VALUES …)` table of prepared parameters, joined by
+  `UPDATE … FROM` (both databases support it);
+- `rows_update`: "set these columns of these rows (by primary key) to these values";
+- `rows_insert`: many rows into one table, with `COPY` on PostgreSQL (no client-side
+  parameter rendering at all) and one multi-row `INSERT` on SQLite.
+
+Values are prepared by the model fields (`get_db_prep_value`), so UUIDs, datetimes and
+JSON are stored exactly as the ORM would store them. COPY statements are added to
+Django's query log, so `CaptureQueriesContext` counts them like any other statement."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from django.db import connection, models
+
+
+def _prep(field: models.Field, value: object) -> object:
+    if value is None:
+        return None  # SQL NULL (for JSON fields too, as the ORM stores None)
+    return field.get_db_prep_value(value, connection, prepared=False)
+
+
+def _cast(field: models.Field) -> str:
+    if connection.vendor != "postgresql":
+        return "%s"
+    return f"%s::{field.cast_db_type(connection)}"
+
+
+def values_cte(
+    name: str,
+    model: type[models.Model],
+    columns: Sequence[str],
+    rows: Iterable[Sequence[object]],
+    *,
+    aliases: Sequence[str] | None = None,
+) -> tuple[str, list[object]]:
+    """`name(col, …) AS (VALUES (…), …)` with each value prepared (and, on PostgreSQL,
+    cast) as the model's field of that name; use after `WITH`. `aliases` renames the
+    columns of the CTE (default: the fields' column names)."""
+    fields = [model._meta.get_field(column) for column in columns]
+    row_sql = "(" + ", ".join(_cast(field) for field in fields) + ")"
+    params: list[object] = []
+    count = 0
+    for row in rows:
+        count += 1
+        params += [_prep(field, value) for field, value in zip(fields, row, strict=True)]
+    assert count, "values_cte needs at least one row"
+    names = ", ".join(aliases or [connection.ops.quote_name(fields_column(model, c)) for c in columns])
+    return f"{name}({names}) AS (VALUES {', '.join([row_sql] * count)})", params
+
+
+def fields_column(model: type[models.Model], name: str) -> str:
+    return model._meta.get_field(name).column
+
+
+def rows_update(
+    model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[object]], *, tenant_id: int
+) -> int:
+    """One `UPDATE … FROM (VALUES …)`: each row is (pk, *values of `columns`). Rows are
+    matched by primary key within the tenant."""
+    if not rows:
+        return 0
+    table = model._meta.db_table
+    pk = model._meta.pk.column
+    cte, params = values_cte("v", model, [model._meta.pk.name, *columns], rows)
+    quote = connection.ops.quote_name
+    assignments = ", ".join(f"{quote(fields_column(model, c))} = v.{quote(fields_column(model, c))}" for c in columns)
+    sql = (
+        f"WITH {cte} UPDATE {table} SET {assignments} FROM v"  # noqa: S608 - identifiers come from model metadata
+        f" WHERE {table}.{pk} = v.{pk} AND {table}.tenant_id = %s"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, tenant_id])
+        return cursor.rowcount
+
+
+def _copy_text(field: models.Field, value: object) -> object:
+    if value is None:
+        return None
+    if isinstance(field, models.JSONField):
+        return json.dumps(value, cls=field.encoder, ensure_ascii=False)
+    return value
+
+
+def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Sequence[Sequence[object]]) -> int:
+    """Insert many rows (no conflict handling): `COPY … FROM STDIN` on PostgreSQL, one
+    multi-row `INSERT` on SQLite (chunked below its parameter limit)."""
+    if not rows:
+        return 0
+    fields = [model._meta.get_field(column) for column in columns]
+    table = model._meta.db_table
+    names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    if connection.vendor == "postgresql":
+        sql = f"COPY {table} ({names}) FROM STDIN"
+        started = time.monotonic()
+        # The raw psycopg COPY: its errors become Django's (IntegrityError, OperationalError…).
+        with connection.wrap_database_errors, connection.cursor() as cursor, cursor.cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row([_copy_text(field, value) for field, value in zip(fields, row, strict=True)])
+        if connection.queries_logged:
+            connection.queries_log.append(
+                {"sql": f"{sql} -- {len(rows)} rows", "time": f"{time.monotonic() - started:.3f}"}
+            )
+        return len(rows)
+    row_sql = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    per_statement = max(1, 30_000 // len(fields))
+    with connection.cursor() as cursor:
+        for start in range(0, len(rows), per_statement):
+            chunk = rows[start : start + per_statement]
+            params: list[Any] = []
+            for row in chunk:
+                params += [_prep(field, value) for field, value in zip(fields, row, strict=True)]
+            cursor.execute(
+                f"INSERT INTO {table} ({names}) VALUES {', '.join([row_sql] * len(chunk))}",  # noqa: S608
+                params,
+            )
+    return len(rows)
+
+
+def ids_in(model: type[models.Model], name: str, values: Iterable[object]) -> tuple[str, list[object]]:
+    """`col IN (%s, …)` with prepared values (at least one)."""
+    field = model._meta.get_field(name)
+    prepared = [_prep(field, value) for value in values]
+    assert prepared
+    return f"{field.column} IN ({', '.join([_cast(field)] * len(prepared))})", prepared
