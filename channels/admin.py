@@ -18,6 +18,7 @@ from profiles.admin import profile_link
 from profiles.extensions import AdminSection
 from profiles.selectors import profile_merged_ids
 from tenants.console import when
+from tenants.scoping import TenantScopedAdmin, TenantScopedTabularInline
 
 from .models import Endpoint, EndpointHistory
 from .selectors import (
@@ -200,7 +201,7 @@ class _ReadOnly:
         return False
 
 
-class EndpointHistoryInline(_ReadOnly, admin.TabularInline):
+class EndpointHistoryInline(_ReadOnly, TenantScopedTabularInline):
     model = EndpointHistory
     fields = ["occurred_at", "kind", "state", "profile", "source", "evidence", "effect", "trigger", "note"]
     readonly_fields = fields
@@ -215,7 +216,7 @@ class EndpointHistoryInline(_ReadOnly, admin.TabularInline):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(_ReadOnly, admin.ModelAdmin):
+class EndpointAdmin(_ReadOnly, TenantScopedAdmin):
     list_display = [
         "short_address",
         "channel",
@@ -289,7 +290,7 @@ class EndpointAdmin(_ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(EndpointHistory)
-class EndpointHistoryAdmin(_ReadOnly, admin.ModelAdmin):
+class EndpointHistoryAdmin(_ReadOnly, TenantScopedAdmin):
     list_display = ["occurred_at", "tenant", "endpoint_address", "kind", "state", "source", "effect", "trigger"]
     list_filter = ["tenant", "kind", "state", "effect", "endpoint__channel"]
     search_fields = ["endpoint__address", "trigger", "source", "evidence"]

@@ -16,6 +16,7 @@ from profiles.admin import RULE_TEXT, merge_explanation, profile_link
 from profiles.extensions import profile_admin_sections
 from profiles.models import Profile
 from profiles.selectors import merge_ledger_for_profile, profile_attribute_values
+from tenants.scoping import TenantScopedAdmin
 
 from .models import Identifier, IdentityConflict
 from .selectors import admin_profile_ids_search, profile_identifiers
@@ -37,7 +38,7 @@ class LiveFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(TenantScopedAdmin):
     """Rows written only by services (resolution, merges): viewable, never edited here."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:

@@ -6,11 +6,13 @@ from __future__ import annotations
 from django.contrib import admin
 from django.http import HttpRequest
 
+from tenants.scoping import TenantScopedAdmin
+
 from .models import Event, IdempotencyKey, ProfileUpdate, Source, Violation
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(TenantScopedAdmin):
     list_display = ["key", "name", "tenant", "created_at"]
     list_filter = ["tenant"]
     search_fields = ["key", "name"]
@@ -21,7 +23,7 @@ class SourceAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, "tenant", "key"] if obj else self.readonly_fields
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(TenantScopedAdmin):
     """Audit data: nobody adds, edits or deletes it here, superusers included."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:

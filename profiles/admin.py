@@ -11,6 +11,8 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from tenants.scoping import TenantScopedAdmin
+
 from .models import MergeLedgerEntry
 
 RULE_TEXT = dict(MergeLedgerEntry.RULE_CHOICES)
@@ -33,7 +35,7 @@ def merge_explanation(entry: MergeLedgerEntry) -> str:
 
 
 @admin.register(MergeLedgerEntry)
-class MergeLedgerEntryAdmin(admin.ModelAdmin):
+class MergeLedgerEntryAdmin(TenantScopedAdmin):
     list_display = ["created_at", "tenant", "merged", "survivor", "rule", "identifier", "trigger", "source"]
     list_filter = ["tenant", "rule", "identifier_type"]
     search_fields = ["identifier_value", "trigger", "source"]
