@@ -14,7 +14,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from profiles.admin import profile_link
+from identity.admin import customer_link
 from profiles.extensions import AdminSection
 from profiles.selectors import profile_merged_ids
 from tenants.console import when
@@ -112,8 +112,8 @@ def readiness_admin_section(*, tenant_id: int, profile_id: uuid.UUID) -> AdminSe
         title="Channel readiness (can we contact this customer, and why not?)",
         columns=["Channel", "Ready", "Reason", "Why", "Active endpoint", "Inactive endpoints"],
         rows=[_readiness_row(report) for report in reports],
-        note="Judged on the profile's active endpoint per channel, the one declared most recently "
-        "(DESIGN.md §5). Exports and the campaign runtime use the same answer.",
+        note="Judged on the profile's active endpoint per channel, the one declared most recently. "
+        "Exports and the campaign runtime use the same answer.",
     )
 
 
@@ -212,7 +212,7 @@ class EndpointHistoryInline(_ReadOnly, TenantScopedTabularInline):
 
     @admin.display(description="Profile")
     def profile(self, obj: EndpointHistory) -> str:
-        return profile_link(obj.profile_id)
+        return customer_link(obj.profile_id)
 
 
 @admin.register(Endpoint)
@@ -267,7 +267,7 @@ class EndpointAdmin(_ReadOnly, TenantScopedAdmin):
 
     @admin.display(description="Profile")
     def owner(self, obj: Endpoint) -> str:
-        return profile_link(obj.profile_id)
+        return customer_link(obj.profile_id)
 
     @admin.display(description="Readiness")
     def readiness(self, obj: Endpoint) -> str:
@@ -318,4 +318,4 @@ class EndpointHistoryAdmin(_ReadOnly, TenantScopedAdmin):
 
     @admin.display(description="Profile")
     def profile(self, obj: EndpointHistory) -> str:
-        return profile_link(obj.profile_id)
+        return customer_link(obj.profile_id)

@@ -3,12 +3,16 @@ which answers marketing ops' "why are my events missing?"."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
 
-from tenants.scoping import TenantScopedAdmin
+from tenants.models import Tenant
+from tenants.scoping import NO_TENANT, TenantScopedAdmin, request_tenant_id
 
 from .models import Event, IdempotencyKey, ProfileUpdate, Source, Violation
+from .overview import overview_build
 
 
 @admin.register(Source)
@@ -67,7 +71,28 @@ class ProfileUpdateAdmin(ReadOnlyAdmin):
 
 @admin.register(IdempotencyKey)
 class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    superuser_only = True  # an engineering detail behind "duplicate" answers: not for ops
     list_display = ["created_at", "kind", "source", "external_id", "record_id", "tenant"]
     list_filter = ["tenant", "kind", "source"]
     search_fields = ["external_id", "=record_id"]
     show_full_result_count = False
+
+
+# --- the overview: the admin's home page ------------------------------------------------------
+
+_site_index = admin.site.index
+
+
+def overview_index(request: HttpRequest, extra_context: dict | None = None) -> Any:
+    """The admin's home with the overview on top, scoped like every admin page."""
+    scope = request_tenant_id(request)
+    context = dict(extra_context or {})
+    if scope is not NO_TENANT:
+        context["overview"] = overview_build(tenant_id=scope)
+        context["overview_scope"] = "all tenants" if scope is None else Tenant.objects.get(pk=scope).name
+        context["title"] = "Overview"
+    return _site_index(request, context)
+
+
+admin.site.index = overview_index  # type: ignore[method-assign]
+admin.site.index_template = "admin/overview.html"

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from typing import Any
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
+from django.db.models.functions import TruncDate
 
 from .models import AttributeValue, DerivedValue, MergeLedgerEntry, Profile
 
@@ -83,3 +85,21 @@ def profiles_live_ids(*, tenant_id: int, profile_ids: Iterable[uuid.UUID]) -> di
                 following[requested] = target
         pending = following
     return result
+
+
+def profiles_created_per_day(*, tenant_id: int | None, since: Any) -> dict[Any, int]:
+    """New profiles per UTC day since `since` (every tenant when tenant_id is None)."""
+    rows = Profile.objects.filter(created_at__gte=since)
+    if tenant_id is not None:
+        rows = rows.filter(tenant_id=tenant_id)
+    per_day = rows.annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("pk"))
+    return {row["day"]: row["n"] for row in per_day}
+
+
+def merges_per_day(*, tenant_id: int | None, since: Any) -> dict[Any, int]:
+    """Merges per UTC day since `since` (every tenant when tenant_id is None)."""
+    rows = MergeLedgerEntry.objects.filter(created_at__gte=since)
+    if tenant_id is not None:
+        rows = rows.filter(tenant_id=tenant_id)
+    per_day = rows.annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("pk"))
+    return {row["day"]: row["n"] for row in per_day}

@@ -29,7 +29,11 @@ from tenants.services import api_key_create, operator_create
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "a-long-operator-password-1"
-SUPERUSER_ONLY_MODELS = {"auth.User", "auth.Group", "tenants.Tenant", "tenants.Operator"}
+SUPERUSER_ONLY_MODELS = {"auth.User", "auth.Group", "tenants.Tenant", "tenants.Operator"} | {
+    model._meta.label
+    for model, model_admin in admin.site._registry.items()
+    if getattr(model_admin, "superuser_only", False)
+}
 
 
 @pytest.fixture
