@@ -87,19 +87,19 @@ def profiles_live_ids(*, tenant_id: int, profile_ids: Iterable[uuid.UUID]) -> di
     return result
 
 
-def profiles_created_per_day(*, tenant_id: int | None, since: Any) -> dict[Any, int]:
-    """New profiles per UTC day since `since` (every tenant when tenant_id is None)."""
-    rows = Profile.objects.filter(created_at__gte=since)
+def _per_day(rows: QuerySet, *, tenant_id: int | None, since: Any) -> dict[Any, int]:
+    rows = rows.filter(created_at__gte=since)
     if tenant_id is not None:
         rows = rows.filter(tenant_id=tenant_id)
     per_day = rows.annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("pk"))
     return {row["day"]: row["n"] for row in per_day}
+
+
+def profiles_created_per_day(*, tenant_id: int | None, since: Any) -> dict[Any, int]:
+    """New profiles per UTC day since `since` (every tenant when tenant_id is None)."""
+    return _per_day(Profile.objects.all(), tenant_id=tenant_id, since=since)
 
 
 def merges_per_day(*, tenant_id: int | None, since: Any) -> dict[Any, int]:
     """Merges per UTC day since `since` (every tenant when tenant_id is None)."""
-    rows = MergeLedgerEntry.objects.filter(created_at__gte=since)
-    if tenant_id is not None:
-        rows = rows.filter(tenant_id=tenant_id)
-    per_day = rows.annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("pk"))
-    return {row["day"]: row["n"] for row in per_day}
+    return _per_day(MergeLedgerEntry.objects.all(), tenant_id=tenant_id, since=since)
