@@ -14,10 +14,11 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
-from profiles.admin import profile_link
+from identity.admin import customer_link
 from profiles.extensions import AdminSection
 from profiles.selectors import profile_merged_ids
 from tenants.console import when
+from tenants.scoping import TenantScopedAdmin, TenantScopedTabularInline
 
 from .models import Endpoint, EndpointHistory
 from .selectors import (
@@ -111,8 +112,8 @@ def readiness_admin_section(*, tenant_id: int, profile_id: uuid.UUID) -> AdminSe
         title="Channel readiness (can we contact this customer, and why not?)",
         columns=["Channel", "Ready", "Reason", "Why", "Active endpoint", "Inactive endpoints"],
         rows=[_readiness_row(report) for report in reports],
-        note="Judged on the profile's active endpoint per channel, the one declared most recently "
-        "(DESIGN.md §5). Exports and the campaign runtime use the same answer.",
+        note="Judged on the profile's active endpoint per channel, the one declared most recently. "
+        "Exports and the campaign runtime use the same answer.",
     )
 
 
@@ -200,7 +201,7 @@ class _ReadOnly:
         return False
 
 
-class EndpointHistoryInline(_ReadOnly, admin.TabularInline):
+class EndpointHistoryInline(_ReadOnly, TenantScopedTabularInline):
     model = EndpointHistory
     fields = ["occurred_at", "kind", "state", "profile", "source", "evidence", "effect", "trigger", "note"]
     readonly_fields = fields
@@ -211,11 +212,11 @@ class EndpointHistoryInline(_ReadOnly, admin.TabularInline):
 
     @admin.display(description="Profile")
     def profile(self, obj: EndpointHistory) -> str:
-        return profile_link(obj.profile_id)
+        return customer_link(obj.profile_id)
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(_ReadOnly, admin.ModelAdmin):
+class EndpointAdmin(_ReadOnly, TenantScopedAdmin):
     list_display = [
         "short_address",
         "channel",
@@ -266,7 +267,7 @@ class EndpointAdmin(_ReadOnly, admin.ModelAdmin):
 
     @admin.display(description="Profile")
     def owner(self, obj: Endpoint) -> str:
-        return profile_link(obj.profile_id)
+        return customer_link(obj.profile_id)
 
     @admin.display(description="Readiness")
     def readiness(self, obj: Endpoint) -> str:
@@ -289,7 +290,7 @@ class EndpointAdmin(_ReadOnly, admin.ModelAdmin):
 
 
 @admin.register(EndpointHistory)
-class EndpointHistoryAdmin(_ReadOnly, admin.ModelAdmin):
+class EndpointHistoryAdmin(_ReadOnly, TenantScopedAdmin):
     list_display = ["occurred_at", "tenant", "endpoint_address", "kind", "state", "source", "effect", "trigger"]
     list_filter = ["tenant", "kind", "state", "effect", "endpoint__channel"]
     search_fields = ["endpoint__address", "trigger", "source", "evidence"]
@@ -317,4 +318,4 @@ class EndpointHistoryAdmin(_ReadOnly, admin.ModelAdmin):
 
     @admin.display(description="Profile")
     def profile(self, obj: EndpointHistory) -> str:
-        return profile_link(obj.profile_id)
+        return customer_link(obj.profile_id)

@@ -23,6 +23,7 @@ from cdp_project.core.errors import ProblemError
 from cdp_project.core.parsers import loads_strict
 from tenants.console import CommaSeparatedValuesField
 from tenants.models import Tenant
+from tenants.scoping import TenantScopedAdmin, TenantScopedTabularInline, request_tenant_id, scoped_queryset
 
 from . import selectors, services, specs
 from .models import (
@@ -183,7 +184,7 @@ class PropertyDefinitionFormSet(BaseInlineFormSet):
             )
 
 
-class PropertyDefinitionInline(admin.TabularInline):
+class PropertyDefinitionInline(TenantScopedTabularInline):
     model = PropertyDefinition
     form = PropertyDefinitionForm
     formset = PropertyDefinitionFormSet
@@ -206,7 +207,7 @@ class EventTypeForm(forms.ModelForm):
 
 
 @admin.register(EventType)
-class EventTypeAdmin(admin.ModelAdmin):
+class EventTypeAdmin(TenantScopedAdmin):
     form = EventTypeForm
     inlines = [PropertyDefinitionInline]
     list_display = ["name", "tenant", "status", "version", "property_count", "updated_at"]
@@ -299,7 +300,7 @@ class EventTypeAdmin(admin.ModelAdmin):
         return own + super().get_urls()
 
     def versions_view(self, request: HttpRequest, object_id: int) -> HttpResponse:
-        event_type = get_object_or_404(EventType.objects.select_related("tenant"), pk=object_id)
+        event_type = get_object_or_404(self.get_queryset(request), pk=object_id)
         if not self.has_view_permission(request, event_type):
             raise PermissionDenied
         versions = list(selectors.event_type_versions(event_type=event_type))
@@ -335,10 +336,14 @@ class EventTypeAdmin(admin.ModelAdmin):
         initial: dict[str, Any] = {}
         chosen = request.GET.get("event_type")
         if chosen and chosen.isdigit():
-            event_type = EventType.objects.filter(pk=chosen).prefetch_related("properties").first()
+            event_type = self.get_queryset(request).filter(pk=chosen).first()
             if event_type is not None:
                 initial = {"tenant": event_type.tenant_id, "sample": json.dumps(_sample_event(event_type), indent=2)}
         form = SampleEventForm(request.POST or None, initial=initial)
+        scope = request_tenant_id(request)
+        form.fields["tenant"].queryset = scoped_queryset(request, Tenant.objects.order_by("slug"))
+        if isinstance(scope, int):
+            form.fields["tenant"].initial, form.fields["tenant"].empty_label = scope, None
         result = None
         if request.method == "POST" and form.is_valid():
             body = form.cleaned_data["sample"]
@@ -515,7 +520,7 @@ class AttributeDefinitionForm(forms.ModelForm):
 
 
 @admin.register(AttributeDefinition)
-class AttributeDefinitionAdmin(admin.ModelAdmin):
+class AttributeDefinitionAdmin(TenantScopedAdmin):
     form = AttributeDefinitionForm
     list_display = ["name", "tenant", "type", "filterable", "updated_at"]
     list_filter = ["tenant", "type", "filterable"]
@@ -594,7 +599,7 @@ class DerivedAttributeForm(forms.ModelForm):
 
 
 @admin.register(DerivedAttributeDefinition)
-class DerivedAttributeAdmin(admin.ModelAdmin):
+class DerivedAttributeAdmin(TenantScopedAdmin):
     form = DerivedAttributeForm
     list_display = ["name", "tenant", "event_type", "aggregation", "property_name", "status", "job_link", "created_at"]
     list_filter = ["tenant", "aggregation", "status"]

@@ -12,14 +12,20 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
-from profiles.admin import RULE_TEXT, merge_explanation, profile_link
+from profiles.admin import RULE_TEXT, merge_explanation, profile_link, profile_name
 from profiles.extensions import profile_admin_sections
 from profiles.models import Profile
 from profiles.selectors import merge_ledger_for_profile, profile_attribute_values
+from tenants.scoping import TenantScopedAdmin
 
 from .models import Identifier, IdentityConflict
-from .selectors import admin_profile_ids_search, profile_identifiers
+from .selectors import LABEL_ORDER, admin_profile_ids_search, profile_identifiers, profile_labels
 from .services import identity_conflicts_mark_reviewed
+
+
+def customer_link(profile_id: Any) -> str:
+    """A link to a profile named by its EXTERNAL id or email rather than its UUID."""
+    return profile_link(profile_id, profile_labels(profile_ids=[profile_id]).get(profile_id))
 
 
 class LiveFilter(admin.SimpleListFilter):
@@ -37,7 +43,7 @@ class LiveFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(TenantScopedAdmin):
     """Rows written only by services (resolution, merges): viewable, never edited here."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -61,7 +67,7 @@ def _identifier_search(request: HttpRequest, queryset: QuerySet, search_term: st
 
 @admin.register(Profile)
 class ProfileAdmin(ReadOnlyAdmin):
-    list_display = ["id", "tenant", "identifier_list", "status", "created_at", "updated_at"]
+    list_display = ["customer", "identifier_list", "status", "tenant", "created_at", "updated_at"]
     list_filter = ["tenant", LiveFilter]
     search_fields = ["id"]  # replaced by get_search_results; declared so the search box shows
     search_help_text = (
@@ -80,6 +86,11 @@ class ProfileAdmin(ReadOnlyAdmin):
         if not search_term.strip():
             return queryset, False
         return _identifier_search(request, queryset, search_term, "pk"), False
+
+    @admin.display(description="Customer")
+    def customer(self, obj: Profile) -> str:
+        items = sorted(obj.identifiers.all(), key=lambda i: (LABEL_ORDER.index(i.type), i.value))
+        return profile_name(obj.pk, items[0].value if items else None)
 
     @admin.display(description="Identifiers")
     def identifier_list(self, obj: Profile) -> str:
@@ -105,13 +116,16 @@ class ProfileAdmin(ReadOnlyAdmin):
 
     def _profile_context(self, profile: Profile) -> dict[str, Any]:
         entries = list(merge_ledger_for_profile(tenant_id=profile.tenant_id, profile_id=profile.pk)[:100])
+        labels = profile_labels(
+            profile_ids=[profile.pk, *(e.merged_id for e in entries), *(e.survivor_id for e in entries)]
+        )
         history = [
             {
                 "entry": entry,
-                "explanation": merge_explanation(entry),
+                "explanation": merge_explanation(entry, labels),
                 "rule_text": RULE_TEXT.get(entry.rule, entry.rule),
-                "merged_link": profile_link(entry.merged_id),
-                "survivor_link": profile_link(entry.survivor_id),
+                "merged_link": profile_link(entry.merged_id, labels.get(entry.merged_id)),
+                "survivor_link": profile_link(entry.survivor_id, labels.get(entry.survivor_id)),
                 "moved": ", ".join(f"{key}: {count}" for key, count in sorted(entry.moved.items())),
                 "moved_identifiers": ", ".join(f"{i['type']}:{i['value']}" for i in entry.moved_identifiers),
                 "lost": [
@@ -127,6 +141,7 @@ class ProfileAdmin(ReadOnlyAdmin):
         ]
         return {
             "profile": profile,
+            "customer_label": profile_name(profile.pk, labels.get(profile.pk)),
             "identifiers": profile_identifiers(profile_id=profile.pk),
             "attribute_rows": attributes,
             "merge_history": history,
@@ -147,7 +162,7 @@ class IdentifierAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Profile")
     def profile_link(self, obj: Identifier) -> str:
-        return profile_link(obj.profile_id)
+        return customer_link(obj.profile_id)
 
     def get_search_results(self, request: HttpRequest, queryset: QuerySet, search_term: str) -> tuple[QuerySet, bool]:
         if not search_term.strip():
@@ -194,11 +209,11 @@ class IdentityConflictAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Kept by")
     def owner(self, obj: IdentityConflict) -> str:
-        return profile_link(obj.owner_profile_id)
+        return customer_link(obj.owner_profile_id)
 
     @admin.display(description="Event went to")
     def primary(self, obj: IdentityConflict) -> str:
-        return profile_link(obj.primary_profile_id)
+        return customer_link(obj.primary_profile_id)
 
     @admin.display(description="Reviewed", boolean=True)
     def reviewed(self, obj: IdentityConflict) -> bool:
@@ -208,7 +223,7 @@ class IdentityConflictAdmin(ReadOnlyAdmin):
     def reason_text(self, obj: IdentityConflict) -> str:
         if obj.reason == IdentityConflict.REASON_DIFFERENT_EXTERNAL:
             return format_html(
-                "Both profiles carry different EXTERNAL ids, so they were not merged (DESIGN.md §3); "
+                "Both profiles carry different EXTERNAL ids, so they were not merged (two customers are never merged); "
                 "{} stayed with its owner. Check upstream whether two customers share it.",
                 self.identifier(obj),
             )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from django.db.models import Q, QuerySet
@@ -98,3 +99,27 @@ def admin_profile_ids_search(*, text: str) -> set[uuid.UUID]:
     if condition:
         ids.update(Identifier.objects.filter(condition).values_list("profile_id", flat=True))
     return ids
+
+
+LABEL_ORDER = ("EXTERNAL", "EMAIL", "PHONE", "DEVICE_KEY")
+
+
+def profile_labels(*, profile_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """How ops know a customer: its EXTERNAL id, else its email, phone or device key, in
+    one query; profiles without identifiers are left out."""
+    best: dict[uuid.UUID, tuple[int, str]] = {}
+    for profile_id, type_, value in Identifier.objects.filter(profile_id__in=set(profile_ids)).values_list(
+        "profile_id", "type", "value"
+    ):
+        rank = LABEL_ORDER.index(type_) if type_ in LABEL_ORDER else len(LABEL_ORDER)
+        if profile_id not in best or (rank, value) < best[profile_id]:
+            best[profile_id] = (rank, value)
+    return {profile_id: value for profile_id, (_, value) in best.items()}
+
+
+def identity_conflicts_open(*, tenant_id: int | None, limit: int = 5) -> tuple[int, list[IdentityConflict]]:
+    """Conflicts nobody reviewed yet: how many, and the latest few."""
+    rows = IdentityConflict.objects.filter(reviewed_at__isnull=True)
+    if tenant_id is not None:
+        rows = rows.filter(tenant_id=tenant_id)
+    return rows.count(), list(rows.order_by("-last_seen_at")[:limit])

@@ -3,15 +3,21 @@ which answers marketing ops' "why are my events missing?"."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.contrib import admin
 from django.http import HttpRequest
 
+from tenants.models import Tenant
+from tenants.scoping import NO_TENANT, TenantScopedAdmin, request_tenant_id
+
 from .models import Event, IdempotencyKey, ProfileUpdate, Source, Violation
+from .overview import overview_build
 from .quarantine_admin import quarantined_items_link
 
 
 @admin.register(Source)
-class SourceAdmin(admin.ModelAdmin):
+class SourceAdmin(TenantScopedAdmin):
     list_display = ["key", "name", "tenant", "created_at"]
     list_filter = ["tenant"]
     search_fields = ["key", "name"]
@@ -22,7 +28,7 @@ class SourceAdmin(admin.ModelAdmin):
         return [*self.readonly_fields, "tenant", "key"] if obj else self.readonly_fields
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(TenantScopedAdmin):
     """Audit data: nobody adds, edits or deletes it here, superusers included."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
@@ -71,7 +77,28 @@ class ProfileUpdateAdmin(ReadOnlyAdmin):
 
 @admin.register(IdempotencyKey)
 class IdempotencyKeyAdmin(ReadOnlyAdmin):
+    superuser_only = True  # an engineering detail behind "duplicate" answers: not for ops
     list_display = ["created_at", "kind", "source", "external_id", "record_id", "tenant"]
     list_filter = ["tenant", "kind", "source"]
     search_fields = ["external_id", "=record_id"]
     show_full_result_count = False
+
+
+# --- the overview: the admin's home page ------------------------------------------------------
+
+_site_index = admin.site.index
+
+
+def overview_index(request: HttpRequest, extra_context: dict | None = None) -> Any:
+    """The admin's home with the overview on top, scoped like every admin page."""
+    scope = request_tenant_id(request)
+    context = dict(extra_context or {})
+    if scope is not NO_TENANT:
+        context["overview"] = overview_build(tenant_id=scope)
+        context["overview_scope"] = "all tenants" if scope is None else Tenant.objects.get(pk=scope).name
+        context["title"] = "Overview"
+    return _site_index(request, context)
+
+
+admin.site.index = overview_index  # type: ignore[method-assign]
+admin.site.index_template = "admin/overview.html"

@@ -11,29 +11,40 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from tenants.scoping import TenantScopedAdmin
+
 from .models import MergeLedgerEntry
 
 RULE_TEXT = dict(MergeLedgerEntry.RULE_CHOICES)
 
 
-def profile_link(profile_id: Any) -> str:
+def profile_name(profile_id: Any, label: str | None = None) -> str:
+    """How the console names a customer: its EXTERNAL id or email when known (see
+    identity.selectors.profile_labels), else a short form of its id."""
+    return label or f"profile {str(profile_id)[:8]}…"
+
+
+def profile_link(profile_id: Any, label: str | None = None) -> str:
     url = reverse("admin:profiles_profile_change", args=[profile_id])
-    return format_html('<a href="{}">{}</a>', url, profile_id)
+    return format_html('<a href="{}" title="{}">{}</a>', url, profile_id, profile_name(profile_id, label))
 
 
-def merge_explanation(entry: MergeLedgerEntry) -> str:
+def merge_explanation(entry: MergeLedgerEntry, labels: dict | None = None) -> str:
     """One sentence an ops person can read: why this merge happened."""
-    chosen = f" (chosen by {entry.matched_by})" if entry.matched_by else ""
+    labels = labels or {}
+    chosen = f" (chosen by its {entry.matched_by})" if entry.matched_by else ""
+    merged = profile_name(entry.merged_id, labels.get(entry.merged_id))
+    survivor = profile_name(entry.survivor_id, labels.get(entry.survivor_id))
     return (
-        f"{entry.trigger or 'An identity map'} from source {entry.source or '?'} carried "
-        f"{entry.identifier_type} {entry.identifier_value}, held by profile {entry.merged_id}, together with "
-        f"identifiers of profile {entry.survivor_id}{chosen}. Rule: {RULE_TEXT.get(entry.rule, entry.rule)}; "
-        f"every other matched profile is merged into it (DESIGN.md §3)."
+        f"{entry.trigger or 'Data'} from source {entry.source or '?'} carried "
+        f"{entry.identifier_type} {entry.identifier_value}, held by {merged}, "
+        f"together with identifiers of {survivor}{chosen}. "
+        f"Rule: {RULE_TEXT.get(entry.rule, entry.rule)}; the other profile was merged into it."
     )
 
 
 @admin.register(MergeLedgerEntry)
-class MergeLedgerEntryAdmin(admin.ModelAdmin):
+class MergeLedgerEntryAdmin(TenantScopedAdmin):
     list_display = ["created_at", "tenant", "merged", "survivor", "rule", "identifier", "trigger", "source"]
     list_filter = ["tenant", "rule", "identifier_type"]
     search_fields = ["identifier_value", "trigger", "source"]

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db import models
-from django.db.models import F, OuterRef, Q, QuerySet, Value
-from django.db.models.functions import JSONObject
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Value
+from django.db.models.functions import JSONObject, TruncDate
 
 from cdp_project.core.compiled import CompiledQuery, Read
 from contracts.models import DerivedAttributeDefinition
@@ -141,3 +141,21 @@ def profiles_live_ids(*, tenant_id: int, profile_ids: Iterable[uuid.UUID]) -> di
                 following[requested] = target
         pending = following
     return result
+
+
+def _per_day(rows: QuerySet, *, tenant_id: int | None, since: Any) -> dict[Any, int]:
+    rows = rows.filter(created_at__gte=since)
+    if tenant_id is not None:
+        rows = rows.filter(tenant_id=tenant_id)
+    per_day = rows.annotate(day=TruncDate("created_at")).values("day").annotate(n=Count("pk"))
+    return {row["day"]: row["n"] for row in per_day}
+
+
+def profiles_created_per_day(*, tenant_id: int | None, since: Any) -> dict[Any, int]:
+    """New profiles per UTC day since `since` (every tenant when tenant_id is None)."""
+    return _per_day(Profile.objects.all(), tenant_id=tenant_id, since=since)
+
+
+def merges_per_day(*, tenant_id: int | None, since: Any) -> dict[Any, int]:
+    """Merges per UTC day since `since` (every tenant when tenant_id is None)."""
+    return _per_day(MergeLedgerEntry.objects.all(), tenant_id=tenant_id, since=since)

@@ -12,6 +12,7 @@ from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
 from tenants.console import CommaSeparatedValuesField
+from tenants.scoping import TenantScopedAdmin, TenantScopedTabularInline
 
 from . import services
 from .models import Campaign, Participant, VariableDefinition, VariableValue
@@ -78,7 +79,7 @@ class VariableDefinitionFormSet(BaseInlineFormSet):
         return [form.spec for form in kept]
 
 
-class VariableDefinitionInline(admin.TabularInline):
+class VariableDefinitionInline(TenantScopedTabularInline):
     model = VariableDefinition
     form = VariableDefinitionForm
     formset = VariableDefinitionFormSet
@@ -87,7 +88,7 @@ class VariableDefinitionInline(admin.TabularInline):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(TenantScopedAdmin):
     list_display = ["key", "name", "tenant", "active", "updated_at"]
     list_filter = ["active", "tenant"]
     search_fields = ["key", "name"]
@@ -115,7 +116,7 @@ class CampaignAdmin(admin.ModelAdmin):
         super().save_formset(request, form, formset, change)
 
 
-class VariableValueInline(admin.TabularInline):
+class VariableValueInline(TenantScopedTabularInline):
     model = VariableValue
     fields = ["definition", "value", "updated_at"]
     readonly_fields = fields
@@ -130,7 +131,7 @@ class VariableValueInline(admin.TabularInline):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(TenantScopedAdmin):
     list_display = ["id", "campaign", "profile", "tenant", "created_at"]
     list_filter = ["campaign__active", "tenant"]
     list_select_related = ["campaign", "tenant"]

@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 
 from cdp_project.core.errors import ProblemError
 from cdp_project.core.parsers import loads_strict
+from tenants.scoping import TenantScopedAdmin
 
 from . import selectors, services
 from .language import ContractView, definition_check
@@ -59,7 +60,7 @@ class SegmentForm(forms.ModelForm):
 
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(TenantScopedAdmin):
     form = SegmentForm
     list_display = ["key", "name", "tenant", "updated_at"]
     list_filter = ["tenant"]

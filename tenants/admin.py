@@ -1,5 +1,7 @@
-"""Admin for tenants and their API keys. A new key's plaintext is shown once, on the
-page that answers its creation, and is never stored or shown again."""
+"""Admin for tenants, their API keys and the operators who work for them. A new key's
+plaintext is shown once, on the page that answers its creation, and is never stored or
+shown again. Tenants, operators, users and groups are for superusers only; an operator
+sees only their own tenant's keys (tenants.scoping)."""
 
 from __future__ import annotations
 
@@ -7,16 +9,98 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from .models import SCOPES, ApiKey, Tenant
-from .services import api_key_create, api_key_revoke
+from .models import SCOPES, ApiKey, Operator, Tenant
+from .scoping import SuperuserOnlyAdmin, TenantScopedAdmin
+from .services import api_key_create, api_key_revoke, operator_create
 from .write_keys import source_exists
+
+User = get_user_model()
+admin.site.unregister(User)
+admin.site.unregister(Group)
+
+
+@admin.register(User)
+class CdpUserAdmin(SuperuserOnlyAdmin, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class CdpGroupAdmin(SuperuserOnlyAdmin, GroupAdmin):
+    pass
+
+
+class OperatorCreateForm(forms.ModelForm):
+    username = forms.CharField(max_length=150)
+    email = forms.EmailField(required=False)
+    password1 = forms.CharField(label="Password", widget=forms.PasswordInput, strip=False)
+    password2 = forms.CharField(label="Password (again)", widget=forms.PasswordInput, strip=False)
+
+    class Meta:
+        model = Operator
+        fields = ["tenant"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        if cleaned.get("password1") != cleaned.get("password2"):
+            raise ValidationError("The two passwords differ.")
+        if User.objects.filter(username=(cleaned.get("username") or "").strip()).exists():
+            self.add_error("username", "This username is taken.")
+        elif cleaned.get("password1"):
+            try:
+                validate_password(cleaned["password1"], user=User(username=cleaned.get("username") or ""))
+            except ValidationError as error:
+                self.add_error("password1", error)
+        return cleaned
+
+
+@admin.register(Operator)
+class OperatorAdmin(SuperuserOnlyAdmin):
+    """Admin accounts of marketing ops, each bound to one tenant."""
+
+    list_display = ["username", "tenant", "created_at"]
+    list_filter = ["tenant"]
+    search_fields = ["user__username", "user__email"]
+    list_select_related = ["user", "tenant"]
+    readonly_fields = ["user", "tenant", "created_at"]
+
+    @admin.display(description="Username", ordering="user__username")
+    def username(self, obj: Operator) -> str:
+        return obj.user.get_username()
+
+    def get_form(self, request: HttpRequest, obj: Operator | None = None, change: bool = False, **kwargs: Any):
+        if obj is None:
+            kwargs["form"] = OperatorCreateForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fields(self, request: HttpRequest, obj: Operator | None = None):
+        if obj is None:
+            return ["tenant", "username", "email", "password1", "password2"]
+        return ["user", "tenant", "created_at"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Operator | None = None):
+        return [] if obj is None else self.readonly_fields
+
+    def has_change_permission(self, request: HttpRequest, obj: Operator | None = None) -> bool:
+        return False  # the tenant of an account never changes; create another operator
+
+    def save_model(self, request: HttpRequest, obj: Operator, form: forms.ModelForm, change: bool) -> None:
+        data = form.cleaned_data  # checked by OperatorCreateForm.clean like the service checks it
+        created = operator_create(
+            tenant=data["tenant"], username=data["username"], password=data["password1"], email=data["email"]
+        )
+        obj.pk, obj.user_id = created.pk, created.user_id
 
 
 @admin.register(Tenant)
-class TenantAdmin(admin.ModelAdmin):
+class TenantAdmin(SuperuserOnlyAdmin):
     list_display = ["slug", "name", "default_region", "created_at"]
     search_fields = ["slug", "name"]
     readonly_fields = ["created_at"]
@@ -41,7 +125,7 @@ class ApiKeyCreateForm(forms.ModelForm):
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(TenantScopedAdmin):
     list_display = [
         "display_prefix",
         "name",

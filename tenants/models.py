@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import phonenumbers
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models import Q
@@ -120,3 +121,18 @@ class RateBudget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key_prefix}@{self.minute}: {self.count}"
+
+
+class Operator(models.Model):
+    """An admin account of marketing ops that belongs to one tenant: the console shows it
+    only that tenant's data (tenants.scoping). Superusers have no Operator row."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="cdp_operator")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="operators")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant_id", "user_id"]
+
+    def __str__(self) -> str:
+        return f"{self.user.get_username()} ({self.tenant.slug})"

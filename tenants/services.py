@@ -12,7 +12,7 @@ from django.utils import timezone
 from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
 
 from . import keys
-from .models import SCOPE_INGEST, SCOPES, ApiKey, Tenant, validate_region
+from .models import SCOPE_INGEST, SCOPES, ApiKey, Operator, Tenant, validate_region
 from .types import CreatedApiKey
 from .write_keys import source_exists
 
@@ -104,3 +104,28 @@ def api_key_touch(*, api_key: ApiKey, resolution_seconds: int) -> None:
         return
     ApiKey.objects.filter(pk=api_key.pk).update(last_used_at=now)
     api_key.last_used_at = now
+
+
+def operator_create(*, tenant: Tenant, username: str, password: str, email: str = "") -> Operator:
+    """Create an admin account of marketing ops that sees only `tenant` in the console:
+    a staff user (never a superuser) with its Operator row, in one transaction. The
+    password must pass the project's password validators."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.password_validation import validate_password
+
+    User = get_user_model()
+    username = username.strip()
+    if not username:
+        raise _invalid("/username", "required", "An operator needs a username.")
+    if User.objects.filter(username=username).exists():
+        raise ProblemError(
+            status=409, code="already_exists", title="Already exists", detail=f"The user {username!r} already exists."
+        )
+    candidate = User(username=username, email=email)
+    try:
+        validate_password(password, user=candidate)
+    except ValidationError as error:
+        raise _invalid("/password", "weak_password", " ".join(error.messages)) from None
+    with transaction.atomic():
+        user = User.objects.create_user(username=username, email=email, password=password, is_staff=True)
+        return Operator.objects.create(user=user, tenant=tenant)

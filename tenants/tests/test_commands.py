@@ -6,7 +6,11 @@ from io import StringIO
 import pytest
 from django.core.management import CommandError, call_command
 
+from cdp_project.demo.management.commands.demo_load import exported_keys
 from conftest import make_client
+from contracts.models import EventType
+from contracts.services import event_type_update, property_specs_of
+from ingest.models import Event
 from tenants.models import ApiKey, Tenant
 
 pytestmark = pytest.mark.django_db
@@ -71,9 +75,33 @@ def test_demo_load_is_idempotent_and_prints_working_keys(settings, tmp_path):
     second = run("demo_load")
     assert Tenant.objects.filter(slug="demo").count() == 1
     assert ApiKey.objects.count() == 3
-    keys_first = [line.split(": ")[-1] for line in first.splitlines() if "API key" in line]
-    keys_second = [line.split(": ")[-1] for line in second.splitlines() if "API key" in line]
-    assert keys_first == keys_second and len(keys_first) == 3
-    admin_key = next(line.split(": ")[-1] for line in first.splitlines() if line.strip().startswith("admin "))
+    keys_first, keys_second = exported_keys(first), exported_keys(second)
+    assert keys_first == keys_second and sorted(keys_first) == ["admin", "ingest", "runtime"]
+    admin_key = keys_first["admin"]
     response = make_client(admin_key).get("/api/v1/sources")
     assert [s["key"] for s in response.json()["results"]] == ["crm", "shop-backend"]
+
+
+def test_a_second_demo_load_keeps_what_ops_changed(settings, tmp_path):
+    settings.VAR_DIR = tmp_path
+    run("demo_load")
+    tenant = Tenant.objects.get(slug="demo")
+    event_type = EventType.objects.get(tenant=tenant, name="order_completed")
+    event_type_update(
+        event_type=event_type,
+        description="Edited by ops",
+        status="active",
+        allow_additional_properties=True,
+        properties=property_specs_of(event_type)[:2],
+        changed_by="admin ops",
+    )
+    events = Event.objects.filter(tenant=tenant).count()
+    second = run("demo_load")
+    event_type.refresh_from_db()
+    assert (event_type.description, event_type.version, event_type.allow_additional_properties) == (
+        "Edited by ops",
+        2,
+        True,
+    )
+    assert Event.objects.filter(tenant=tenant).count() == events  # the sample traffic is not sent again
+    assert "kept as it is" in second

@@ -33,11 +33,13 @@ def _need_chromium() -> str:
     return CHROMIUM
 
 
-@pytest.fixture(scope="session")
-def chromium():
+@pytest.fixture
+def chromium(monkeypatch):
     executable = _need_chromium()
-    # Playwright's sync API runs an event loop; Django's async-unsafe guard must not trip on it.
-    os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    # Playwright's sync API runs an event loop in the test's thread; Django's async-unsafe guard
+    # must not trip on the test's own queries. Set only while a page test runs, so it never
+    # leaks into other tests' subprocesses (a browser per test costs about a second).
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:

@@ -8,6 +8,7 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
+from cdp_project.demo.management.commands.demo_load import exported_keys
 from conftest import make_client
 from runtime.tests.factories import bearer
 
@@ -19,7 +20,7 @@ def test_the_demo_runtime_flow_end_to_end(settings, tmp_path):
     out = StringIO()
     call_command("demo_load", stdout=out)
     call_command("demo_load", stdout=StringIO())  # idempotent: still one campaign
-    keys = {line.split()[0]: line.split(": ")[-1] for line in out.getvalue().splitlines() if "API key" in line}
+    keys = exported_keys(out.getvalue())
     ingest, admin, runtime_key = make_client(keys["ingest"]), make_client(keys["admin"]), make_client(keys["runtime"])
 
     campaigns = admin.get("/api/v1/campaigns").json()["results"]

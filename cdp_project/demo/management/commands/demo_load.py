@@ -1,6 +1,8 @@
-"""Load the demo tenant for `make run`. Idempotent: a second run reuses what exists and
-prints the same credentials, which are kept in var/demo-credentials.json (a local,
-git-ignored file; only hashes are in the database)."""
+"""Load the demo tenant for `make run`, once: on the first run it creates the tenant with its
+sources, contracts, campaign, a segment and sample traffic (cdp_project/demo/seed.py); on
+every later run it changes nothing ops may have edited in the admin and only makes sure the
+credentials work. They are kept in var/demo-credentials.json (a local, git-ignored file;
+only hashes are in the database) and printed as shell variables ready to paste."""
 
 from __future__ import annotations
 
@@ -14,12 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from contracts.plans import contracts_plan_import
-from ingest.models import Source
-from ingest.services import source_create
-from runtime.models import Campaign
-from runtime.services import campaign_create
-from runtime.variables import variables_parse
+from cdp_project.demo.seed import CAMPAIGN, SOURCES, demo_tenant_configure, demo_traffic_send
 from tenants.models import ApiKey
 from tenants.selectors import tenant_get_by_slug
 from tenants.services import api_key_create, tenant_create
@@ -30,20 +27,10 @@ DEMO_KEYS = {
     "admin": ["admin"],
     "runtime": ["runtime"],
 }
-DEMO_SOURCES = {"shop-backend": "Shop backend", "crm": "CRM"}
-DEMO_CAMPAIGN = {
-    "key": "spring-quiz",
-    "name": "Spring quiz",
-    "variables": [
-        {"name": "step", "type": "integer", "default": 0},
-        {"name": "answers", "type": "array", "default": []},
-    ],
-}
-DEMO_CONTRACTS = Path(__file__).resolve().parents[2] / "demo_contracts.json"
 
 
 class Command(BaseCommand):
-    help = "Create (or reuse) the demo tenant, its sources, contracts, campaign, API keys and an admin user."
+    help = "Create the demo tenant once (sources, contracts, campaign, sample data), its API keys and an admin user."
 
     def handle(self, *args, **options):
         path = Path(settings.VAR_DIR) / "demo-credentials.json"
@@ -51,22 +38,11 @@ class Command(BaseCommand):
         stored = json.loads(path.read_text()) if path.exists() else {}
 
         with transaction.atomic():
-            tenant = tenant_get_by_slug(slug=DEMO_SLUG) or tenant_create(
-                slug=DEMO_SLUG, name="Demo shop", default_region="GB"
-            )
-            for key, name in DEMO_SOURCES.items():
-                if not Source.objects.filter(tenant=tenant, key=key).exists():
-                    source_create(tenant=tenant, key=key, name=name)
-            # Contracts as code: the import creates what is missing and changes nothing on a rerun.
-            contracts_plan_import(
-                tenant_id=tenant.pk, plan=json.loads(DEMO_CONTRACTS.read_text()), changed_by="demo_load"
-            )
-            if not Campaign.objects.filter(tenant=tenant, key=DEMO_CAMPAIGN["key"]).exists():
-                variables, problems = variables_parse(DEMO_CAMPAIGN["variables"])
-                assert not problems, problems
-                campaign_create(
-                    tenant=tenant, key=DEMO_CAMPAIGN["key"], name=DEMO_CAMPAIGN["name"], variables=variables
-                )
+            tenant = tenant_get_by_slug(slug=DEMO_SLUG)
+            first_run = tenant is None
+            if first_run:
+                tenant = tenant_create(slug=DEMO_SLUG, name="Demo shop", default_region="GB")
+                demo_tenant_configure(tenant=tenant)
 
             keys = stored.get("keys", {})
             for label, scopes in DEMO_KEYS.items():
@@ -90,16 +66,27 @@ class Command(BaseCommand):
                 user.set_password(admin_user["password"])
                 user.save(update_fields=["password"])
 
+        if first_run:
+            demo_traffic_send(tenant=tenant)  # ingestion owns its transactions
         path.write_text(json.dumps({"keys": keys, "admin": admin_user}, indent=2))
         path.chmod(0o600)
 
         out = self.stdout.write
-        out("")
-        out(self.style.SUCCESS(f"Demo tenant '{tenant.slug}' is ready (sources: {', '.join(DEMO_SOURCES)})."))
-        out(f"  campaign: {DEMO_CAMPAIGN['key']} (runtime tokens: POST /api/v1/runtime/sessions, see docs/runtime.md)")
-        for label, entry in keys.items():
-            out(f"  {label:<8} API key ({', '.join(entry['scopes'])}): {entry['key']}")
         base = f"http://localhost:{os.environ.get('PORT', '8000')}"
-        out(f"  admin user: {admin_user['username']} / {admin_user['password']}  ->  {base}/admin/")
-        out(f"  API docs: {base}/api/docs/")
         out("")
+        state = "loaded" if first_run else "kept as it is (loaded once; edits made in the admin stay)"
+        out(self.style.SUCCESS(f"Demo tenant '{tenant.slug}' {state}: sources {', '.join(SOURCES)}, "
+                               f"campaign {CAMPAIGN['key']}."))
+        out(f"  admin console: {base}/admin/  user {admin_user['username']} / password {admin_user['password']}")
+        out(f"  API docs:      {base}/api/docs/")
+        out("  API keys, one per scope; paste this line into your shell for the README's examples:")
+        out("")
+        out("export " + " ".join(f"{label.upper()}_KEY={entry['key']}" for label, entry in keys.items()))
+        out("")
+
+
+def exported_keys(output: str) -> dict[str, str]:
+    """The keys of demo_load's `export INGEST_KEY=… ADMIN_KEY=… RUNTIME_KEY=…` line, by scope."""
+    line = next(text for text in output.splitlines() if text.startswith("export "))
+    pairs = (item.split("=", 1) for item in line.split()[1:])
+    return {name.removesuffix("_KEY").lower(): value for name, value in pairs}
