@@ -25,6 +25,7 @@ from contracts import services as contract_services
 from contracts import specs as contract_specs
 from contracts.models import EventType
 from tenants.models import Tenant
+from tenants.scoping import TenantScopedAdmin, scoped_queryset
 
 from . import quarantine, quarantine_selectors
 from .models import QuarantinedItem, RecordKind
@@ -37,8 +38,8 @@ def _pretty(value: Any) -> str:
 
 
 def _visible_tenants(request: HttpRequest) -> Any:
-    """The tenants whose quarantine this admin user may see and replay."""
-    return Tenant.objects.order_by("slug")
+    """The tenants this admin request may see: all for a superuser, the operator's own."""
+    return scoped_queryset(request, Tenant.objects.order_by("slug"))
 
 
 def _tenant_or_404(request: HttpRequest, tenant_id: Any) -> Tenant:
@@ -90,7 +91,7 @@ class DraftForm(forms.Form):
 
 
 @admin.register(QuarantinedItem)
-class QuarantinedItemAdmin(admin.ModelAdmin):
+class QuarantinedItemAdmin(TenantScopedAdmin):
     list_display = ["received_at", "kind", "source_key", "event_type", "code", "external_event_id", "replay_count"]
     list_filter = ["tenant", "kind", "code", "source_key", "event_type", "received_at"]
     search_fields = ["=external_event_id", "source_key", "event_type", "code"]

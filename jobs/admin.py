@@ -8,11 +8,13 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from tenants.scoping import SuperuserOnlyAdmin, TenantScopedAdmin
+
 from .models import Job
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(TenantScopedAdmin):
     list_display = ["kind", "tenant", "status", "progress_display", "attempts", "created_at", "finished_at", "error"]
     list_filter = ["tenant", "status", "kind"]
     search_fields = ["id", "kind"]
@@ -55,3 +57,16 @@ class JobAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _task_results_superuser_only() -> None:
+    """django-tasks-db's own admin lists raw task rows of every tenant: engineers only."""
+    from django_tasks_db.models import DBTaskResult
+
+    if admin.site.is_registered(DBTaskResult):
+        existing = type(admin.site._registry[DBTaskResult])
+        admin.site.unregister(DBTaskResult)
+        admin.site.register(DBTaskResult, type("DBTaskResultAdmin", (SuperuserOnlyAdmin, existing), {}))
+
+
+_task_results_superuser_only()

@@ -13,6 +13,7 @@ from django.http import HttpRequest
 from identity.models import IdentifierType, Suppression
 from identity.normalization import InvalidIdentifier, normalize_value
 from tenants.models import Tenant
+from tenants.scoping import TenantScopedAdmin
 
 from . import services
 from .models import Erasure
@@ -49,7 +50,7 @@ class ErasureRequestForm(forms.ModelForm):
 
 
 @admin.register(Erasure)
-class ErasureAdmin(admin.ModelAdmin):
+class ErasureAdmin(TenantScopedAdmin):
     list_display = ["requested_at", "status", "reason", "requested_by", "completed_at", "receipt_text", "tenant"]
     list_filter = ["tenant", "status"]
     search_fields = ["reason", "=id"]
@@ -110,7 +111,7 @@ class ErasureAdmin(admin.ModelAdmin):
 
 
 @admin.register(Suppression)
-class SuppressionAdmin(admin.ModelAdmin):
+class SuppressionAdmin(TenantScopedAdmin):
     """Deleting a row lifts the suppression: the identifier may come back as a new customer."""
 
     list_display = ["created_at", "type", "reason", "tenant"]

@@ -22,6 +22,9 @@ from django.urls import reverse
 from cdp_project.demo.seed import demo_tenant_seed
 from contracts.models import EventType
 from identity.models import IdentityConflict
+from identity.suppression import suppressions_add
+from privacy.services import erasure_request
+from profiles.models import Profile
 from tenants.models import Operator, Tenant
 from tenants.scoping import TenantScopedAdminMixin
 from tenants.services import api_key_create, operator_create
@@ -44,6 +47,10 @@ def world(tenant, other_tenant):
         demo_tenant_seed(tenant=each)
         api_key_create(tenant=each, scopes=["ingest"], name=f"{each.slug} shop")
         operator_create(tenant=each, username=f"ops-{each.slug}", password=PASSWORD)
+        # An erasure request (queued, not run) and a suppressed identifier.
+        target = Profile.objects.filter(tenant=each).values_list("pk", flat=True).first()
+        erasure_request(tenant=each, target_profile_id=target, suppress=True, reason="ticket 1", requested_by="test")
+        suppressions_add(tenant=each, identifiers=[("EMAIL", "gone@example.com")], reason="ticket 1", erasure_id=None)
     return tenant, other_tenant
 
 
