@@ -24,12 +24,16 @@ source scripts/pg.sh
 pg_start || exit 1
 trap pg_stop EXIT
 
+# Two workers (pytest-xdist), one per core of the machine CI runs on; CDP_TEST_WORKERS=0 runs in-process.
+WORKERS=(-n "${CDP_TEST_WORKERS:-2}")
+[ "${CDP_TEST_WORKERS:-2}" = "0" ] && WORKERS=()
+
 status=0
 echo "== pytest on PostgreSQL ($PG_URL)"
-DATABASE_URL="$PG_URL" $PY -m pytest -p no:cacheprovider "$@" || status=1
+DATABASE_URL="$PG_URL" $PY -m pytest -p no:cacheprovider "${WORKERS[@]}" "$@" || status=1
 
 echo "== pytest on SQLite"
-DATABASE_URL="sqlite:///$PWD/var/test-sqlite.sqlite3" $PY -m pytest -p no:cacheprovider "$@" || status=1
+DATABASE_URL="sqlite:///$PWD/var/test-sqlite.sqlite3" $PY -m pytest -p no:cacheprovider "${WORKERS[@]}" "$@" || status=1
 
 if [ "$status" -ne 0 ]; then
   echo "make test: FAILED (see above)"
