@@ -7,6 +7,7 @@ import copy
 import os
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -115,12 +116,14 @@ def gunicorn(django_db_setup, django_db_blocker):
         "DJANGO_SETTINGS_MODULE": "cdp_project.settings",
         "DJANGO_DEBUG": "0",
     }
+    # The server logs every request: to a file, since an undrained pipe fills and blocks its workers.
+    log = tempfile.TemporaryFile()
     process = subprocess.Popen(
         [str(ROOT / ".venv/bin/gunicorn"), "cdp_project.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=log,
     )
     server = Server("127.0.0.1", port, process)
     deadline = time.monotonic() + 60
@@ -130,7 +133,8 @@ def gunicorn(django_db_setup, django_db_blocker):
                 break
         except OSError:
             if process.poll() is not None:
-                raise RuntimeError(process.stderr.read().decode()[-2000:]) from None
+                log.seek(0)
+                raise RuntimeError(log.read().decode()[-2000:]) from None
             time.sleep(0.3)
     else:
         process.kill()
@@ -142,6 +146,7 @@ def gunicorn(django_db_setup, django_db_blocker):
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+    log.close()
 
 
 @pytest.fixture

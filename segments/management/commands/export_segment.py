@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -40,6 +41,7 @@ class Command(BaseCommand):
         chunks = exports.export_encode(rows=rows, spec=spec)
         if options["output"]:
             count = 0
+            Path(options["output"]).parent.mkdir(parents=True, exist_ok=True)  # e.g. var/ on a fresh clone
             with open(options["output"], "w", encoding="utf-8", newline="") as out:
                 for chunk in chunks:
                     out.write(chunk)
