@@ -6,16 +6,25 @@
 
 `web` serves Django's ASGI application with Granian: Granian's Rust I/O parses requests and
 Django's ASGI handler reads a whole body before any view runs, so clients that trickle their
-bytes cost a coroutine each, never a view thread (README "How it scales out"). It prepares the
-Prometheus multi-process directory that its worker processes share (README "Metrics")."""
+bytes cost a coroutine each, never a view thread (README "How it scales out"). Its main process
+holds the listening socket and replaces killed workers at once (WebServer below), so `kill -9`
+of a worker costs only the requests that worker was serving. It prepares the Prometheus
+multi-process directory that its worker processes share (README "Metrics")."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import shutil
+import signal
+import socket
 import sys
 from pathlib import Path
+
+from granian.constants import Interfaces
+from granian.log import LogLevels
+from granian.net import SocketSpec
+from granian.server.mp import MPServer, WorkerProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = "cdp_project.settings.production"
@@ -32,24 +41,60 @@ def prometheus_dir_prepare() -> str:
     return str(path)
 
 
-def web_command(*, host: str, port: int, workers: int) -> list[str]:
-    granian = shutil.which("granian", path=os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]]))
-    return [
-        granian or "granian",
-        "--interface",
-        "asgi",
-        "--host",
-        host,
-        "--port",
-        str(port),
-        "--workers",
-        str(workers),
-        "--respawn-failed-workers",
-        "--no-ws",
-        "--log-level",
-        "warning",
+class _Worker(WorkerProcess):
+    """A Granian worker whose death by SIGKILL (`kill -9`, the kernel's OOM killer) never
+    counts toward Granian's crash-loop rule."""
+
+    def _watcher(self) -> None:
+        self.inner.join()
+        if not self.interrupt_by_parent and self.inner.exitcode == -signal.SIGKILL:
+            # Granian stops the whole server when a worker dies within 5.5 s of its respawn (a
+            # worker that cannot boot would otherwise respawn forever). A killed worker booted
+            # fine: forget its respawn time so it is simply replaced.
+            self.parent.respawned_wrks.pop(self.idx, None)
+        super()._watcher()  # the process has exited: its join returns at once
+
+
+class WebServer(MPServer):
+    """Granian's multi-process server with two changes for a process that must keep serving
+    while workers die (README "How it scales out"):
+
+    - one listening socket, opened by the main process and shared by every worker (Granian's
+      own choice on other systems), instead of a SO_REUSEPORT socket per worker: the kernel's
+      queue of waiting connections belongs to the main process, so a killed worker takes only
+      the requests it was serving with it; the others, and new connections, wait in the queue
+      until a live or respawned worker accepts them, never `connection refused`;
+    - a worker killed by SIGKILL is always respawned (see _Worker); any other early death of a
+      respawned worker still stops the server, as Granian does."""
+
+    def _init_shared_socket(self) -> None:
+        if self.bind_uds:
+            super()._init_shared_socket()
+            return
+        self._ssp = SocketSpec(self.bind_addr, self.bind_port, self.backlog)
+        self._shd = self._ssp.build()
+        self._sfd = self._shd.get_fd()
+        self._ssp = None
+        self._sso = socket.socket(fileno=self._sfd)
+        self._sso.set_inheritable(True)
+
+    def _spawn_worker(self, idx, target, callback_loader) -> WorkerProcess:
+        worker = super()._spawn_worker(idx, target, callback_loader)
+        worker.__class__ = _Worker  # not started yet: only its watcher differs
+        return worker
+
+
+def web_server(*, host: str, port: int, workers: int) -> WebServer:
+    return WebServer(
         "cdp_project.asgi:application",
-    ]
+        address=host,
+        port=port,
+        interface=Interfaces.ASGINL,  # Django speaks no ASGI lifespan: Granian need not try
+        workers=workers,
+        websockets=False,
+        respawn_failed_workers=True,
+        log_level=LogLevels.warning,
+    )
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -68,8 +113,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.process == "web":
         prometheus_dir_prepare()
         os.environ.setdefault("CDP_DATABASE_POOL", "1")
-        command = web_command(host=args.host, port=args.port, workers=args.workers)
-        os.execvp(command[0], command)  # noqa: S606 (replaces this process: signals reach the server)
+        web_server(host=args.host, port=args.port, workers=args.workers).serve()
+        return
     manage = [sys.executable, str(ROOT / "manage.py")]
     if args.process == "worker":
         os.execv(sys.executable, [*manage, "jobs_worker"])  # noqa: S606

@@ -1,0 +1,129 @@
+"""The Procfile's web process keeps serving while its workers are killed (`make chaos` does the
+same under load): every connection is accepted, killed workers are replaced, the server lives."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from django.db import connection
+
+from tests.core.test_make_run import free_port, group_members
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def workers(pid: int) -> list[int]:
+    """The worker processes of the web process: its children."""
+    out = subprocess.run(["ps", "-eo", "pid=,ppid=,stat="], capture_output=True, text=True, check=True).stdout
+    rows = (line.split() for line in out.splitlines())
+    return sorted(int(p) for p, ppid, stat in rows if ppid == str(pid) and not stat.startswith("Z"))
+
+
+def healthz(port: int) -> str:
+    """'ok', or the kind of failure: 'refused' means nobody holds the port any more."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    try:
+        conn.request("GET", "/healthz")
+        return "ok" if conn.getresponse().status == 200 else "status"
+    except ConnectionRefusedError:
+        return "refused"
+    except (OSError, http.client.HTTPException):
+        return "reset"  # the request was in flight on the worker that was killed
+    finally:
+        conn.close()
+
+
+@pytest.fixture
+def web(tmp_path):
+    """The Procfile's `web:` line, as documented, on a free loopback port (2 workers)."""
+    port = free_port()
+    s = connection.settings_dict
+    env = {
+        **os.environ,
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        "DATABASE_URL": f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
+        "DJANGO_SETTINGS_MODULE": "cdp_project.settings",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
+        "WEB_CONCURRENCY": "2",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
+    line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
+    log = tmp_path / "web.log"
+    process = subprocess.Popen(
+        ["bash", "-c", "exec " + line.removeprefix("web:").strip()],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while healthz(port) != "ok":
+            assert process.poll() is None, log.read_text()
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.3)
+        while len(workers(process.pid)) < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.2)
+        yield process, port, log
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert group_members(process.pid) == []
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="runs once, in the PostgreSQL pass")
+@pytest.mark.django_db
+def test_the_web_process_accepts_every_connection_while_its_workers_are_killed(web):
+    process, port, log = web
+    outcomes: Counter[str] = Counter()
+    stop = threading.Event()
+
+    def probe() -> None:
+        while not stop.is_set():
+            outcomes[healthz(port)] += 1
+            time.sleep(0.05)
+
+    prober = threading.Thread(target=probe)
+    prober.start()
+    killed: set[int] = set()
+    try:
+        # Kill the youngest worker again and again, each time within a second or two of its
+        # birth: Granian alone would call that a crash loop and stop serving altogether.
+        for _ in range(5):
+            deadline = time.monotonic() + 30
+            while not (fresh := [pid for pid in workers(process.pid) if pid not in killed]) or len(fresh) < 2:
+                assert process.poll() is None, log.read_text()
+                assert time.monotonic() < deadline, f"no worker respawned: {log.read_text()}"
+                time.sleep(0.1)
+            victim = max(fresh)
+            os.kill(victim, signal.SIGKILL)
+            killed.add(victim)
+            time.sleep(1.0)
+        deadline = time.monotonic() + 30
+        while len([pid for pid in workers(process.pid) if pid not in killed]) < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        time.sleep(1.0)
+    finally:
+        stop.set()
+        prober.join()
+    assert process.poll() is None, log.read_text()
+    assert outcomes["refused"] == 0, (outcomes, log.read_text())
+    assert outcomes["ok"] > 20, outcomes
+    assert [healthz(port) for _ in range(10)] == ["ok"] * 10
