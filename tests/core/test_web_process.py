@@ -127,3 +127,43 @@ def test_the_web_process_accepts_every_connection_while_its_workers_are_killed(w
     assert outcomes["refused"] == 0, (outcomes, log.read_text())
     assert outcomes["ok"] > 20, outcomes
     assert [healthz(port) for _ in range(10)] == ["ok"] * 10
+
+
+def test_a_synchronous_stream_is_sent_as_it_is_produced_not_collected_first():
+    """The segment export is a synchronous iterator: the web process sends its first part while
+    the rest is not produced yet (Django's own ASGI handler would first hold all of it)."""
+    from asgiref.sync import ThreadSensitiveContext, async_to_sync
+    from django.http import StreamingHttpResponse
+
+    from cdp_project.asgi import STREAM_BATCH_BYTES, StreamingASGIHandler
+
+    produced: list[int] = []
+    threads: set[int] = set()
+    closed: list[bool] = []
+
+    def parts():
+        try:
+            for n in range(6):
+                produced.append(n)
+                threads.add(threading.get_ident())
+                yield bytes([65 + n]) * STREAM_BATCH_BYTES
+        finally:
+            closed.append(True)
+
+    response = StreamingHttpResponse(parts(), content_type="text/csv")
+    body: list[tuple[int, bytes]] = []
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            body.append((len(produced), message["body"]))
+
+    async def serve() -> None:
+        async with ThreadSensitiveContext():
+            await StreamingASGIHandler().send_response(response, send)
+
+    async_to_sync(serve)()
+    response.close()
+    assert body[0][0] == 1, "the first part went out before the second was produced"
+    assert b"".join(chunk for _, chunk in body) == b"".join(bytes([65 + n]) * STREAM_BATCH_BYTES for n in range(6))
+    assert len(threads) == 1, "every part is produced in the same (the view's) thread"
+    assert closed == [True]
