@@ -13,6 +13,8 @@ earlier events. Prints, in one run:
 - HTTP batch rate through the documented production web process (the Procfile's `web:`
   line, else gunicorn with 2 workers), 2 client threads;
 - single-event HTTP p50/p99 at concurrency 4;
+- with `--compare-gunicorn`, both HTTP figures again on gunicorn sync (2 workers) as the baseline,
+  alternating servers (web, gunicorn, gunicorn, web; means reported), and the ratios;
 - replay rate (whole batches of already-ingested events);
 - the most SQL statements any measured batch needed;
 each with its ratio to the INSERT baseline, then one line `BENCH {json}`. Not a test: it
@@ -294,10 +296,17 @@ def web_command(port: int) -> list[str]:
                 if argv and not os.path.isabs(argv[0]) and (ROOT / ".venv/bin" / argv[0]).exists():
                     argv[0] = str(ROOT / ".venv/bin" / argv[0])
                 return argv
+    return gunicorn_command(port)
+
+
+GUNICORN_SYNC = "gunicorn sync, 2 workers"
+
+
+def gunicorn_command(port: int) -> list[str]:
     return [str(ROOT / ".venv/bin/gunicorn"), "cdp_project.wsgi", "--workers", "2", "--bind", f"127.0.0.1:{port}"]
 
 
-def start_web(port: int) -> subprocess.Popen:
+def start_web(port: int, argv: list[str] | None = None) -> subprocess.Popen:
     env = {
         **os.environ,
         "PORT": str(port),
@@ -305,7 +314,7 @@ def start_web(port: int) -> subprocess.Popen:
         "DJANGO_LOG_LEVEL": "WARNING",
         "CDP_API_KEY_RATE_PER_MINUTE": "0",
     }
-    process = subprocess.Popen(web_command(port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(argv or web_command(port), cwd=ROOT, env=env, stdout=subprocess.DEVNULL)
     for _ in range(300):
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=0.2):
@@ -404,6 +413,11 @@ def main() -> None:
     parser.add_argument("--million", action="store_true", help="also measure a tenant with 1M seeded profiles")
     parser.add_argument("--smoke", action="store_true", help="a few seconds on a small seed (for make test)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of in-process batches")
+    parser.add_argument(
+        "--compare-gunicorn",
+        action="store_true",
+        help="also measure the HTTP phases on gunicorn sync (2 workers), alternating with the web process",
+    )
     args = parser.parse_args()
     if connection.vendor != "postgresql":
         sys.exit("bench/ingest.py needs PostgreSQL: run it with `make bench-ingest`.")
@@ -430,15 +444,26 @@ def main() -> None:
         meter, profile_updates_ingest, tenant, [work.updates() for _ in range(args.batches)], field="updates"
     )
 
-    port = free_port()
-    server = start_web(port)
-    try:
-        http_rate = http_batches(port, key, [work.batch() for _ in range(args.batches)])
-        singles = [work.fresh("known") for _ in range(args.singles)]
-        p50, p99, single_rate = http_single(port, key, singles)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+    def http_phase(gunicorn: bool) -> tuple[float, float, float, float]:
+        port = free_port()
+        server = start_web(port, gunicorn_command(port) if gunicorn else None)
+        try:
+            rate = http_batches(port, key, [work.batch() for _ in range(args.batches)])
+            return rate, *http_single(port, key, [work.fresh("known") for _ in range(args.singles)])
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+
+    if args.compare_gunicorn:
+        # web, gunicorn, gunicorn, web: the load drifting in from elsewhere falls on both alike.
+        phases = {False: [], True: []}
+        for gunicorn in (False, True, True, False):
+            phases[gunicorn].append(http_phase(gunicorn))
+        (http_rate, p50, p99, single_rate), (g_rate, g_p50, g_p99, g_single) = (
+            tuple(statistics.fmean(values) for values in zip(*phases[side], strict=True)) for side in (False, True)
+        )
+    else:
+        http_rate, p50, p99, single_rate = http_phase(False)
 
     replay_rate, replay_totals = in_process(meter, events_ingest, tenant, work_batches)
     fresh_only = [work.batch(replay_share=0) for _ in range(max(2, args.batches // 2))]
@@ -470,6 +495,15 @@ def main() -> None:
         ("new-event batch (no replays)", f"{new_rate:,.0f} events/s", new_rate / base),
         ("statements per batch, max over measured batches", f"{meter.max_queries}", None),
     ]
+    if args.compare_gunicorn:
+        rows += [
+            (f"HTTP batch, {GUNICORN_SYNC}, 2 clients", f"{g_rate:,.0f} events/s", g_rate / base),
+            (f"HTTP single event, {GUNICORN_SYNC}: p50", f"{g_p50:.1f} ms", None),
+            (f"HTTP single event, {GUNICORN_SYNC}: p99", f"{g_p99:.1f} ms", None),
+            (f"HTTP single event, {GUNICORN_SYNC}: throughput", f"{g_single:,.0f} events/s", g_single / base),
+            ("production web process / gunicorn sync: HTTP batch rate", f"{http_rate / g_rate:.2f}x", None),
+            ("production web process / gunicorn sync: single-event rate", f"{single_rate / g_single:.2f}x", None),
+        ]
     if million_rate is not None:
         rows += [
             ("1M profiles: in-process batch", f"{million_rate:,.0f} events/s", million_rate / base),
@@ -501,6 +535,11 @@ def main() -> None:
         "queries_per_batch_max": meter.max_queries,
         "smoke": args.smoke,
     }
+    if args.compare_gunicorn:
+        figures["gunicorn_http_batch_events_per_s"] = round(g_rate)
+        figures["gunicorn_single_p50_ms"] = round(g_p50, 2)
+        figures["web_vs_gunicorn_http_batch"] = round(http_rate / g_rate, 3)
+        figures["web_vs_gunicorn_single"] = round(single_rate / g_single, 3)
     if million_rate is not None:
         figures["million_in_process_events_per_s"] = round(million_rate)
         figures["million_merge_batch_events_per_s"] = round(million_merge_rate)
