@@ -5,11 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -21,6 +17,7 @@ from jobs import registry
 from jobs.services import job_enqueue
 from jobs.worker import jobs_run_pending
 from tests.core.test_make_run import free_port, group_members
+from tests.core.test_web_process import procfile_web_start, procfile_web_stop
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,7 +46,6 @@ def test_every_answer_carries_a_request_id_and_honours_a_sane_incoming_one(clien
 @pytest.mark.django_db
 def test_json_log_lines_carry_the_request_id(admin_api, caplog):
     from pythonjsonlogger.json import JsonFormatter
-
 
     with caplog.at_level(logging.INFO, logger="cdp.access"):
         admin_api.get("/api/v1/event-types", HTTP_X_REQUEST_ID="req-7")
@@ -120,27 +116,9 @@ def test_the_procfile_web_process_sums_metrics_over_its_workers_and_logs_json(tm
     prometheus_dir = tmp_path / "prometheus"
     prometheus_dir.mkdir()
     (prometheus_dir / "counter_999999.db").write_bytes(b"stale")  # from an earlier run: wiped at start
-    s = connection.settings_dict
-    env = {
-        **os.environ,
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "DATABASE_URL": f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
-        "DJANGO_SETTINGS_MODULE": "cdp_project.settings",
-        "CDP_LOG_FORMAT": "json",
-        "PROMETHEUS_MULTIPROC_DIR": str(prometheus_dir),
-        "WEB_CONCURRENCY": "2",
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-    }
-    web = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
     log = tmp_path / "web.log"
-    process = subprocess.Popen(
-        ["bash", "-c", "exec " + web.removeprefix("web:").strip()],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
+    process = procfile_web_start(
+        port, log, CDP_LOG_FORMAT="json", PROMETHEUS_MULTIPROC_DIR=str(prometheus_dir), WEB_CONCURRENCY="2"
     )
     try:
         deadline = time.monotonic() + 120
@@ -169,12 +147,7 @@ def test_the_procfile_web_process_sums_metrics_over_its_workers_and_logs_json(tm
             totals.add(sample(text, "cdp_http_request_duration_seconds_count", route="/healthz"))
         assert totals == {float(sent)}
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        procfile_web_stop(process)
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     probe = [line for line in lines if line.get("request_id") == "probe-1" and line["logger"] == "cdp.access"]
     assert len(probe) == 20 and probe[0]["status"] == 200 and probe[0]["path"] == "/healthz"

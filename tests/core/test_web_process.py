@@ -42,24 +42,21 @@ def healthz(port: int) -> str:
         conn.close()
 
 
-@pytest.fixture
-def web(tmp_path):
-    """The Procfile's `web:` line, as documented, on a free loopback port (2 workers)."""
-    port = free_port()
+def procfile_web_start(port: int, log: Path, **env: str) -> subprocess.Popen:
+    """The Procfile's `web:` line, as documented, on 127.0.0.1:port, serving the test database."""
     s = connection.settings_dict
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "DATABASE_URL": f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT']}/{s['NAME']}",
         "DJANGO_SETTINGS_MODULE": "cdp_project.settings",
-        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus"),
         "WEB_CONCURRENCY": "2",
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        **env,
     }
     line = next(line for line in (ROOT / "Procfile").read_text().splitlines() if line.startswith("web:"))
-    log = tmp_path / "web.log"
-    process = subprocess.Popen(
+    return subprocess.Popen(
         ["bash", "-c", "exec " + line.removeprefix("web:").strip()],
         cwd=ROOT,
         env=env,
@@ -67,6 +64,23 @@ def web(tmp_path):
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
+
+
+def procfile_web_stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+@pytest.fixture
+def web(tmp_path):
+    """The Procfile's web process with 2 workers, answering /healthz."""
+    port = free_port()
+    log = tmp_path / "web.log"
+    process = procfile_web_start(port, log, PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"))
     try:
         deadline = time.monotonic() + 120
         while healthz(port) != "ok":
@@ -78,12 +92,7 @@ def web(tmp_path):
             time.sleep(0.2)
         yield process, port, log
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        procfile_web_stop(process)
     assert group_members(process.pid) == []
 
 
@@ -129,6 +138,7 @@ def test_the_web_process_accepts_every_connection_while_its_workers_are_killed(w
     assert [healthz(port) for _ in range(10)] == ["ok"] * 10
 
 
+@pytest.mark.django_db  # closing the response signals request_finished, which tidies connections
 def test_a_synchronous_stream_is_sent_as_it_is_produced_not_collected_first():
     """The segment export is a synchronous iterator: the web process sends its first part while
     the rest is not produced yet (Django's own ASGI handler would first hold all of it)."""
