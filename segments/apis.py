@@ -15,13 +15,16 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cdp_project.core.pagination import paginate
-from cdp_project.core.schema import page_of
+from cdp_project.core.schema import page_of, problem
 from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
 from . import exports, selectors, services
 
 TAGS = ["segments"]
+BACKFILLING = problem(
+    "derived_backfilling: a derived attribute it reads is still being computed (the answer would be incomplete)"
+)
 
 
 class SegmentSerializer(serializers.Serializer):
@@ -85,7 +88,7 @@ class SegmentMembersApi(TenantAPIView):
     @extend_schema(
         operation_id="segments_members",
         parameters=[OpenApiParameter("limit", int, description="Page size (at most 1000).")],
-        responses=page_of(MemberSerializer, "MemberPage"),
+        responses={200: page_of(MemberSerializer, "MemberPage"), 409: BACKFILLING},
         tags=TAGS,
     )
     def get(self, request: Request, key: str) -> Response:
@@ -110,6 +113,7 @@ class SegmentExportApi(TenantAPIView):
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="profileId, address, the attributes."),
             (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="One JSON object a line."),
+            409: BACKFILLING,
         },
         tags=TAGS,
     )
