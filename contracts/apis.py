@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -266,7 +266,11 @@ class DerivedAttributeRecomputeApi(TenantAPIView):
     @extend_schema(
         operation_id="derived_attributes_recompute",
         request=None,
-        responses={202: JobSerializer, 404: problem(), 422: problem()},
+        responses={
+            202: OpenApiResponse(JobSerializer, description="The queued recompute job (Location: /api/v1/jobs/{id})."),
+            404: problem("No such derived attribute (another tenant's answers the same)"),
+            422: problem("A body with fields: none are taken"),
+        },
         tags=TAGS,
         description=(
             "Recompute the derived attribute's values exactly from the stored events, as a resumable job on the "

@@ -48,17 +48,58 @@ def export_spec_parse(*, tenant_id: int, params: Mapping[str, str]) -> ExportSpe
     """Read `channel`, `format` (csv by default) and `attributes` (comma-separated names of
     attribute or derived-attribute definitions); a 422 lists every problem (`/channel`,
     `/format`, `/attributes/1`)."""
-    problems: list[FieldProblem] = []
-    for name in params:
-        if name not in ("channel", "format", "attributes"):
-            problems.append(FieldProblem(f"/{name}", "unknown_parameter", f"Unknown parameter {name!r}."))
-    channel = params.get("channel", "")
+    problems = _unknown_parameters(params)
+    names = [n.strip() for n in params.get("attributes", "").split(",") if n.strip()]
+    return _spec_build(
+        tenant_id=tenant_id,
+        channel=params.get("channel", ""),
+        output=params.get("format", "csv"),
+        names=names,
+        problems=problems,
+    )
+
+
+def export_spec_from_body(*, tenant_id: int, body: Mapping[str, Any]) -> ExportSpec:
+    """The same request as a JSON body (the export job's): `{"channel", "format"?,
+    "attributes"?: ["firstName", "tier"]}` (a comma-separated string is taken too)."""
+    problems = _unknown_parameters(body)
+    attributes = body.get("attributes", [])
+    names: list[str] = []
+    if isinstance(attributes, str):
+        names = [n.strip() for n in attributes.split(",") if n.strip()]
+    elif isinstance(attributes, list):
+        for index, name in enumerate(attributes):
+            if isinstance(name, str) and "," not in name:
+                names.append(name.strip())
+            else:
+                problems.append(FieldProblem(f"/attributes/{index}", "type", "Each attribute is one name (a string)."))
+    else:
+        problems.append(FieldProblem("/attributes", "type", "attributes is a list of names."))
+    channel, output = body.get("channel", ""), body.get("format", "csv")
+    return _spec_build(
+        tenant_id=tenant_id,
+        channel=channel if isinstance(channel, str) else "",
+        output=output if isinstance(output, str) else "",
+        names=[] if any(p.pointer.startswith("/attributes") for p in problems) else names,
+        problems=problems,
+    )
+
+
+def _unknown_parameters(params: Mapping[str, Any]) -> list[FieldProblem]:
+    return [
+        FieldProblem(f"/{name}", "unknown_parameter", f"Unknown parameter {str(name)[:60]!r}.")
+        for name in params
+        if name not in ("channel", "format", "attributes")
+    ]
+
+
+def _spec_build(
+    *, tenant_id: int, channel: str, output: str, names: list[str], problems: list[FieldProblem]
+) -> ExportSpec:
     if channel not in CHANNELS:
         problems.append(FieldProblem("/channel", "unknown_channel", f"channel must be one of {', '.join(CHANNELS)}."))
-    output = params.get("format", "csv")
     if output not in FORMATS:
         problems.append(FieldProblem("/format", "unknown_format", f"format must be one of {', '.join(FORMATS)}."))
-    names = [n.strip() for n in params.get("attributes", "").split(",") if n.strip()]
     columns: list[ExportColumn] = []
     if len(names) > MAX_COLUMNS:
         problems.append(FieldProblem("/attributes", "too_many", f"At most {MAX_COLUMNS} attributes."))
@@ -121,10 +162,26 @@ def export_queryset(
     return rows if limit is None else rows[:limit]
 
 
-def export_row_count(*, segment: Segment, spec: ExportSpec, up_to: int) -> int:
-    """How many rows the export has, counted up to `up_to` (a bounded count: it stops
-    there, so asking whether a segment is too large to stream costs at most that much)."""
-    return _ready_members(segment=segment, spec=spec)[:up_to].count()
+def export_row_count(
+    *,
+    segment: Segment,
+    spec: ExportSpec,
+    up_to: int | None = None,
+    now: dt.datetime | None = None,
+    after: uuid.UUID | None = None,
+) -> int:
+    """How many rows the export has (behind `after`), counted up to `up_to` when given (a
+    bounded count stops there: asking whether an export is too large to stream costs at most
+    that much). Raises the export's own problems (409 derived_backfilling), so it is also the
+    check of an export asked for now and run later."""
+    rows = _ready_members(segment=segment, spec=spec, now=now, after=after)
+    return rows[:up_to].count() if up_to is not None else rows.count()
+
+
+def export_check(*, segment: Segment, spec: ExportSpec) -> None:
+    """Raise the problems the export would raise now (422 segment_invalid, 409
+    derived_backfilling), without reading any row."""
+    _ready_members(segment=segment, spec=spec)
 
 
 def _ready_members(
