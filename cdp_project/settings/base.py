@@ -269,3 +269,5 @@ CDP_DERIVED_CHUNK_PROFILES = env_int("CDP_DERIVED_CHUNK_PROFILES", 500, minimum=
 CDP_EXPORT_STREAM_MAX_ROWS = env_int("CDP_EXPORT_STREAM_MAX_ROWS", 100_000, minimum=1)
 CDP_EXPORT_DIR = Path(env_str("CDP_EXPORT_DIR") or VAR_DIR / "exports")
 CDP_EXPORT_JOB_CHUNK_ROWS = env_int("CDP_EXPORT_JOB_CHUNK_ROWS", 10_000, minimum=1)
+# Export files hold customer data: each is deleted this long after it was written.
+CDP_EXPORT_RETENTION_HOURS = env_int("CDP_EXPORT_RETENTION_HOURS", 72, minimum=1)

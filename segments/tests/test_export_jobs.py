@@ -198,3 +198,31 @@ def test_an_export_over_the_stream_limit_points_to_the_job_which_exports_it(api,
     job = export_job(api, "everyone", {"channel": "EMAIL"})
     jobs_run_pending()
     assert downloaded(api, api.get(f"/api/v1/jobs/{job['id']}").json())[1] == expected
+
+
+def test_export_files_past_their_retention_are_pruned_and_then_gone(api, segments, export_dir, settings):
+    import io
+    import os
+    import time
+
+    from django.core.management import call_command
+
+    old = export_job(api, "everyone", {"channel": "EMAIL"})
+    jobs_run_pending()
+    (path,) = export_dir.rglob("*.csv")
+    hours = settings.CDP_EXPORT_RETENTION_HOURS
+    os.utime(path, (time.time() - hours * 3600 - 60,) * 2)
+    fresh = export_job(api, "everyone", {"channel": "EMAIL", "format": "ndjson"})
+    jobs_run_pending()  # an export job prunes its tenant's expired files
+    assert not path.exists()
+    response = api.get(f"/api/v1/exports/{old['id']}/download")
+    assert response.status_code == 410 and response.json()["code"] == "export_gone"
+    assert api.get(f"/api/v1/exports/{fresh['id']}/download").status_code == 200
+
+    (kept,) = export_dir.rglob("*.ndjson")
+    out = io.StringIO()
+    call_command("exports_prune", stdout=out)
+    assert out.getvalue().strip() == "Removed 0 export file(s)." and kept.exists()
+    os.utime(kept, (time.time() - hours * 3600 - 60,) * 2)
+    call_command("exports_prune", "--tenant", "acme", stdout=out)
+    assert "Removed 1 export file(s)." in out.getvalue() and not kept.exists()
