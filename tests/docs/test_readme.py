@@ -51,6 +51,7 @@ def test_every_sh_block_of_the_readme_runs_verbatim_against_the_demo(live_server
     if shutil.which("curl") is None:
         pytest.skip("curl is not installed")
     settings.VAR_DIR = tmp_path
+    settings.CDP_EXPORT_DIR = tmp_path / "exports"  # the worker below writes there too
     out = StringIO()
     call_command("demo_load", stdout=out)
     keys = exported_keys(out.getvalue())
@@ -60,6 +61,7 @@ def test_every_sh_block_of_the_readme_runs_verbatim_against_the_demo(live_server
         **{f"{scope.upper()}_KEY": key for scope, key in keys.items()},
         "DATABASE_URL": _database_url(),
         "PYTHONDONTWRITEBYTECODE": "1",
+        "CDP_EXPORT_DIR": str(settings.CDP_EXPORT_DIR),
     }
     blocks = sh_blocks(README.read_text())
     assert len(blocks) >= 4
