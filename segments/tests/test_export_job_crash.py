@@ -4,21 +4,17 @@ last exported profile, and the downloaded file is byte for byte the streaming ex
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from jobs.models import Job
+from jobs.tests.workers import wait_for, worker_start, workers_stop
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
 PROFILES = 1200
 CHUNK = 10  # rows per slice (and checkpoint) in the worker: 120 checkpoints to be killed between
 EVERYONE = {
@@ -28,38 +24,14 @@ EVERYONE = {
 }
 
 
-def database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
-
-
 def start_worker(log: Path, export_dir: Path) -> subprocess.Popen:
     env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DJANGO_SETTINGS_MODULE": "cdp_project.settings",
         "CDP_JOB_LEASE_SECONDS": "3",
         "CDP_JOB_SWEEP_SECONDS": "1",
         "CDP_EXPORT_DIR": str(export_dir),
         "CDP_EXPORT_JOB_CHUNK_ROWS": str(CHUNK),
     }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "jobs_worker", "--interval", "0.2"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def wait_for(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.01)
-    raise AssertionError(f"timed out waiting for {what}")
+    return worker_start(log, env)
 
 
 def test_an_export_job_killed_mid_file_resumes_and_writes_exactly_the_streamed_bytes(
@@ -101,6 +73,7 @@ def test_an_export_job_killed_mid_file_resumes_and_writes_exactly_the_streamed_b
             lambda: Job.objects.get(pk=job_id).progress_done >= 3 * CHUNK,
             timeout=180,
             what="the first worker to checkpoint some slices",
+            poll=0.01,
         )
         first.send_signal(signal.SIGKILL)
         first.wait(10)
@@ -118,14 +91,7 @@ def test_an_export_job_killed_mid_file_resumes_and_writes_exactly_the_streamed_b
             what="the second worker to finish the job",
         )
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        workers_stop(first, second)
 
     assert finished.status == Job.Status.SUCCEEDED, (finished.error, log.read_text()[-3000:])
     assert finished.attempts == 2

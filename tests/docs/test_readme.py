@@ -9,10 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
 import subprocess
-import sys
-import time
 from io import StringIO
 from pathlib import Path
 
@@ -22,6 +19,7 @@ from django.db import connection
 
 from cdp_project.demo.management.commands.demo_load import exported_keys
 from jobs.models import Job
+from jobs.tests.workers import wait_for, worker_start, workers_stop
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
@@ -68,18 +66,13 @@ def test_every_sh_block_of_the_readme_runs_verbatim_against_the_demo(live_server
     prelude = 'set -euo pipefail\ncurl() { command curl --fail-with-body --max-time 30 "$@"; }\n'
     # `make run` runs the worker beside the server: the demo's backfills are done by the time a
     # reader pastes the first block, and the README's jobs (exports, replays) complete.
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "jobs_worker", "--interval", "0.2"],
-        cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "cdp_project.settings"},
-        stdout=(tmp_path / "worker.log").open("wb"),
-        stderr=subprocess.STDOUT,
-    )
+    worker = worker_start(tmp_path / "worker.log", {"CDP_EXPORT_DIR": env["CDP_EXPORT_DIR"]})
     try:
-        deadline = time.monotonic() + 120
-        while Job.objects.exclude(status__in=[Job.Status.SUCCEEDED, Job.Status.FAILED]).exists():
-            assert time.monotonic() < deadline and worker.poll() is None, (tmp_path / "worker.log").read_text()
-            time.sleep(0.2)
+        wait_for(
+            lambda: not Job.objects.exclude(status__in=[Job.Status.SUCCEEDED, Job.Status.FAILED]).exists(),
+            timeout=120,
+            what="the worker to run the demo's backfills",
+        )
         for number, block in enumerate(blocks, 1):
             script = block.replace("localhost:8000", f"localhost:{port}")
             done = subprocess.run(
@@ -90,9 +83,4 @@ def test_every_sh_block_of_the_readme_runs_verbatim_against_the_demo(live_server
                 f"--- stdout\n{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}"
             )
     finally:
-        worker.send_signal(signal.SIGTERM)
-        try:
-            worker.wait(15)
-        except subprocess.TimeoutExpired:
-            worker.kill()
-            worker.wait()
+        workers_stop(worker)
