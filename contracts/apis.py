@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cdp_project.core.errors import FieldProblem, pointer
 from cdp_project.core.pagination import paginate
+from cdp_project.core.schema import problem
+from jobs.apis import JobSerializer
 from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
@@ -255,3 +258,36 @@ class DerivedAttributeDetailApi(TenantAPIView):
     def get(self, request: Request, name: str) -> Response:
         definition = selectors.derived_attribute_by_name(tenant_id=self.tenant.pk, name=name)
         return Response(DerivedAttributeSerializer(definition).data)
+
+
+class DerivedAttributeRecomputeApi(TenantAPIView):
+    permission_classes = [HasAdminScope]
+
+    @extend_schema(
+        operation_id="derived_attributes_recompute",
+        request=None,
+        responses={
+            202: OpenApiResponse(JobSerializer, description="The queued recompute job (Location: /api/v1/jobs/{id})."),
+            404: problem("No such derived attribute (another tenant's answers the same)"),
+            422: problem("A body with fields: none are taken"),
+        },
+        tags=TAGS,
+        description=(
+            "Recompute the derived attribute's values exactly from the stored events, as a resumable job on the "
+            "worker (no body, or {}). The definition is backfilling until the job is done (its values are not "
+            "served as complete meanwhile), then ready. Answers 202 with the job; Location: /api/v1/jobs/{id}."
+        ),
+    )
+    def post(self, request: Request, name: str) -> Response:
+        definition = selectors.derived_attribute_by_name(tenant_id=self.tenant.pk, name=name)
+        if request.stream is not None:
+            specs.raise_problems(
+                tuple(
+                    FieldProblem(pointer(key), "undeclared", f"unknown field {str(key)[:60]!r}")
+                    for key in self.json_object(request)
+                )
+            )
+        job = services.derived_attributes_recompute(tenant_id=self.tenant.pk, names=[definition.name])
+        return Response(
+            JobSerializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/jobs/{job.pk}"}
+        )

@@ -378,8 +378,11 @@ def derived_attribute_create(*, tenant_id: int, spec: DerivedAttributeSpec) -> D
 
 def derived_attributes_recompute(*, tenant_id: int, names: Sequence[str] | None = None) -> Job:
     """Queue a recompute of the named (default: all) derived attributes from the event store,
-    a locked chunk of profiles at a time; returns the job. Values stay served meanwhile: each
-    chunk replaces exact values by exact values. Unknown names are a 422."""
+    a locked chunk of profiles at a time; returns the job (committed with the change). The
+    definitions are `backfilling` until it is done (their values, being rewritten, are not
+    served as complete meanwhile); its last step marks them `ready` again. A later recompute
+    or backfill takes a definition over: only the definition's latest job marks it ready.
+    Unknown names are a 422."""
     with transaction.atomic():
         definitions = list(
             DerivedAttributeDefinition.objects.select_for_update().filter(tenant_id=tenant_id).order_by("name")
@@ -400,7 +403,9 @@ def derived_attributes_recompute(*, tenant_id: int, names: Sequence[str] | None 
             kind=JOB_DERIVED_RECOMPUTE,
             params={"names": [d.name for d in chosen]},
         )
-        DerivedAttributeDefinition.objects.filter(pk__in=[d.pk for d in chosen]).update(job=job)
+        DerivedAttributeDefinition.objects.filter(pk__in=[d.pk for d in chosen]).update(
+            job=job, status=DERIVED_BACKFILLING
+        )
         return job
 
 
@@ -420,6 +425,14 @@ def derived_attribute_backfill_finish(*, tenant_id: int, definition_id: int, job
             tenant_id=tenant_id, pk=definition_id, job_id=job_id, status=DERIVED_BACKFILLING
         ).update(status=DERIVED_READY)
     )
+
+
+def derived_attributes_job_finish(*, tenant_id: int, job_id: object) -> int:
+    """Mark `ready` every backfilling definition whose latest job is `job_id` (a recompute's
+    last step). Returns how many were marked."""
+    return DerivedAttributeDefinition.objects.filter(
+        tenant_id=tenant_id, job_id=job_id, status=DERIVED_BACKFILLING
+    ).update(status=DERIVED_READY)
 
 
 def derived_attribute_spec_of(definition: DerivedAttributeDefinition) -> DerivedAttributeSpec:

@@ -13,4 +13,9 @@ urlpatterns = [
     ),
     path("derived-attributes", apis.DerivedAttributeListApi.as_view(), name="derived-attribute-list"),
     path("derived-attributes/<str:name>", apis.DerivedAttributeDetailApi.as_view(), name="derived-attribute-detail"),
+    path(
+        "derived-attributes/<str:name>/recompute",
+        apis.DerivedAttributeRecomputeApi.as_view(),
+        name="derived-attribute-recompute",
+    ),
 ]

@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from cdp_project.core.bulk import rows_insert, rows_update
 from contracts.selectors import derived_attribute_list
-from contracts.services import derived_attribute_backfill_finish
+from contracts.services import derived_attribute_backfill_finish, derived_attributes_job_finish
 from contracts.types import DerivedAttributeInfo
 from identity.concurrency import run_with_retries
 from jobs.models import Job
@@ -327,7 +327,10 @@ def derived_backfill_job(job: Job, params: dict, progress: Progress) -> dict[str
 
 
 def derived_recompute_job(job: Job, params: dict, progress: Progress) -> dict[str, object]:
-    """Job `derived.recompute`: recompute the named definitions (those that still exist)."""
+    """Job `derived.recompute`: recompute the named definitions (those that still exist), then
+    mark those still in its charge ready. Resumable from its checkpoint."""
     existing = {d.name for d in derived_attribute_list(tenant_id=job.tenant_id)}
     names = [name for name in params["names"] if name in existing]
-    return _derived_recompute_resumable(job=job, names=names, progress=progress)
+    result = _derived_recompute_resumable(job=job, names=names, progress=progress)
+    derived_attributes_job_finish(tenant_id=job.tenant_id, job_id=job.pk)
+    return result

@@ -7,21 +7,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.http import StreamingHttpResponse
+from django.conf import settings
+from django.http import FileResponse, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from cdp_project.core.errors import ProblemError
 from cdp_project.core.pagination import paginate
-from cdp_project.core.schema import page_of
+from cdp_project.core.schema import page_of, problem
+from channels.types import CHANNELS
+from jobs.apis import JobSerializer
 from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
-from . import exports, selectors, services
+from . import export_jobs, exports, selectors, services
 
 TAGS = ["segments"]
+BACKFILLING = problem(
+    "derived_backfilling: a derived attribute it reads is still being computed (the answer would be incomplete)"
+)
 
 
 class SegmentSerializer(serializers.Serializer):
@@ -85,7 +92,7 @@ class SegmentMembersApi(TenantAPIView):
     @extend_schema(
         operation_id="segments_members",
         parameters=[OpenApiParameter("limit", int, description="Page size (at most 1000).")],
-        responses=page_of(MemberSerializer, "MemberPage"),
+        responses={200: page_of(MemberSerializer, "MemberPage"), 409: BACKFILLING},
         tags=TAGS,
     )
     def get(self, request: Request, key: str) -> Response:
@@ -110,14 +117,97 @@ class SegmentExportApi(TenantAPIView):
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="profileId, address, the attributes."),
             (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="One JSON object a line."),
+            409: BACKFILLING,
+            422: problem(
+                "invalid_export (with pointers), segment_invalid, or export_too_large: more rows than "
+                "CDP_EXPORT_STREAM_MAX_ROWS (POST .../exports runs it as a job)"
+            ),
         },
         tags=TAGS,
+        description=(
+            "Streams one row per member ready on the channel. Up to CDP_EXPORT_STREAM_MAX_ROWS rows (100,000 by "
+            "default); a larger export answers 422 export_too_large: run it as a job with POST "
+            "/api/v1/segments/{key}/exports."
+        ),
     )
     def get(self, request: Request, key: str) -> StreamingHttpResponse:
         segment = selectors.segment_get(tenant_id=self.tenant.pk, key=key)
         spec = exports.export_spec_parse(tenant_id=self.tenant.pk, params=request.query_params.dict())
+        limit = settings.CDP_EXPORT_STREAM_MAX_ROWS
+        if exports.export_row_count(segment=segment, spec=spec, up_to=limit + 1) > limit:
+            raise ProblemError(
+                code="export_too_large",
+                title="Export too large to stream",
+                status=422,
+                detail=f"This export has more than {limit:,} rows, too many to stream in one request: "
+                f"POST /api/v1/segments/{segment.key}/exports with the same channel, format and attributes "
+                "runs it as a job, whose result links the file.",
+            )
         rows = exports.export_rows(segment=segment, spec=spec)
         chunks = exports.export_stream(chunks=exports.export_encode(rows=rows, spec=spec), spec=spec)
         response = StreamingHttpResponse(chunks, content_type=exports.CONTENT_TYPES[spec.format])
         response["Content-Disposition"] = f'attachment; filename="{segment.key}-{spec.channel.lower()}.{spec.format}"'
+        return response
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    channel = serializers.ChoiceField(choices=list(CHANNELS))
+    format = serializers.ChoiceField(
+        choices=list(exports.FORMATS), required=False, help_text="csv (default) or ndjson."
+    )
+    attributes = serializers.ListField(
+        child=serializers.CharField(), required=False, help_text="Attribute or derived-attribute names, in order."
+    )
+
+
+class SegmentExportJobApi(TenantAPIView):
+    permission_classes = [HasAdminScope]
+
+    @extend_schema(
+        operation_id="segments_export_job",
+        request=ExportRequestSerializer,
+        responses={
+            202: OpenApiResponse(JobSerializer, description="The queued export job (Location: /api/v1/jobs/{id})."),
+            409: BACKFILLING,
+            422: problem("invalid_export (with pointers) or segment_invalid"),
+        },
+        tags=TAGS,
+        description=(
+            "Export the segment as a job on the worker, any size: the same rows and bytes as GET .../export. "
+            "Answers 202 with the job (Location: /api/v1/jobs/{id}); once it has succeeded, its result.url "
+            "(GET /api/v1/exports/{id}/download) serves the file."
+        ),
+    )
+    def post(self, request: Request, key: str) -> Response:
+        segment = selectors.segment_get(tenant_id=self.tenant.pk, key=key)
+        spec = exports.export_spec_from_body(tenant_id=self.tenant.pk, body=self.json_object(request))
+        job = export_jobs.segment_export_enqueue(tenant=self.tenant, segment=segment, spec=spec)
+        return Response(
+            JobSerializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/jobs/{job.pk}"}
+        )
+
+
+class ExportDownloadApi(TenantAPIView):
+    permission_classes = [HasAdminScope]
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> Any:
+        # The body is the file (CSV or NDJSON); problems still render as JSON.
+        return super().perform_content_negotiation(request, force=True)
+
+    @extend_schema(
+        operation_id="exports_download",
+        parameters=[OpenApiParameter("job_id", str, OpenApiParameter.PATH, description="The export job's id.")],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The finished export."),
+            (200, "application/x-ndjson"): OpenApiResponse(OpenApiTypes.STR, description="The finished export."),
+            409: problem("export_not_ready (the job is queued or running) or export_failed"),
+            410: problem("export_gone: the file was removed from CDP_EXPORT_DIR"),
+        },
+        tags=TAGS,
+        description="The file of a finished export job (its id is the job's). Another tenant's answers 404.",
+    )
+    def get(self, request: Request, job_id: str) -> FileResponse:
+        job, path = export_jobs.export_job_file(tenant_id=self.tenant.pk, job_id=job_id)
+        response = FileResponse(path.open("rb"), as_attachment=True, filename=export_jobs.export_filename(job=job))
+        response["Content-Type"] = exports.CONTENT_TYPES[job.params["format"]]
         return response

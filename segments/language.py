@@ -20,7 +20,7 @@ from typing import Any, Union
 
 from cdp_project.core.errors import FieldProblem, pointer
 from channels.types import CHANNELS
-from contracts.models import NAME_PATTERN
+from contracts.models import DERIVED_BACKFILLING, NAME_PATTERN
 from contracts.selectors import attribute_definition_list, derived_attribute_list, event_type_get
 from contracts.types import FieldSpec
 from contracts.validator import parse_rfc3339
@@ -192,11 +192,19 @@ class ContractView:
                 self._event_types[event_type] = {p.name: p for p in properties}
         return self._event_types[event_type]
 
-    def derived(self, name: str) -> tuple[str, TypedField] | None:
-        """(aggregation, the type of its values) of a derived attribute, or None."""
+    def _derived_definition(self, name: str) -> Any:
         if self._derived is None:
             self._derived = {d.name: d for d in derived_attribute_list(tenant_id=self.tenant_id)}
-        definition = self._derived.get(name) if name not in self.derived_removed else None
+        return self._derived.get(name) if name not in self.derived_removed else None
+
+    def derived_backfilling(self, name: str) -> bool:
+        """Whether the derived attribute's values are still being computed (incomplete)."""
+        definition = self._derived_definition(name)
+        return definition is not None and definition.status == DERIVED_BACKFILLING
+
+    def derived(self, name: str) -> tuple[str, TypedField] | None:
+        """(aggregation, the type of its values) of a derived attribute, or None."""
+        definition = self._derived_definition(name)
         if definition is None:
             return None
         if definition.aggregation == "count":

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 
 from django.db.models import QuerySet
 
-from cdp_project.core.errors import FieldProblem, not_found, unprocessable
+from cdp_project.core.errors import FieldProblem, ProblemError, not_found, unprocessable
 from profiles.models import Profile
 
 from .compiler import members_queryset
@@ -15,6 +16,7 @@ from .language import CheckedDefinition, ContractView, definition_check
 from .models import Segment
 
 SAMPLE_SIZE = 20
+DERIVED_BACKFILLING_CODE = "derived_backfilling"
 
 
 def segment_queryset(*, tenant_id: int) -> QuerySet[Segment]:
@@ -29,11 +31,12 @@ def segment_get(*, tenant_id: int, key: str) -> Segment:
     return segment
 
 
-def segment_checked(*, segment: Segment) -> CheckedDefinition:
+def segment_checked(*, segment: Segment, contract: ContractView | None = None) -> CheckedDefinition:
     """The segment's definition checked against the contracts as they are now. Contract
     changes that would break a saved segment are refused, so this fails only for a
     segment saved before its contract changed by other means: a 422 that says where."""
-    checked, problems = definition_check(definition=segment.definition, contract=ContractView(segment.tenant_id))
+    contract = contract if contract is not None else ContractView(segment.tenant_id)
+    checked, problems = definition_check(definition=segment.definition, contract=contract)
     if checked is None:
         raise unprocessable(
             "segment_invalid",
@@ -44,9 +47,40 @@ def segment_checked(*, segment: Segment) -> CheckedDefinition:
     return checked
 
 
-def segment_members(*, segment: Segment, now: dt.datetime | None = None) -> QuerySet[Profile]:
-    """The segment's live members (one query, not yet run)."""
-    return members_queryset(tenant_id=segment.tenant_id, checked=segment_checked(segment=segment), now=now)
+def derived_backfilling_error(*, segment: Segment, problems: Sequence[FieldProblem]) -> ProblemError:
+    """409 `derived_backfilling`: the answer would read derived values still being computed."""
+    names = sorted({p.detail for p in problems})
+    return ProblemError(
+        code=DERIVED_BACKFILLING_CODE,
+        title="Derived attribute still backfilling",
+        status=409,
+        detail=(
+            f"Segment {segment.key!r} reads {', '.join(repr(n) for n in names)}, whose values are still being "
+            "computed from the stored events, so the answer would be incomplete. Try again once "
+            "GET /api/v1/derived-attributes/{name} says status ready."
+        ),
+        errors=tuple(problems),
+    )
+
+
+def segment_members(
+    *, segment: Segment, now: dt.datetime | None = None, incomplete: Sequence[FieldProblem] = ()
+) -> QuerySet[Profile]:
+    """The segment's live members (one query, not yet run).
+
+    Never an incomplete answer: when a derived attribute the definition reads is still
+    backfilling (or the caller reads one too, given in `incomplete`), a 409
+    `derived_backfilling` problem names each (its pointer, the name as `detail`)."""
+    contract = ContractView(segment.tenant_id)
+    checked = segment_checked(segment=segment, contract=contract)
+    problems = [
+        FieldProblem(r.pointer, DERIVED_BACKFILLING_CODE, r.name)
+        for r in checked.references
+        if r.kind == "derived" and contract.derived_backfilling(r.name)
+    ]
+    if problems or incomplete:
+        raise derived_backfilling_error(segment=segment, problems=[*problems, *incomplete])
+    return members_queryset(tenant_id=segment.tenant_id, checked=checked, now=now)
 
 
 def segment_member_count(*, segment: Segment) -> int:

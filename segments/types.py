@@ -21,6 +21,8 @@ class ExportColumn:
 
     name: str
     source: str  # "attribute" or "derived"
+    # A derived attribute whose values are still being computed when the export was asked for.
+    backfilling: bool = False
 
 
 @dataclass(frozen=True)

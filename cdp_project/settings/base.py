@@ -261,3 +261,13 @@ CDP_JOB_RETRY_BASE_SECONDS = env_int("CDP_JOB_RETRY_BASE_SECONDS", 2, minimum=0)
 CDP_JOB_RETRY_MAX_SECONDS = env_int("CDP_JOB_RETRY_MAX_SECONDS", 300, minimum=0)
 # Profiles per transaction (and per checkpoint) of a derived-attribute backfill or recompute.
 CDP_DERIVED_CHUNK_PROFILES = env_int("CDP_DERIVED_CHUNK_PROFILES", 500, minimum=1)
+
+# --- Segment exports (README "Segments and exports"). The streaming export answers up to this
+# many rows; a larger one answers 422 export_too_large pointing to the export job, which writes
+# the file to CDP_EXPORT_DIR (shared by the web and worker processes: a volume on many hosts)
+# in checkpointed slices of CDP_EXPORT_JOB_CHUNK_ROWS rows.
+CDP_EXPORT_STREAM_MAX_ROWS = env_int("CDP_EXPORT_STREAM_MAX_ROWS", 100_000, minimum=1)
+CDP_EXPORT_DIR = Path(env_str("CDP_EXPORT_DIR") or VAR_DIR / "exports")
+CDP_EXPORT_JOB_CHUNK_ROWS = env_int("CDP_EXPORT_JOB_CHUNK_ROWS", 10_000, minimum=1)
+# Export files hold customer data: each is deleted this long after it was written.
+CDP_EXPORT_RETENTION_HOURS = env_int("CDP_EXPORT_RETENTION_HOURS", 72, minimum=1)

@@ -185,3 +185,63 @@ def test_the_admin_profile_page_shows_derived_values_and_recent_events(client, i
     assert "Derived attributes" in html and "ordersTotal" in html and "100.5" in html
     assert "Recent events" in html and "shop-backend/order-3" in html
     assert "violations log" in html and "unknown_event_type" in html
+
+
+def test_a_recompute_over_http_is_a_job_and_the_definition_is_backfilling_until_it_is_done(
+    ingest_api, admin_api, tenant, derived
+):
+    from profiles.models import DerivedValue
+
+    for event in ORDERS:
+        profile_id = ingest_api.post("/api/v1/events", event, format="json").json()["profileId"]
+    DerivedValue.objects.filter(tenant=tenant, name="ordersTotal").update(value=1.0, number=1.0, exact="1")
+    DerivedValue.objects.filter(tenant=tenant, name="ordersCount").delete()  # drifted values, to be repaired
+
+    response = admin_api.post("/api/v1/derived-attributes/ordersTotal/recompute")
+    assert response.status_code == 202, response.content
+    job = response.json()
+    assert job["kind"] == "derived.recompute" and job["status"] == "queued"
+    assert response.headers["Location"] == f"/api/v1/jobs/{job['id']}"
+    definition = admin_api.get("/api/v1/derived-attributes/ordersTotal").json()
+    assert definition["status"] == "backfilling" and definition["job"]["id"] == job["id"]
+    assert admin_api.get("/api/v1/derived-attributes/ordersCount").json()["status"] == "ready", "only the one named"
+    profile = admin_api.get(f"/api/v1/profiles/{profile_id}").json()
+    assert "ordersTotal" not in profile["derived"] and profile["derivedStatus"]["ordersTotal"] == "backfilling"
+
+    assert jobs_run_pending() == 1
+
+    done = admin_api.get(response.headers["Location"]).json()
+    assert done["status"] == "succeeded" and done["result"] == {"profiles": 1, "valuesWritten": 1, "resumedFrom": 0}
+    assert admin_api.get("/api/v1/derived-attributes/ordersTotal").json()["status"] == "ready"
+    assert derived_of(admin_api, profile_id) == {k: v for k, v in EXPECTED.items() if k != "ordersCount"}
+
+
+def test_a_recompute_that_takes_over_a_backfill_is_the_one_that_marks_it_ready(admin_api, tenant, derived):
+    created = admin_api.post(
+        "/api/v1/derived-attributes",
+        {"name": "itemsTotal", "eventType": "order_completed", "property": "total", "aggregation": "sum"},
+        format="json",
+    ).json()
+    recompute = admin_api.post("/api/v1/derived-attributes/itemsTotal/recompute", {}, format="json").json()
+    assert admin_api.get("/api/v1/derived-attributes/itemsTotal").json()["job"]["id"] == recompute["id"]
+    assert jobs_run_pending() == 2
+    assert admin_api.get(f"/api/v1/jobs/{created['job']['id']}").json()["status"] == "succeeded"
+    definition = admin_api.get("/api/v1/derived-attributes/itemsTotal").json()
+    assert definition["status"] == "ready" and definition["job"]["status"] == "succeeded"
+
+
+def test_a_recompute_of_an_unknown_or_another_tenants_attribute_is_404_and_bad_bodies_are_refused(
+    admin_api, other_admin_api, ingest_api, tenant, derived
+):
+    from jobs.models import Job
+
+    before = Job.objects.count()
+    assert admin_api.post("/api/v1/derived-attributes/nope/recompute").status_code == 404
+    assert other_admin_api.post("/api/v1/derived-attributes/ordersTotal/recompute").status_code == 404
+    assert ingest_api.post("/api/v1/derived-attributes/ordersTotal/recompute").status_code == 403
+    bad = admin_api.post("/api/v1/derived-attributes/ordersTotal/recompute", {"names": ["x"]}, format="json")
+    assert bad.status_code == 422 and [e["pointer"] for e in bad.json()["errors"]] == ["/names"]
+    listed = admin_api.post("/api/v1/derived-attributes/ordersTotal/recompute", [], format="json")
+    assert listed.status_code == 400
+    assert Job.objects.count() == before
+    assert admin_api.get("/api/v1/derived-attributes/ordersTotal").json()["status"] == "ready"

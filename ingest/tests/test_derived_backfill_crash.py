@@ -5,27 +5,23 @@ chunk, and the values end exactly as a full recompute from the event store makes
 from __future__ import annotations
 
 import copy
-import os
 import signal
 import subprocess
-import sys
-import time
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from contracts.plans import contracts_plan_import
 from ingest.derived import derived_recompute
 from ingest.services import source_create
 from ingest.tests.conftest import PLAN
 from jobs.models import Job
+from jobs.tests.workers import wait_for, worker_start, workers_stop
 from profiles.models import DerivedValue
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
 
-ROOT = Path(__file__).resolve().parents[2]
 PROFILES = 2000
 BATCH = 500
 CHUNK = 40  # profiles per backfill transaction in the worker: 50 checkpoints to be killed between
@@ -42,37 +38,11 @@ def order(n: int) -> dict:
     }
 
 
-def database_url() -> str:
-    s = connection.settings_dict
-    return f"postgres://{s['USER']}:{s['PASSWORD'] or ''}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+WORKER_ENV = {"CDP_JOB_LEASE_SECONDS": "3", "CDP_JOB_SWEEP_SECONDS": "1", "CDP_DERIVED_CHUNK_PROFILES": str(CHUNK)}
 
 
 def start_worker(log: Path) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DJANGO_SETTINGS_MODULE": "cdp_project.settings",
-        "CDP_JOB_LEASE_SECONDS": "3",
-        "CDP_JOB_SWEEP_SECONDS": "1",
-        "CDP_DERIVED_CHUNK_PROFILES": str(CHUNK),
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "jobs_worker", "--interval", "0.2"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-    )
-
-
-def wait_for(predicate, *, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+    return worker_start(log, WORKER_ENV)
 
 
 def values_of(tenant, name: str) -> dict:
@@ -129,14 +99,7 @@ def test_a_backfill_killed_mid_way_resumes_and_ends_exactly_right(tenant, ingest
             what="the second worker to finish the job",
         )
     finally:
-        for process in (first, second):
-            if process is not None and process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-                try:
-                    process.wait(15)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-                    process.wait()
+        workers_stop(first, second)
 
     assert finished.status == Job.Status.SUCCEEDED, (finished.error, log.read_text()[-3000:])
     assert finished.attempts == 2

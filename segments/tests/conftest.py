@@ -19,6 +19,7 @@ from contracts.plans import contracts_plan_import
 from contracts.validator import parse_rfc3339
 from ingest.models import Event
 from ingest.services import source_create
+from jobs.worker import jobs_run_pending
 from profiles.models import DerivedValue, Profile
 from profiles.selectors import profile_attributes
 
@@ -148,6 +149,7 @@ class World:
 def contracts(tenant):
     contracts_plan_import(tenant_id=tenant.pk, plan=copy.deepcopy(PLAN))
     source_create(tenant=tenant, key="crm", name="CRM")
+    jobs_run_pending()  # the derived attributes' (empty) backfills: they are ready
 
 
 @pytest.fixture
