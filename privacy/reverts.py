@@ -44,7 +44,7 @@ from channels.locks import profile_channels_lock
 from channels.models import Endpoint, EndpointHistory, HistoryKind
 from identity.concurrency import run_with_retries
 from identity.locks import identifier_keys_lock_many
-from identity.models import Identifier, MergeBlock
+from identity.models import Identifier, IdentityConflict, MergeBlock
 from identity.resolver import merge_blocks_among, resolution_plan
 from ingest.derived import derived_recompute
 from ingest.models import ChannelUpdate, Event, ProfileUpdate, RecordKind
@@ -383,7 +383,65 @@ def _route(
     for key in floating:
         owner.setdefault(key, survivor_id)
     plan.identifiers = owner
+    _outsiders_check(
+        tenant=tenant,
+        entry=entry,
+        owner=owner,
+        family_ids={survivor_id, restored_id, *map(uuid.UUID, undo.get("tombstones", []))},
+        external_of=external_of,
+        blocked=blocked,
+    )
     return plan
+
+
+def _outsiders_check(
+    *,
+    tenant: Tenant,
+    entry: MergeLedgerEntry,
+    owner: Mapping[Key, uuid.UUID],
+    family_ids: set[uuid.UUID],
+    external_of: Any,
+    blocked: Any,
+) -> None:
+    """Records that went to *another* profile because the merged family refused them (an
+    identity conflict naming it) must land there still once the family is split; one that
+    would now go to the restored profile (say, claim it) means the history would have gone
+    differently, and the merge is not revertible exactly."""
+    primaries = set(
+        IdentityConflict.objects.filter(tenant=tenant, owner_profile_id__in=family_ids).values_list(
+            "primary_profile_id", flat=True
+        )
+    )
+    if not primaries:
+        return
+    live = {
+        pid if into is None else into
+        for pid, into in Profile.objects.filter(tenant=tenant, pk__in=primaries).values_list("pk", "merged_into_id")
+    } - family_ids
+    named = {str(pid) for pid in family_ids}
+    for _, model in RECORD_MODELS:
+        rows = model.objects.filter(tenant=tenant, profile_id__in=live).values_list(
+            "profile_id", "identity", "resolution", "source__key", "external_event_id"
+        )
+        for profile_id, identity, resolution, source, external_id in rows:
+            if not any(c.get("ownerProfileId") in named for c in (resolution or {}).get("conflicts", [])):
+                continue
+            keys = {(t, v) for t, v in identity.items()}
+            outside = _outside_owners(tenant=tenant, keys={k for k in keys if k not in owner})
+            owners = {
+                t: owner[(t, v)] if (t, v) in owner else outside[(t, v)][0]
+                for t, v in keys
+                if (t, v) in owner or (t, v) in outside
+            }
+            externals = {pid: external_of(pid) for pid in owners.values()}
+            externals.update({pid: ext for pid, ext in outside.values()})
+            decided = resolution_plan(values=identity, owners=owners, externals=externals, blocked=blocked)
+            if decided.primary_id != profile_id or decided.merges:
+                raise not_revertible(
+                    f"{model._meta.verbose_name.capitalize()} {source}/{external_id} went to profile {profile_id} "
+                    f"because the merged profile refused it; it would now resolve differently, so merge "
+                    f"{entry.pk} cannot be reverted exactly."
+                )
 
 
 def _outside_owners(*, tenant: Tenant, keys: set[Key]) -> dict[Key, tuple[uuid.UUID, str | None]]:
@@ -512,12 +570,12 @@ def _endpoints_restore(
             active[pk] = True
     originally = {pk: is_active for pk, _, is_active, _ in rows}
     moving = [pk for pk in owner if owner[pk] == restored_id]
-    # Two statements so that no (profile, channel) holds two active rows on the way.
-    Endpoint.objects.filter(tenant=tenant, pk__in=[pk for pk in owner if originally[pk] and not active[pk]]).update(
-        active=False, updated_at=now
-    )
-    for pk in owner:
-        if owner[pk] != survivor_id or (active[pk] and not originally[pk]):
+    changed = [pk for pk in owner if owner[pk] != survivor_id or active[pk] != originally[pk]]
+    # Every changed row inactive first, then each to its end state: no (profile, channel)
+    # holds two active rows on the way.
+    Endpoint.objects.filter(tenant=tenant, pk__in=changed).update(active=False, updated_at=now)
+    for pk in changed:
+        if owner[pk] != survivor_id or active[pk]:
             Endpoint.objects.filter(tenant=tenant, pk=pk).update(
                 profile_id=owner[pk], active=active[pk], updated_at=now
             )

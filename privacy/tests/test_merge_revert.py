@@ -11,8 +11,8 @@ import pytest
 from channels.models import Endpoint
 from conftest import make_client
 from identity.models import Identifier, IdentityConflict, MergeBlock
-from jobs.worker import jobs_run_pending
 from ingest.models import Event, ProfileUpdate
+from jobs.worker import jobs_run_pending
 from profiles.models import AttributeValue, DerivedValue, MergeLedgerEntry, Profile
 from runtime.models import Participant, VariableValue
 
