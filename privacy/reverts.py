@@ -29,13 +29,16 @@ keys, profile rows, channel state, participants. `dry_run` does all of it and ro
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, TextField
+from django.db.models.fields.json import KT
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from cdp_project.core.errors import ProblemError, not_found
@@ -270,25 +273,41 @@ def _identifiers_of(tenant: Tenant, profile_id: uuid.UUID) -> list[tuple[int, st
 
 
 def _records_of(tenant: Tenant, profile_id: uuid.UUID) -> list[_Record]:
-    """Every record of the survivor's family, in arrival order."""
+    """Every record of the survivor's family, in arrival order. The identity maps and the
+    attached types come as text and are decoded once per distinct value: a profile's many
+    events mostly repeat a handful of identity maps."""
     records: list[_Record] = []
     payloads = {"events": None, "profileUpdates": "attributes", "channelUpdates": "update"}
+    decoded: dict[str | None, Any] = {None: None}
+
+    def load(text: str | None) -> Any:
+        if text not in decoded:
+            decoded[text] = json.loads(text)  # type: ignore[arg-type]
+        return decoded[text]
+
     for kind, model in RECORD_MODELS:
-        columns = ["id", "identity", "resolution", "received_at", "occurred_at", "source__key", "external_event_id"]
+        columns = ["id", "received_at", "occurred_at", "source__key", "external_event_id"]
         if payloads[kind]:
             columns.append(payloads[kind])
-        for row in model.objects.filter(tenant=tenant, profile_id=profile_id).values_list(*columns):
+        rows = (
+            model.objects.filter(tenant=tenant, profile_id=profile_id)
+            .annotate(
+                identity_text=Cast("identity", TextField()), attached_text=Cast(KT("resolution__attached"), TextField())
+            )
+            .values_list("identity_text", "attached_text", *columns)
+        )
+        for identity, attached, rid, received_at, occurred_at, source, external_id, *payload in rows:
             records.append(
                 _Record(
                     kind=kind,
-                    id=row[0],
-                    identity=dict(row[1] or {}),
-                    attached=tuple((row[2] or {}).get("attached", ())),
-                    received_at=row[3],
-                    occurred_at=row[4],
-                    source=row[5],
-                    external_id=row[6],
-                    payload=row[7] if len(row) > 7 else None,
+                    id=rid,
+                    identity=load(identity) or {},
+                    attached=tuple(load(attached) or ()),
+                    received_at=received_at,
+                    occurred_at=occurred_at,
+                    source=source,
+                    external_id=external_id,
+                    payload=payload[0] if payload else None,
                 )
             )
     records.sort(key=lambda r: (r.received_at, r.occurred_at, r.kind, str(r.id)))
