@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PORT ?= 8000
 
-.PHONY: run test install lint bench-ingest bench-segments bench-runtime bench-slow-clients chaos lock clean
+.PHONY: run test install lint bench-ingest bench-segments bench-runtime bench-revert bench-slow-clients chaos lock clean
 
 $(VENV)/.installed: requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ bench-segments: install
 
 bench-runtime: install
 	bash scripts/bench.sh runtime $(ARGS)
+
+bench-revert: install
+	bash scripts/bench.sh revert $(ARGS)
 
 ## Crash test (issue 11): ingest from two clients while web workers are killed and PostgreSQL
 ## restarts, then the invariants checked in SQL. ARGS=--quick for a short run.

@@ -339,7 +339,7 @@ def _reachability_apply(
 
 def endpoints_move_on_merge(
     *, tenant_id: int, pairs: Sequence[tuple[uuid.UUID, uuid.UUID]]
-) -> dict[uuid.UUID, dict[str, int]]:
+) -> dict[uuid.UUID, dict[str, Any]]:
     """Merge handler: the merged profiles' endpoints move to their survivors with their
     consent, reachability and history. Where both had an active endpoint on a channel,
     the survivor's stays active (DESIGN.md §4). Every pair of the batch at once: the
@@ -353,8 +353,14 @@ def endpoints_move_on_merge(
         )
     )
     merged_ids = {merged for merged, _ in pairs}
-    moved: dict[uuid.UUID, dict[str, int]] = {merged: {"endpoints": 0} for merged in merged_ids}
+    moved: dict[uuid.UUID, dict[str, Any]] = {
+        merged: {"endpoints": 0, "endpointRows": [], "survivorEndpointRows": []} for merged in merged_ids
+    }
     if not any(profile_id in merged_ids for _, profile_id, _, _ in rows):
+        for merged, survivor in pairs:  # a revert still needs the survivor's own endpoints
+            moved[merged]["survivorEndpointRows"] = sorted(
+                [pk, is_active] for pk, who, _, is_active in rows if who == survivor
+            )
         return moved
     now = timezone.now()
     owner = {pk: profile_id for pk, profile_id, _, _ in rows}
@@ -365,6 +371,9 @@ def endpoints_move_on_merge(
     for merged, survivor in pairs:
         survivor_active = {channel_of[pk] for pk, who in owner.items() if who == survivor and active[pk]}
         moving = sorted(pk for pk, who in owner.items() if who == merged)
+        # What a revert puts back: both sides' endpoints with their active flags before the merge.
+        moved[merged]["endpointRows"] = [[pk, active[pk]] for pk in moving]
+        moved[merged]["survivorEndpointRows"] = sorted([pk, active[pk]] for pk, who in owner.items() if who == survivor)
         for pk in moving:
             kept_survivors = active[pk] and channel_of[pk] in survivor_active
             if kept_survivors:

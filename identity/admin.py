@@ -227,6 +227,12 @@ class IdentityConflictAdmin(ReadOnlyAdmin):
                 "{} stayed with its owner. Check upstream whether two customers share it.",
                 self.identifier(obj),
             )
+        if obj.reason == IdentityConflict.REASON_REVERTED_MERGE:
+            return format_html(
+                "A merge of these two profiles was reverted, so they are never merged again automatically; "
+                "{} stayed with its owner. Merge them by hand upstream only if they really are one customer.",
+                self.identifier(obj),
+            )
         return obj.reason
 
     @admin.action(description="Mark selected conflicts as reviewed", permissions=["view"])

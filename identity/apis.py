@@ -79,6 +79,9 @@ class MergeOutputSerializer(serializers.Serializer):
     movedIdentifiers = serializers.ListField(child=serializers.DictField(), source="moved_identifiers")
     takenAttributes = serializers.ListField(child=serializers.CharField(), source="taken_attributes")
     lostAttributes = serializers.ListField(child=serializers.DictField(), source="lost_attributes")
+    reverts = serializers.IntegerField(
+        allow_null=True, help_text="On a revert entry (rule `revert`): the id of the merge it reverted."
+    )
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
         data = super().to_representation(instance)

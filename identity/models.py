@@ -59,6 +59,7 @@ class IdentityConflict(models.Model):
     One row per (identifier, owner, primary), counted on every repetition."""
 
     REASON_DIFFERENT_EXTERNAL = "different_external_id"
+    REASON_REVERTED_MERGE = "reverted_merge"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
     identifier_type = models.CharField(max_length=16, choices=IdentifierType.choices)
@@ -86,6 +87,30 @@ class IdentityConflict(models.Model):
 
     def __str__(self) -> str:
         return f"{self.identifier_type}:{self.identifier_value} ({self.reason})"
+
+
+class MergeBlock(models.Model):
+    """Two profiles that must never be merged again automatically: a merge of them was
+    reverted. Profile ids are plain UUIDs; a block follows each side into later merges
+    (its tombstone leads to the live profile), so the families stay apart. Data naming
+    identifiers of both goes to the profile of its highest-precedence identifier and the
+    refusal is recorded as an `IdentityConflict` with reason `reverted_merge`."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    profile_a = models.UUIDField(help_text="The survivor of the reverted merge.")
+    profile_b = models.UUIDField(help_text="The profile the revert restored.")
+    revert_entry_id = models.BigIntegerField(help_text="The merge-ledger entry of the revert.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["tenant", "profile_a", "profile_b"], name="merge_block_unique"),
+            models.CheckConstraint(condition=~Q(profile_a=F("profile_b")), name="merge_block_two_profiles"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.profile_a} ≠ {self.profile_b}"
 
 
 class IdentifierHashKey(models.Model):

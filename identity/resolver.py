@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from django.db import connection
@@ -22,7 +22,7 @@ from profiles.models import MergeLedgerEntry, Profile
 from tenants.models import Tenant
 
 from .locks import identifier_keys_lock, identifier_keys_lock_many
-from .models import Identifier, IdentityConflict
+from .models import Identifier, IdentityConflict, MergeBlock
 from .types import IDENTIFIER_TYPES, Conflict, NormalizedIdentity, Resolution
 
 # A concurrent merge can turn a profile we read into a tombstone before we lock it;
@@ -47,11 +47,13 @@ def resolution_plan(
     values: Mapping[str, str],
     owners: Mapping[str, uuid.UUID],
     externals: Mapping[uuid.UUID, str | None],
+    blocked: Collection[frozenset[uuid.UUID]] = (),
 ) -> Plan:
     """DESIGN.md §3 as a pure function.
 
     values: type -> normalized value; owners: type -> live owner profile (matched types only);
-    externals: owner profile -> the EXTERNAL value it holds, if any."""
+    externals: owner profile -> the EXTERNAL value it holds, if any; blocked: pairs of live
+    profiles whose merge was reverted (never merged again: refused like two EXTERNAL ids)."""
     matched = [(t, owners[t]) for t in IDENTIFIER_TYPES if t in values and t in owners]
     external = values.get("EXTERNAL")
     primary: uuid.UUID | None
@@ -77,16 +79,15 @@ def resolution_plan(
         if owner == primary or owner in merged:
             continue
         owner_external = externals.get(owner)
+        reason = None
         if owner in refused or (owner_external is not None and primary_external not in (None, owner_external)):
+            reason = IdentityConflict.REASON_DIFFERENT_EXTERNAL
+        # A reverted merge keeps the two families apart, whichever of them the primary grew from.
+        if blocked and any(frozenset((member, owner)) in blocked for member in (primary, *merged)):
+            reason = reason or IdentityConflict.REASON_REVERTED_MERGE
+        if reason is not None:
             refused.add(owner)
-            conflicts.append(
-                Conflict(
-                    type=type,
-                    value=values[type],
-                    owner_profile_id=owner,
-                    reason=IdentityConflict.REASON_DIFFERENT_EXTERNAL,
-                )
-            )
+            conflicts.append(Conflict(type=type, value=values[type], owner_profile_id=owner, reason=reason))
             continue
         merges.append((owner, type))
         merged.add(owner)
@@ -120,6 +121,28 @@ def _read_externals(*, tenant: Tenant, owner_ids: set[uuid.UUID]) -> dict[uuid.U
         rows = Identifier.objects.filter(tenant=tenant, type="EXTERNAL", profile_id__in=owner_ids)
         externals.update(rows.values_list("profile_id", "value"))
     return externals
+
+
+def merge_blocks_among(*, tenant_id: int, profile_ids: Collection[uuid.UUID]) -> set[frozenset[uuid.UUID]]:
+    """The reverted-merge blocks between live profiles of `profile_ids`, in one query: each
+    side of a block is followed to the live profile its family ends in now."""
+    if len(profile_ids) < 2:
+        return set()
+    live = "COALESCE({0}.merged_into_id, {0}.id)"
+    profile_table, block_table = Profile._meta.db_table, MergeBlock._meta.db_table
+    ids = sorted(profile_ids)
+    field = Profile._meta.get_field("id")
+    params = [field.get_db_prep_value(pid, connection) for pid in ids]
+    marks = ", ".join(["%s"] * len(ids))
+    sql = (
+        f"SELECT {live.format('pa')}, {live.format('pb')} FROM {block_table} b"  # noqa: S608 - names from metadata
+        f" JOIN {profile_table} pa ON pa.id = b.profile_a JOIN {profile_table} pb ON pb.id = b.profile_b"
+        f" WHERE b.tenant_id = %s AND {live.format('pa')} IN ({marks}) AND {live.format('pb')} IN ({marks})"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [tenant_id, *params, *params])
+        rows = cursor.fetchall()
+    return {frozenset((field.to_python(a), field.to_python(b))) for a, b in rows if a != b}
 
 
 def identity_resolve(
@@ -171,6 +194,11 @@ def identity_resolve(
     externals = _read_externals(tenant=tenant, owner_ids={row.profile_id for row in found.values()})
     owners = {type: row.profile_id for type, row in found.items()}
     plan = resolution_plan(values=values, owners=owners, externals=externals)
+    if plan.merges:  # only a possible merge can meet a reverted one
+        involved = {owner for owner, _ in plan.merges} | ({plan.primary_id} if plan.primary_id else set())
+        blocked = merge_blocks_among(tenant_id=tenant.pk, profile_ids=involved)
+        if blocked:
+            plan = resolution_plan(values=values, owners=owners, externals=externals, blocked=blocked)
     if dry_run:
         return _resolution(plan, plan.primary_id, identity)
     primary_id = _apply(
@@ -211,6 +239,8 @@ def _apply(
     for merged_id, type in plan.merges:
         moving = Identifier.objects.filter(tenant=tenant, profile_id=merged_id)
         moved_identifiers = list(moving.order_by("type", "value").values("type", "value"))
+        kept = Identifier.objects.filter(tenant=tenant, profile_id=primary_id).order_by("type", "value")
+        survivor_identifiers = list(kept.values("type", "value"))
         moving.update(profile_id=primary_id)
         profile_merge(
             tenant_id=tenant.pk,
@@ -223,6 +253,7 @@ def _apply(
             trigger=trigger,
             source=source,
             moved_identifiers=moved_identifiers,
+            survivor_identifiers=survivor_identifiers,
         )
 
     if plan.attach:
@@ -312,6 +343,7 @@ class _Batch:
     log: list = field(default_factory=list)
     conflicts: list[tuple[Conflict, uuid.UUID, str, str]] = field(default_factory=list)
     touched: set[uuid.UUID] = field(default_factory=set)
+    blocked: set[frozenset[uuid.UUID]] = field(default_factory=set)  # reverted merges, between live profiles
 
     def final(self, profile_id: uuid.UUID) -> uuid.UUID:
         hops = 0
@@ -365,6 +397,7 @@ def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) ->
         owner={key: row.profile_id for key, row in cache.items()},
         held={},
         externals=_read_externals(tenant=tenant, owner_ids=owner_ids),
+        blocked=merge_blocks_among(tenant_id=tenant.pk, profile_ids=owner_ids),
     )
     for key, row in cache.items():
         batch.held.setdefault(row.profile_id, set()).add(key)
@@ -397,7 +430,7 @@ def _decide(batch: _Batch, cache: Mapping[tuple[str, str], Identifier], request:
     values = request.identity.values
     keys = {type: (type, value) for type, value in values.items()}
     owners = {type: batch.owner[key] for type, key in keys.items() if key in batch.owner}
-    plan = resolution_plan(values=values, owners=owners, externals=batch.externals)
+    plan = resolution_plan(values=values, owners=owners, externals=batch.externals, blocked=batch.blocked)
     if plan.primary_id is None:
         primary = uuid.uuid4()
         batch.new_profiles.append(primary)
@@ -413,6 +446,11 @@ def _decide(batch: _Batch, cache: Mapping[tuple[str, str], Identifier], request:
         if batch.externals.get(primary) is None:
             batch.externals[primary] = batch.externals.get(merged)
         batch.merged_into[merged] = primary
+        if batch.blocked:  # the primary's family now holds the merged one's blocks too
+            batch.blocked = {
+                frozenset(primary if member == merged else member for member in pair) for pair in batch.blocked
+            }
+            batch.blocked = {pair for pair in batch.blocked if len(pair) == 2}
         batch.log.append(("merge", merged, primary, plan, type, values[type], request))
     occurred_at = request.occurred_at
     for type in owners:  # identifiers seen again: first/last seen move
@@ -450,11 +488,12 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], Ide
     now = timezone.now()
     new = set(batch.new_profiles)
     merged_existing = [pid for pid in batch.merged_into if pid not in new]
-    # What each merged profile holds when it merges: its stored identifiers, plus what
-    # earlier merges and attaches of the batch gave it.
-    holding: dict[uuid.UUID, set[tuple[str, str]]] = {pid: set() for pid in batch.merged_into}
-    if merged_existing:
-        stored = Identifier.objects.filter(tenant=tenant, profile_id__in=merged_existing)
+    # What each profile of a merge holds when it merges: its stored identifiers, plus what
+    # earlier merges and attaches of the batch gave it (a revert gives both sides theirs back).
+    merging = set(batch.merged_into) | set(batch.merged_into.values())
+    holding: dict[uuid.UUID, set[tuple[str, str]]] = {pid: set() for pid in merging}
+    if merging - new:
+        stored = Identifier.objects.filter(tenant=tenant, profile_id__in=merging - new)
         for profile_id, type, value in stored.values_list("profile_id", "type", "value"):
             holding[profile_id].add((type, value))
     steps: list[MergeStep | AttributeStep] = []
@@ -468,6 +507,7 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], Ide
         else:
             _, merged, survivor, plan, type, value, request = entry
             moved = sorted(holding.pop(merged, set()))
+            kept = sorted(holding.get(survivor, set()))
             if survivor in holding:
                 holding[survivor].update(moved)
             steps.append(
@@ -481,6 +521,7 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], Ide
                     trigger=request.trigger,
                     source=request.source,
                     moved_identifiers=tuple({"type": t, "value": v} for t, v in moved),
+                    survivor_identifiers=tuple({"type": t, "value": v} for t, v in kept),
                 )
             )
 

@@ -7,15 +7,22 @@ from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
-from django.http import HttpRequest
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 
+from cdp_project.core.errors import ProblemError
 from identity.models import IdentifierType, Suppression
 from identity.normalization import InvalidIdentifier, normalize_value
+from profiles.admin import MergeLedgerEntryAdmin as BaseMergeLedgerEntryAdmin
+from profiles.admin import profile_link
+from profiles.models import MergeLedgerEntry
 from tenants.models import Tenant
 from tenants.scoping import TenantScopedAdmin
 
-from . import services
+from . import reverts, services
 from .models import Erasure
 
 
@@ -126,3 +133,91 @@ class SuppressionAdmin(TenantScopedAdmin):
 
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
+
+
+# --- merge revert on a merge-ledger entry ------------------------------------------------------
+
+admin.site.unregister(MergeLedgerEntry)
+
+
+@admin.register(MergeLedgerEntry)
+class MergeLedgerEntryAdmin(BaseMergeLedgerEntryAdmin):
+    """The ledger of profiles.admin plus "Revert this merge": a preview in words (the same dry
+    run as the API's), then a confirmation. The entry itself stays as it is (append-only); the
+    revert is a new entry."""
+
+    change_form_template = "admin/profiles/mergeledgerentry/change_form.html"
+
+    def get_urls(self) -> list:
+        own = [
+            path(
+                "<int:entry_id>/revert/",
+                self.admin_site.admin_view(self.revert_view),
+                name="profiles_mergeledgerentry_revert",
+            )
+        ]
+        return own + super().get_urls()
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: Any = None):
+        entry = self.get_object(request, object_id)
+        revertible = (
+            entry is not None
+            and entry.rule != MergeLedgerEntry.RULE_REVERT
+            and not MergeLedgerEntry.objects.filter(tenant_id=entry.tenant_id, reverts=entry.pk).exists()
+        )
+        return super().change_view(request, object_id, form_url, {**(extra_context or {}), "revertible": revertible})
+
+    def revert_view(self, request: HttpRequest, entry_id: int) -> HttpResponse:
+        entry = self.get_object(request, str(entry_id))  # scoped: another tenant's entry is missing
+        if entry is None:
+            raise Http404("No such merge-ledger entry.")
+        if not self.has_view_permission(request, entry):
+            raise PermissionDenied
+        tenant = Tenant.objects.get(pk=entry.tenant_id)
+        if request.method == "POST":
+            try:
+                outcome = reverts.merge_revert(tenant=tenant, merge_id=entry.pk, dry_run=False)
+            except ProblemError as problem:
+                messages.error(request, problem.detail)
+                return HttpResponseRedirect(request.path)
+            messages.success(request, f"Merge {entry.pk} was reverted: {revert_summary(outcome)}")
+            return HttpResponseRedirect(reverse("admin:profiles_profile_change", args=[outcome.restored_id]))
+        preview, refusal = None, None
+        try:
+            preview = reverts.merge_revert(tenant=tenant, merge_id=entry.pk, dry_run=True)
+        except ProblemError as problem:
+            refusal = problem.detail
+        context = {
+            **self.admin_site.each_context(request),
+            "title": f"Revert merge {entry.pk}?",
+            "opts": self.model._meta,
+            "entry": entry,
+            "original": entry,
+            "preview": preview,
+            "summary": revert_summary(preview) if preview else "",
+            "refusal": refusal,
+            "merged": profile_link(entry.merged_id),
+            "survivor": profile_link(entry.survivor_id),
+        }
+        return TemplateResponse(request, "admin/profiles/mergeledgerentry/revert.html", context)
+
+
+def revert_summary(outcome: reverts.RevertOutcome) -> str:
+    """The revert in words, as ops read it before confirming."""
+    counts = outcome.counts
+    parts = [
+        f"{counts.get(kind, 0)} {label}"
+        for kind, label in (
+            ("events", "event(s)"),
+            ("profileUpdates", "profile update(s)"),
+            ("channelUpdates", "channel update(s)"),
+            ("endpoints", "endpoint(s)"),
+            ("participants", "campaign participant(s)"),
+        )
+    ]
+    identifiers = ", ".join(f"{item['type']} {item['value']}" for item in outcome.identifiers) or "no identifier"
+    return (
+        f"profile {outcome.restored_id} becomes a customer of its own again with {identifiers} and "
+        f"{', '.join(parts)}; profile {outcome.survivor_id} keeps the rest. Derived values of both are "
+        "recomputed, and the two are never merged again automatically."
+    )

@@ -19,7 +19,7 @@ from identity.normalization import identity_normalize
 from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
-from . import services
+from . import reverts, services
 from .models import Erasure
 
 PROBLEM = problem()
@@ -168,3 +168,66 @@ class SuppressionDetailApi(TenantAPIView):
         if not deleted:
             raise not_found(f"No suppression {suppression_id}.")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class MergeRevertInput(serializers.Serializer):
+    dryRun = serializers.BooleanField(default=False, help_text="Compute the same answer and change nothing.")
+
+
+class MergeRevertMoved(serializers.Serializer):
+    identifiers = serializers.ListField(child=serializers.DictField(child=serializers.CharField()))
+    events = serializers.IntegerField()
+    profileUpdates = serializers.IntegerField()
+    channelUpdates = serializers.IntegerField()
+    endpoints = serializers.IntegerField()
+    participants = serializers.IntegerField()
+
+
+class MergeRevertOutput(serializers.Serializer):
+    mergeId = serializers.IntegerField()
+    survivorId = serializers.UUIDField()
+    restoredProfileId = serializers.UUIDField()
+    dryRun = serializers.BooleanField()
+    revertId = serializers.IntegerField(
+        allow_null=True, help_text="The revert's merge-ledger entry; null in a dry run."
+    )
+    moved = MergeRevertMoved()
+
+
+def revert_body(outcome: reverts.RevertOutcome) -> dict[str, Any]:
+    return {
+        "mergeId": outcome.merge_id,
+        "survivorId": str(outcome.survivor_id),
+        "restoredProfileId": str(outcome.restored_id),
+        "dryRun": outcome.dry_run,
+        "revertId": outcome.revert_id,
+        "moved": {"identifiers": outcome.identifiers, **outcome.counts},
+    }
+
+
+class MergeRevertApi(TenantAPIView):
+    permission_classes = [HasAdminScope]
+
+    @extend_schema(
+        operation_id="merges_revert",
+        request=MergeRevertInput,
+        responses={200: MergeRevertOutput, 400: PROBLEM, 404: PROBLEM, 409: PROBLEM, 422: PROBLEM},
+        examples=[OpenApiExample("preview", value={"dryRun": True})],
+        tags=["data lifecycle"],
+        description="Undo one merge (an `id` of `GET /api/v1/profiles/{id}/merges`): the merged profile is live "
+        "again with what it had, later data goes where its identity resolves now, and the two profiles are "
+        "never merged again automatically. `409 merge_not_revertible` names what stands in the way.",
+    )
+    def post(self, request: Request, merge_id: int) -> Response:
+        body = self.json_object(request)
+        unknown = sorted(set(body) - {"dryRun"})
+        problems = [FieldProblem(f"/{name}", "undeclared", f"unknown field {name!r}") for name in unknown]
+        dry_run = body.get("dryRun", False)
+        if not isinstance(dry_run, bool):
+            problems.append(FieldProblem("/dryRun", "type", "expected a boolean"))
+        if problems:
+            raise unprocessable(
+                "invalid_request", "Invalid request", f"{len(problems)} problem(s) in the body.", problems
+            )
+        outcome = reverts.merge_revert(tenant=self.tenant, merge_id=merge_id, dry_run=dry_run)
+        return Response(revert_body(outcome))

@@ -255,7 +255,8 @@ def _ledger_scrub(tenant: Tenant, family: list[uuid.UUID]) -> None:
         entry.identifier_value = value_digest(tenant=tenant, value=entry.identifier_value)
         entry.moved_identifiers = _scrub(tenant, entry.moved_identifiers)
         entry.lost_attributes = _scrub(tenant, entry.lost_attributes)
-        entry.save(update_fields=["identifier_value", "moved_identifiers", "lost_attributes"])
+        entry.undo = None  # attribute values and identifiers of the erased: the merge can no longer be reverted
+        entry.save(update_fields=["identifier_value", "moved_identifiers", "lost_attributes", "undo"])
 
 
 def _others_scrub(tenant: Tenant, family: list[uuid.UUID], identifiers: list[tuple[str, str]]) -> None:

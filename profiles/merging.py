@@ -24,6 +24,7 @@ from django.utils import timezone
 
 from cdp_project.core.bulk import rows_insert, rows_update, values_cte
 from cdp_project.core.metrics import MERGES
+from cdp_project.core.timestamps import format_utc
 
 from .models import AttributeValue, MergeLedgerEntry, Profile
 from .services import attribute_wins, canonical_json
@@ -33,6 +34,9 @@ MergePairs = Sequence[tuple[uuid.UUID, uuid.UUID]]
 MergeHandler = Callable[..., Mapping[uuid.UUID, Mapping[str, int]]]
 
 _handlers: dict[str, MergeHandler] = {}
+
+# The shape of MergeLedgerEntry.undo; a revert refuses entries of another version.
+UNDO_VERSION = 1
 
 
 def register_merge_handler(key: str, handler: MergeHandler) -> None:
@@ -44,8 +48,10 @@ def register_merge_handler(key: str, handler: MergeHandler) -> None:
     moves its rows for all pairs at once, inside the merge transaction, after identifiers
     and attributes moved and before the merged profiles become tombstones. Every profile
     of `pairs` is row-locked already (DESIGN.md §8); a handler takes its own app's locks
-    for all of them at once, in its documented order. The counts it returns per merged
-    profile go into that merge's ledger entry (`moved`). Handlers run in key order.
+    for all of them at once, in its documented order. The integer counts it returns per
+    merged profile go into that merge's ledger entry (`moved`); any other value (a list of
+    the rows it moved, say) goes into the entry's `undo` under its name, for a revert to
+    read back. Handlers run in key order.
     Registering a key again replaces the previous handler (AppConfig.ready() may run twice)."""
     _handlers[key] = handler
 
@@ -85,6 +91,7 @@ class MergeStep:
     trigger: str
     source: str
     moved_identifiers: tuple[Mapping[str, str], ...] = ()
+    survivor_identifiers: tuple[Mapping[str, str], ...] = ()  # what the survivor held just before
 
 
 @dataclass(frozen=True)
@@ -113,6 +120,33 @@ class Applied:
 
     changed: list[tuple[str, ...]] = field(default_factory=list)
     ledger: list[MergeLedgerEntry] = field(default_factory=list)
+
+
+def _snapshot(rows: Mapping[str, _Row] | None) -> list[dict[str, Any]]:
+    """Attribute rows as a revert restores them."""
+    return [
+        {"name": row.name, "value": row.value, "occurredAt": format_utc(row.occurred_at), "source": row.source}
+        for _, row in sorted((rows or {}).items())
+    ]
+
+
+def _tombstones_before(*, tenant_id: int, pairs: MergePairs) -> dict[uuid.UUID, list[str]]:
+    """For each merge in order: the tombstones that pointed at the merged profile when it
+    merged (stored ones and those of earlier merges in the batch); the merge re-points
+    them to its survivor, and a revert points them back. One query."""
+    merged_ids = [merged for merged, _ in pairs]
+    pointing: dict[uuid.UUID, set[uuid.UUID]] = {}
+    stored = Profile.objects.filter(tenant_id=tenant_id, merged_into_id__in=merged_ids).values_list(
+        "id", "merged_into_id"
+    )
+    for pid, into in stored:
+        pointing.setdefault(into, set()).add(pid)
+    before: dict[uuid.UUID, list[str]] = {}
+    for merged, survivor in pairs:
+        mine = pointing.pop(merged, set())
+        before[merged] = sorted(str(pid) for pid in mine)
+        pointing.setdefault(survivor, set()).update(mine | {merged})
+    return before
 
 
 def _lost(row: _Row, side: str) -> dict[str, Any]:
@@ -266,9 +300,16 @@ def profiles_apply(
         if row.pk is not None
     }
     merges: list[tuple[MergeStep, list[str], list[dict[str, Any]]]] = []
+    undo: dict[uuid.UUID, dict[str, Any]] = {}
     changed_profiles: set[uuid.UUID] = set(touched)
     for step in steps:
         if isinstance(step, MergeStep):
+            undo[step.merged_id] = {
+                "version": UNDO_VERSION,
+                "survivorAttributes": _snapshot(state.get(step.survivor_id)),
+                "mergedAttributes": _snapshot(state.get(step.merged_id)),
+                "survivorIdentifiers": [dict(item) for item in step.survivor_identifiers],
+            }
             taken, lost = _merge_attributes(state, step)
             merges.append((step, taken, lost))
             changed_profiles.add(step.survivor_id)
@@ -285,11 +326,16 @@ def profiles_apply(
             step.merged_id: {"identifiers": len(step.moved_identifiers), "attributes": len(taken)}
             for step, taken, _ in merges
         }
+        for merged_id, tombstones in _tombstones_before(tenant_id=tenant_id, pairs=pairs).items():
+            undo[merged_id]["tombstones"] = tombstones
         for key in sorted(_handlers):
             for merged_id, moved in (_handlers[key](tenant_id=tenant_id, pairs=pairs) or {}).items():
                 target = counts[merged_id]
                 for name, count in moved.items():
-                    target[name] = target.get(name, 0) + int(count)
+                    if isinstance(count, int):
+                        target[name] = target.get(name, 0) + count
+                    else:  # the detail a revert needs, e.g. the moved endpoints and their flags
+                        undo[merged_id][name] = count
         final = merge_final_survivors(pairs)
         _tombstones_write(tenant_id=tenant_id, final=final, now=now)
         changed_profiles -= set(final)
@@ -311,6 +357,7 @@ def profiles_apply(
                     moved_identifiers=[dict(item) for item in step.moved_identifiers],
                     taken_attributes=taken,
                     lost_attributes=lost,
+                    undo=undo[step.merged_id],
                 )
                 for step, taken, lost in merges
             ]
@@ -332,6 +379,7 @@ def profile_merge(
     trigger: str,
     source: str,
     moved_identifiers: Sequence[Mapping[str, str]],
+    survivor_identifiers: Sequence[Mapping[str, str]] = (),
 ) -> MergeLedgerEntry:
     """Merge `merged_id` into `survivor_id` and append the ledger entry: `profiles_apply`
     with one merge. The caller (the identity resolver) runs this inside its transaction,
@@ -346,5 +394,6 @@ def profile_merge(
         trigger=trigger,
         source=source,
         moved_identifiers=tuple(moved_identifiers),
+        survivor_identifiers=tuple(survivor_identifiers),
     )
     return profiles_apply(tenant_id=tenant_id, steps=[step]).ledger[0]

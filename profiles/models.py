@@ -111,12 +111,14 @@ class MergeLedgerEntry(models.Model):
     RULE_NEW_PROFILE = "new_profile_for_external"
     RULE_PRECEDENCE = "highest_precedence"
     RULE_NEW = "new_profile"
+    RULE_REVERT = "revert"
     RULE_CHOICES = [
         (RULE_EXTERNAL_OWNER, "primary is the owner of the event's EXTERNAL id"),
         (RULE_CLAIMED, "primary is an anonymous profile claimed by a new EXTERNAL id"),
         (RULE_NEW_PROFILE, "primary is a new profile for a new EXTERNAL id"),
         (RULE_PRECEDENCE, "primary is the owner of the highest-precedence matched identifier"),
         (RULE_NEW, "primary is a new profile"),
+        (RULE_REVERT, "a revert of an earlier merge: the merged profile is live again"),
     ]
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
@@ -133,6 +135,14 @@ class MergeLedgerEntry(models.Model):
     moved_identifiers = models.JSONField(default=list)
     taken_attributes = models.JSONField(default=list, help_text="Attributes whose merged-profile value won.")
     lost_attributes = models.JSONField(default=list, help_text="Attribute values that lost, with their side.")
+    undo = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="What the merge changed beyond the counts, so that it can be reverted exactly "
+        "(both profiles' attribute values before it, the tombstones it re-pointed, the endpoints and "
+        "participants it moved). Empty on entries written before reverts existed, and once erased.",
+    )
+    reverts = models.BigIntegerField(null=True, blank=True, help_text="On a revert entry: the merge it reverted.")
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -289,18 +289,22 @@ def participants_move_on_merge(
     """Merge handler for every merge of a batch: one query when none of the merged
     profiles takes part in a campaign (the usual case), else each pair in order."""
     merged_ids = [merged for merged, _ in pairs]
-    moved = {merged: {"participants": 0} for merged in merged_ids}
+    moved: dict[uuid.UUID, dict[str, Any]] = {merged: {"participants": 0} for merged in merged_ids}
     if Participant.objects.filter(tenant_id=tenant_id, profile_id__in=merged_ids).exists():
         for merged, survivor in pairs:
             moved[merged] = _participants_move(tenant_id=tenant_id, survivor_id=survivor, merged_id=merged)
     return moved
 
 
-def _participants_move(*, tenant_id: int, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> dict[str, int]:
+def _participants_move(*, tenant_id: int, survivor_id: uuid.UUID, merged_id: uuid.UUID) -> dict[str, Any]:
     """One merge (DESIGN.md §4): the merged profile's participants move to the
     survivor. Where both took part in the same campaign, the two participants combine
     into the survivor's: its values win, the merged one's fill the gaps, and the merged
-    participant is deleted (its tokens stop working; the backend mints new ones)."""
+    participant is deleted (its tokens stop working; the backend mints new ones).
+
+    Returns the counts and, for a revert, `participantRows`: every participant of the
+    merged profile with its variable values as they were (`combinedInto` names the
+    survivor's participant it was combined into, whose values from it can be told apart)."""
     # Both profiles' participants are locked (in id order, after the profile rows the merge
     # holds) before any value is read or moved: a concurrent variable write to either
     # waits for the merge, or the merge for it (DESIGN.md §8).
@@ -311,6 +315,32 @@ def _participants_move(*, tenant_id: int, survivor_id: uuid.UUID, merged_id: uui
     survivors = {p.campaign_id: p for p in locked if p.profile_id == survivor_id}
     move_ids = [p.pk for p in merged if p.campaign_id not in survivors]
     combined = [p for p in merged if p.campaign_id in survivors]
+    rows: list[dict[str, Any]] = []
+    if combined:
+        values: dict[uuid.UUID, dict[str, Any]] = {}
+        for participant_id, definition_id, value in VariableValue.objects.filter(
+            participant_id__in=[p.pk for p in combined]
+        ).values_list("participant_id", "definition_id", "value"):
+            values.setdefault(participant_id, {})[str(definition_id)] = value
+        held = {
+            (participant_id, str(definition_id))
+            for participant_id, definition_id in VariableValue.objects.filter(
+                participant_id__in=[survivors[p.campaign_id].pk for p in combined]
+            ).values_list("participant_id", "definition_id")
+        }
+        rows = [
+            {
+                "id": str(p.pk),
+                "campaign": p.campaign_id,
+                "createdAt": p.created_at.isoformat(),
+                "combinedInto": str(survivors[p.campaign_id].pk),
+                "values": values.get(p.pk, {}),
+                # the values it lends the survivor's participant (which had none of these)
+                "lent": sorted(d for d in values.get(p.pk, {}) if (survivors[p.campaign_id].pk, d) not in held),
+            }
+            for p in combined
+        ]
+    rows += [{"id": str(pk), "campaign": None, "combinedInto": None, "values": {}} for pk in move_ids]
     for participant in combined:
         kept = survivors[participant.campaign_id]
         taken = set(VariableValue.objects.filter(participant=kept).values_list("definition_id", flat=True))
@@ -320,4 +350,4 @@ def _participants_move(*, tenant_id: int, survivor_id: uuid.UUID, merged_id: uui
         participant.delete()  # cascades to its losing values
     if move_ids:
         Participant.objects.filter(tenant_id=tenant_id, pk__in=move_ids).update(profile_id=survivor_id)
-    return {"participants": len(move_ids) + len(combined)}
+    return {"participants": len(move_ids) + len(combined), "participantRows": rows}
