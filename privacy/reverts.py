@@ -438,29 +438,34 @@ def _outsiders_check(
         for pid, into in Profile.objects.filter(tenant=tenant, pk__in=primaries).values_list("pk", "merged_into_id")
     } - family_ids
     named = {str(pid) for pid in family_ids}
+    refused: list[tuple[Any, uuid.UUID, dict[str, str], str, str]] = []
     for _, model in RECORD_MODELS:
         rows = model.objects.filter(tenant=tenant, profile_id__in=live).values_list(
             "profile_id", "identity", "resolution", "source__key", "external_event_id"
         )
         for profile_id, identity, resolution, source, external_id in rows:
-            if not any(c.get("ownerProfileId") in named for c in (resolution or {}).get("conflicts", [])):
-                continue
-            keys = {(t, v) for t, v in identity.items()}
-            outside = _outside_owners(tenant=tenant, keys={k for k in keys if k not in owner})
-            owners = {
-                t: owner[(t, v)] if (t, v) in owner else outside[(t, v)][0]
-                for t, v in keys
-                if (t, v) in owner or (t, v) in outside
-            }
-            externals = {pid: external_of(pid) for pid in owners.values()}
-            externals.update({pid: ext for pid, ext in outside.values()})
-            decided = resolution_plan(values=identity, owners=owners, externals=externals, blocked=blocked)
-            if decided.primary_id != profile_id or decided.merges:
-                raise not_revertible(
-                    f"{model._meta.verbose_name.capitalize()} {source}/{external_id} went to profile {profile_id} "
-                    f"because the merged profile refused it; it would now resolve differently, so merge "
-                    f"{entry.pk} cannot be reverted exactly."
-                )
+            if any(c.get("ownerProfileId") in named for c in (resolution or {}).get("conflicts", [])):
+                refused.append((model, profile_id, identity, source, external_id))
+    # The owners of every identifier those records name outside the family, read once.
+    outside = _outside_owners(
+        tenant=tenant, keys={(t, v) for _, _, identity, _, _ in refused for t, v in identity.items()} - set(owner)
+    )
+    for model, profile_id, identity, source, external_id in refused:
+        keys = {(t, v) for t, v in identity.items()}
+        owners = {
+            t: owner[(t, v)] if (t, v) in owner else outside[(t, v)][0]
+            for t, v in keys
+            if (t, v) in owner or (t, v) in outside
+        }
+        externals = {pid: external_of(pid) for pid in owners.values()}
+        externals.update({pid: ext for pid, ext in outside.values() if pid in externals})
+        decided = resolution_plan(values=identity, owners=owners, externals=externals, blocked=blocked)
+        if decided.primary_id != profile_id or decided.merges:
+            raise not_revertible(
+                f"{model._meta.verbose_name.capitalize()} {source}/{external_id} went to profile {profile_id} "
+                f"because the merged profile refused it; it would now resolve differently, so merge "
+                f"{entry.pk} cannot be reverted exactly."
+            )
 
 
 def _outside_owners(*, tenant: Tenant, keys: set[Key]) -> dict[Key, tuple[uuid.UUID, str | None]]:
