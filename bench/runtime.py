@@ -152,6 +152,11 @@ def start_server(port: int) -> tuple[subprocess.Popen, list[str]]:
         **os.environ,
         "PATH": f"{ROOT / '.venv/bin'}:{os.environ.get('PATH', '')}",
         "PORT": str(port),
+        # The production settings, as the Procfile documents them, over plain HTTP on loopback.
+        "DJANGO_SETTINGS_MODULE": "cdp_project.settings.production",
+        "DJANGO_SECRET_KEY": "bench-runtime-secret-key-" + "fedcba9876543210" * 2,
+        "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DJANGO_SECURE_SSL_REDIRECT": "0",
         "DJANGO_DEBUG": "0",
         "DJANGO_LOG_LEVEL": "WARNING",
         "CDP_API_KEY_RATE_PER_MINUTE": "0",

@@ -112,7 +112,6 @@ def main(argv: list[str] | None = None) -> None:
     os.chdir(ROOT)
     if args.process == "web":
         prometheus_dir_prepare()
-        os.environ.setdefault("CDP_DATABASE_POOL", "1")
         web_server(host=args.host, port=args.port, workers=args.workers).serve()
         return
     manage = [sys.executable, str(ROOT / "manage.py")]

@@ -91,9 +91,10 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update({"timeout": 20, "transaction_mode": "IMMEDIATE"})
     DATABASES["default"]["CONN_MAX_AGE"] = 0
 elif env_bool("CDP_DATABASE_POOL", default=False):
-    # A psycopg connection pool per process (Django's `pool` option): the ASGI web process runs
-    # views in threads that do not keep Django's persistent connections, so without a pool every
-    # request would open a new PostgreSQL connection. cdp_project.serve turns it on for `web`.
+    # A psycopg connection pool per process (Django's `pool` option), instead of one persistent
+    # connection per thread. Off by default: the web process's view threads are long-lived
+    # (cdp_project.asgi), so each keeps its connection; a pool pays a checkout and a session
+    # reset on every request.
     DATABASES["default"]["CONN_MAX_AGE"] = 0
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
         "min_size": 1,
@@ -199,6 +200,12 @@ if CDP_LOG_FORMAT not in ("json", "text"):
 
 # --- ResultFly CDP limits (DESIGN.md §10). Every input is bounded. ---
 CDP_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
+# Threads that run views in each web worker process (cdp_project.asgi): requests beyond these
+# wait, their bodies already read, for a free thread. Each thread keeps one database connection.
+# Hot-path reads (cdp_project.core.compiled) are prepared once per PostgreSQL connection. Turn
+# off behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode < 1.21).
+CDP_DATABASE_PREPARE = env_bool("CDP_DATABASE_PREPARE", default=True)
+CDP_WEB_THREADS = env_int("CDP_WEB_THREADS", 4, minimum=1)
 CDP_MAX_BATCH_EVENTS = env_int("CDP_MAX_BATCH_EVENTS", 1000, minimum=1)
 CDP_MAX_EVENT_BYTES = env_int("CDP_MAX_EVENT_BYTES", 65_536, minimum=256)
 CDP_MAX_STRING_LENGTH = env_int("CDP_MAX_STRING_LENGTH", 8_192, minimum=16)

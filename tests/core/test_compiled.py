@@ -68,3 +68,30 @@ def test_reads_run_together_answer_what_each_answers_alone_each_one_statement():
     assert together == alone and together[0] and together[1] and together[2] == []
     assert len(captured) == 3
     assert reads_run() == []
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="prepared statements are PostgreSQL's")
+def test_on_postgresql_a_compiled_read_is_prepared_once_per_connection_and_logged_with_its_values():
+    first = tenant_create(slug="acme", name="Acme", default_region="GB")
+    query = CompiledQuery(
+        _by_slug,
+        fields={"slug": Tenant._meta.get_field("slug"), "created_after": Tenant._meta.get_field("created_at")},
+        sentinels={"slug": "\x01sentinel", "created_after": first.created_at.replace(year=2001)},
+    )
+
+    def prepared() -> list[str]:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT statement FROM pg_prepared_statements")
+            return [row[0] for row in cursor.fetchall() if "tenants_tenant" in row[0]]
+
+    assert prepared() == []
+    with CaptureQueriesContext(connection) as captured:
+        for slug in ("acme", "globex", "acme"):
+            query.run(slug=slug, created_after=first.created_at)
+        reads_run(
+            query.read(list, slug="acme", created_after=first.created_at),
+            query.read(list, slug="x", created_after=first.created_at),
+        )
+    assert len(prepared()) == 1, "one statement, prepared on first use and reused since"
+    assert len(captured) == 5
+    assert "'globex'" in captured[1]["sql"], "the log shows the values, as for every other statement"

@@ -177,3 +177,76 @@ def test_a_synchronous_stream_is_sent_as_it_is_produced_not_collected_first():
     assert b"".join(chunk for _, chunk in body) == b"".join(bytes([65 + n]) * STREAM_BATCH_BYTES for n in range(6))
     assert len(threads) == 1, "every part is produced in the same (the view's) thread"
     assert closed == [True]
+
+
+def _asgi_get(handler, path: str, *, body_gate=None):
+    """One GET through the ASGI handler in this process; with `body_gate`, its body arrives only
+    once the gate opens (a client that trickles its bytes). Answers the status."""
+    import asyncio
+
+    async def run() -> int:
+        status: list[int] = []
+        sent_body = False
+
+        async def receive() -> dict:
+            nonlocal sent_body
+            if sent_body:
+                await asyncio.Event().wait()  # no disconnect: the client stays until the end
+            if body_gate is not None:
+                await body_gate.wait()
+            sent_body = True
+            return {"type": "http.request", "body": b"", "more_body": False}
+
+        async def send(message: dict) -> None:
+            if message["type"] == "http.response.start":
+                status.append(message["status"])
+
+        scope = {
+            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
+            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
+            "headers": [(b"host", b"testserver")], "server": ("testserver", 80), "client": ("127.0.0.1", 5000),
+        }  # fmt: skip
+        await handler(scope, receive, send)
+        return status[0]
+
+    return run()
+
+
+@pytest.mark.django_db
+def test_requests_run_on_a_few_long_lived_view_threads_taken_only_once_the_body_is_read():
+    """Each request runs on one of the web worker's view threads (so it keeps its database
+    connection and per-thread caches), never on a new thread per request; and a client that has
+    not sent its body yet holds no thread: the others are served meanwhile."""
+    import asyncio
+
+    from asgiref.sync import async_to_sync
+    from django.core.signals import request_started
+
+    from cdp_project.asgi import StreamingASGIHandler, ViewThreads
+
+    threads: list[int] = []
+
+    def record(**_: object) -> None:
+        threads.append(threading.get_ident())
+
+    handler = StreamingASGIHandler()
+    handler.view_threads = ViewThreads(1)
+    request_started.connect(record)
+    try:
+
+        async def scenario() -> tuple[list[int], list[int]]:
+            gate = asyncio.Event()
+            slow = asyncio.ensure_future(_asgi_get(handler, "/healthz", body_gate=gate))
+            await asyncio.sleep(0.05)  # the slow client is connected, its body not sent
+            # Were the thread taken before the body is read, these would wait for the slow one.
+            first = await asyncio.wait_for(asyncio.gather(*(_asgi_get(handler, "/healthz") for _ in range(12))), 20)
+            gate.set()
+            return first, [await slow]
+
+        served, slow_status = async_to_sync(scenario)()
+    finally:
+        request_started.disconnect(record)
+    assert served == [200] * 12 and slow_status == [200]
+    assert len(threads) == 13
+    assert len(set(threads)) == 1, "13 requests ran on the one view thread"
+    assert threading.get_ident() not in threads
