@@ -14,17 +14,20 @@ Three changes to Django's handler.
   context read. A view thread keeps its persistent connection (`DATABASE_CONN_MAX_AGE`) and
   its caches. The body is read before a thread is taken, so a client that trickles its
   bytes never holds one.
-- The middleware chain and the view run synchronously in one hop to the view thread (Django's
-  async chain hops there and back for every sync middleware method: ~6 ms of every request).
-- A streaming response over a synchronous iterator (the segment
-export) is sent as it is produced, a bounded batch of parts at a time, pulled in the request's
-own view thread. Django alone would first collect the whole iterator in memory
-(`sync_to_async(list)`), which for a large export means the whole file."""
+- Everything before the first byte is sent (request_started, building the request, the
+  middleware chain, the view, and closing a response that is not a stream) runs in one hop to
+  the view thread, synchronously as under WSGI. Django's handler runs its middleware chain
+  asynchronously, hopping to the view thread and back for every sync middleware method (~6 ms
+  a request here), plus a hop for each signal and for closing the response.
+- A streaming response over a synchronous iterator (the segment export) is sent as it is
+  produced, a bounded batch of parts at a time, pulled in the request's own view thread.
+  Django alone would first collect the whole iterator in memory (`sync_to_async(list)`),
+  which for a large export means the whole file."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
+import contextlib
 import os
 from collections.abc import AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -32,13 +35,15 @@ from concurrent.futures import ThreadPoolExecutor
 import django
 from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
+from django.core import signals
 from django.core.exceptions import RequestAborted
-from django.core.handlers.asgi import ASGIHandler
+from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.http import FileResponse, HttpResponseBase
+from django.urls import set_script_prefix
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp_project.settings")
 
 STREAM_BATCH_BYTES = 256 * 1024  # at most this much (plus one part) pulled per hop to the view thread
-_BODY: contextvars.ContextVar = contextvars.ContextVar("cdp_asgi_body")  # the body read before a thread was taken
 
 
 def _parts_next(parts: Iterator[bytes]) -> list[bytes]:
@@ -96,28 +101,54 @@ class StreamingASGIHandler(ASGIHandler):
         if scope["type"] != "http":
             raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
         try:
-            body = await super().read_body(receive)  # before a view thread is taken
+            body = await self.read_body(receive)  # before a view thread is taken
         except RequestAborted:
             return
         executor = await self.view_threads.take()
         try:
             # Every thread-sensitive call of this request (signals, middleware, view, closing
-            # the response) runs on this one thread.
+            # the response, pulling a stream) runs on this one thread.
             async with ThreadSensitiveContext(executor=executor):
-                token = _BODY.set(body)
-                try:
-                    await self.handle(scope, receive, send)
-                finally:
-                    _BODY.reset(token)
+                response = await sync_to_async(self.respond, thread_sensitive=True)(scope, body)
+                if response.streaming:
+                    await self.stream(response, receive, send)
+                else:
+                    await self.send_response(response, send)
         finally:
             self.view_threads.give_back(executor)
+            body.close()
 
-    async def read_body(self, receive):
-        body = _BODY.get(None)
-        return body if body is not None else await super().read_body(receive)
+    def respond(self, scope, body) -> HttpResponseBase:
+        """Everything Django does for a request before the first byte is sent, in one hop to the
+        view thread: request_started, the request, the middleware chain and the view. Django's own
+        handler hops there and back for each of these. A response that is not a stream is whole
+        now, so it is closed here too (request_finished: connections tidied, as under WSGI)."""
+        set_script_prefix(get_script_prefix(scope))
+        signals.request_started.send(sender=self.__class__, scope=scope)
+        request, response = self.create_request(scope, body)
+        if request is not None:
+            response = self.get_response(request)
+            response._handler_class = self.__class__
+            if isinstance(response, FileResponse):
+                response.block_size = self.chunk_size
+        if not response.streaming:
+            response.close()
+        return response
 
-    async def get_response_async(self, request):
-        return await sync_to_async(self.get_response, thread_sensitive=True)(request)
+    async def stream(self, response, receive, send) -> None:
+        """Send a streaming response while listening for the client's disconnect, which stops it
+        (as Django's handler does: an export nobody reads is not produced to the end)."""
+        sending = asyncio.create_task(self.send_response(response, send))
+        listening = asyncio.create_task(self.listen_for_disconnect(receive))
+        try:
+            await asyncio.wait([sending, listening], return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (listening, sending):
+                if not task.done():
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, RequestAborted):
+                    await task
+            await sync_to_async(response.close, thread_sensitive=True)()
 
     async def send_response(self, response, send):
         if response.streaming and not response.is_async:

@@ -250,3 +250,46 @@ def test_requests_run_on_a_few_long_lived_view_threads_taken_only_once_the_body_
     assert len(threads) == 13
     assert len(set(threads)) == 1, "13 requests ran on the one view thread"
     assert threading.get_ident() not in threads
+
+
+@pytest.mark.django_db  # closing the response signals request_finished, which tidies connections
+def test_a_stream_stops_being_produced_when_its_client_disconnects():
+    """An export whose client went away is not produced to its end: the disconnect cancels the
+    sending, and the iterator is closed (its finally blocks run, its cursor is released)."""
+    import asyncio
+
+    from asgiref.sync import ThreadSensitiveContext, async_to_sync
+    from django.http import StreamingHttpResponse
+
+    from cdp_project.asgi import STREAM_BATCH_BYTES, StreamingASGIHandler
+
+    produced: list[int] = []
+    closed: list[bool] = []
+
+    def parts():
+        try:
+            for n in range(10_000):
+                produced.append(n)
+                yield b"x" * STREAM_BATCH_BYTES
+        finally:
+            closed.append(True)
+
+    response = StreamingHttpResponse(parts(), content_type="text/csv")
+    first_part = asyncio.Event()
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.body" and message.get("body"):
+            first_part.set()
+        await asyncio.sleep(0)
+
+    async def receive() -> dict:
+        await first_part.wait()
+        return {"type": "http.disconnect"}
+
+    async def serve() -> None:
+        async with ThreadSensitiveContext():
+            await asyncio.wait_for(StreamingASGIHandler().stream(response, receive, send), 20)
+
+    async_to_sync(serve)()
+    assert closed == [True]
+    assert len(produced) < 100, f"{len(produced)} parts produced for a client that left after the first"
