@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 
 from django.db.models import Q, QuerySet
 
+from cdp_project.core.compiled import CompiledQuery, model_columns, model_from_row
 from cdp_project.core.errors import not_found
 from contracts.selectors import derived_attribute_statuses
 from profiles.extensions import profile_sections
@@ -65,10 +66,26 @@ def profile_detail_build(*, tenant: Tenant, profile: Profile, requested_id: uuid
     )
 
 
+_owner = CompiledQuery(
+    lambda *, tenant_id, type, value: (
+        Identifier.objects.filter(tenant_id=tenant_id, type=type, value=value)
+        .order_by()
+        .values_list(*model_columns(Profile, via="profile"))[:1]
+    ),
+    fields={
+        "tenant_id": Tenant._meta.pk,
+        "type": Identifier._meta.get_field("type"),
+        "value": Identifier._meta.get_field("value"),
+    },
+    sentinels={"tenant_id": -7_304, "type": "\x01compiled-type", "value": "\x01compiled-value"},
+)
+
+
 def identifier_owner_get(*, tenant: Tenant, type: str, value: str) -> Profile | None:
-    """The live profile holding a normalized identifier, or None."""
-    row = Identifier.objects.select_related("profile").filter(tenant=tenant, type=type, value=value).first()
-    return row.profile if row is not None else None
+    """The live profile holding a normalized identifier, or None (a compiled read: runtime
+    sessions look their customer up with it)."""
+    rows = _owner.run(tenant_id=tenant.pk, type=type, value=value)
+    return model_from_row(Profile, rows[0]) if rows else None
 
 
 def identity_conflict_list(*, tenant: Tenant) -> QuerySet[IdentityConflict]:

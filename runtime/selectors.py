@@ -6,11 +6,10 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from django.db import models
 from django.db.models import JSONField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
-from cdp_project.core.compiled import CompiledQuery, Read, reads_run
+from cdp_project.core.compiled import CompiledQuery, Read, model_columns, model_from_row, reads_run
 from cdp_project.core.errors import not_found
 from channels.selectors import profile_readiness_read
 from profiles.selectors import profile_values_read
@@ -34,22 +33,30 @@ def campaign_get(*, tenant: Tenant, key: str) -> Campaign:
     return campaign
 
 
+_active_campaign = CompiledQuery(
+    lambda *, tenant_id, key: (
+        Campaign.objects.filter(tenant_id=tenant_id, key=key, active=True)
+        .order_by()
+        .values_list(*model_columns(Campaign))[:1]
+    ),
+    fields={"tenant_id": Tenant._meta.pk, "key": Campaign._meta.get_field("key")},
+    sentinels={"tenant_id": -7_303, "key": "\x01compiled-campaign-key"},
+)
+
+
 def campaign_get_active(*, tenant: Tenant, key: str) -> Campaign:
-    """An active campaign of the tenant, or 404: an inactive campaign takes no participant."""
-    campaign = Campaign.objects.filter(tenant=tenant, key=key, active=True).first()
-    if campaign is None:
+    """An active campaign of the tenant, or 404: an inactive campaign takes no participant.
+    A compiled read: every session mint starts with it."""
+    rows = _active_campaign.run(tenant_id=tenant.pk, key=key)
+    if not rows:
         raise not_found(f"No active campaign {key!r}.")
-    return campaign
-
-
-def _attnames(model: type[models.Model]) -> list[str]:
-    return [field.attname for field in model._meta.concrete_fields]
+    return model_from_row(Campaign, rows[0])
 
 
 _TOKEN_COLUMNS = (
-    _attnames(Participant),
-    [f"campaign__{name}" for name in _attnames(Campaign)],
-    [f"tenant__{name}" for name in _attnames(Tenant)],
+    model_columns(Participant),
+    model_columns(Campaign, via="campaign"),
+    model_columns(Tenant, via="tenant"),
 )
 
 
@@ -89,11 +96,32 @@ def participant_for_token(*, tenant_id: int, campaign_key: str, participant_id: 
     row = rows[0]
     participant_columns, campaign_columns, tenant_columns = _TOKEN_COLUMNS
     split = (len(participant_columns), len(participant_columns) + len(campaign_columns))
-    participant = Participant.from_db("default", _attnames(Participant), row[: split[0]])
-    participant.campaign = Campaign.from_db("default", _attnames(Campaign), row[split[0] : split[1]])
-    participant.tenant = Tenant.from_db("default", _attnames(Tenant), row[split[1] : -1])
+    participant = model_from_row(Participant, row[: split[0]])
+    participant.campaign = model_from_row(Campaign, row[split[0] : split[1]])
+    participant.tenant = model_from_row(Tenant, row[split[1] : -1])
     participant.live_profile_id = row[-1]
     return participant
+
+
+_participant_of_profile = CompiledQuery(
+    lambda *, tenant_id, campaign_id, profile_id: (
+        Participant.objects.filter(tenant_id=tenant_id, campaign_id=campaign_id, profile_id=profile_id)
+        .order_by()
+        .values_list(*model_columns(Participant))[:1]
+    ),
+    fields={
+        "tenant_id": Tenant._meta.pk,
+        "campaign_id": Campaign._meta.pk,
+        "profile_id": Participant._meta.get_field("profile"),
+    },
+    sentinels={"tenant_id": -7_305, "campaign_id": -7_306, "profile_id": uuid.UUID(int=7_306)},
+)
+
+
+def participant_of_profile(*, tenant_id: int, campaign_id: int, profile_id: uuid.UUID) -> Participant | None:
+    """The campaign's participant for this profile, or None (a compiled read)."""
+    rows = _participant_of_profile.run(tenant_id=tenant_id, campaign_id=campaign_id, profile_id=profile_id)
+    return model_from_row(Participant, rows[0]) if rows else None
 
 
 # --- campaign variable definitions, compiled once per process --------------------------------

@@ -21,7 +21,7 @@ from tenants.models import Tenant
 from .authentication import participant_gone
 from .locks import participant_lock_for_variables, participants_lock
 from .models import Campaign, Participant, VariableDefinition, VariableValue
-from .selectors import campaign_checker, campaign_get_active, participant_stored_values
+from .selectors import campaign_checker, campaign_get_active, participant_of_profile, participant_stored_values
 from .tokens import TokenClaims, runtime_token_mint
 from .variables import VariableSpec
 
@@ -212,7 +212,7 @@ def _participant_attempt(
             raise not_found(f"No profile {profile_id}.")
         if locked[0].merged_into_id is not None:
             return locked[0].merged_into_id
-        participant = Participant.objects.filter(tenant=tenant, campaign=campaign, profile_id=profile_id).first()
+        participant = participant_of_profile(tenant_id=tenant.pk, campaign_id=campaign.pk, profile_id=profile_id)
         if participant is not None:
             return participant, False
         return Participant.objects.create(tenant=tenant, campaign=campaign, profile_id=profile_id), True

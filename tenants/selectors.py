@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
+from cdp_project.core.compiled import CompiledQuery, model_columns, model_from_row
+
 from . import keys
 from .models import ApiKey, Tenant
 
@@ -16,13 +18,35 @@ class KeyCheck:
     failure: str | None  # None when the key may be used
 
 
+_KEY_COLUMNS = (model_columns(ApiKey), model_columns(Tenant, via="tenant"))
+_key_by_prefix = CompiledQuery(
+    lambda *, prefix: (
+        ApiKey.objects.filter(prefix=prefix).order_by().values_list(*_KEY_COLUMNS[0], *_KEY_COLUMNS[1])[:1]
+    ),
+    fields={"prefix": ApiKey._meta.get_field("prefix")},
+    sentinels={"prefix": "\x01compiled-prefix"},
+)
+
+
+def _api_key_by_prefix(prefix: str) -> ApiKey | None:
+    """The key with this prefix and its tenant: a compiled read, as every request with an
+    API key starts with it."""
+    rows = _key_by_prefix.run(prefix=prefix)
+    if not rows:
+        return None
+    split = len(_KEY_COLUMNS[0])
+    api_key = model_from_row(ApiKey, rows[0][:split])
+    api_key.tenant = model_from_row(Tenant, rows[0][split:])
+    return api_key
+
+
 def api_key_check(*, plaintext: str) -> KeyCheck:
     """Look a presented key up and say whether it may be used. Checked against the
     database on every call, so a revocation or expiry takes effect on the next request."""
     parsed = keys.parse(plaintext)
     if parsed is None:
         return KeyCheck(None, "The API key is malformed.")
-    api_key = ApiKey.objects.select_related("tenant").filter(prefix=parsed.prefix).first()
+    api_key = _api_key_by_prefix(parsed.prefix)
     if api_key is None or not keys.matches(plaintext, api_key.hashed_key):
         return KeyCheck(None, "The API key is not known.")
     if api_key.revoked_at is not None:

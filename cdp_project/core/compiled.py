@@ -18,7 +18,7 @@ from typing import Any, Generic, TypeVar
 
 from django.conf import settings
 from django.db import connections
-from django.db.models import Field, QuerySet
+from django.db.models import Field, Model, QuerySet
 
 T = TypeVar("T")
 
@@ -88,6 +88,19 @@ class CompiledQuery:
     def read(self, shape: Callable[[list[tuple[Any, ...]]], T], **values: Any) -> Read[T]:
         """This query with these values, for `reads_run`."""
         return Read(self, values, shape)
+
+
+def model_columns(model: type[Model], *, via: str = "") -> list[str]:
+    """The `values_list` names of every concrete column of `model`, reached through the
+    relation path `via` (e.g. "tenant") when given: a compiled read of whole instances."""
+    prefix = f"{via}__" if via else ""
+    return [prefix + field.attname for field in model._meta.concrete_fields]
+
+
+def model_from_row(model: type[Model], row: tuple[Any, ...], using: str = "default") -> Model:
+    """An instance of `model` from the slice of a compiled row that `model_columns` named, as
+    the ORM would have built it (converted values, `_state` of a row from the database)."""
+    return model.from_db(using, [field.attname for field in model._meta.concrete_fields], row)
 
 
 def _cursor(connection: Any) -> Any:
