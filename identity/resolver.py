@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from cdp_project.core.bulk import rows_insert, values_cte
 from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
-from profiles.locks import profiles_lock
+from profiles.locks import profiles_lock, profiles_lock_states
 from profiles.merging import AttributeStep, MergeStep, profile_merge, profiles_apply
 from profiles.models import MergeLedgerEntry, Profile
 from tenants.models import Tenant
@@ -123,6 +123,28 @@ def _read_externals(*, tenant: Tenant, owner_ids: set[uuid.UUID]) -> dict[uuid.U
     return externals
 
 
+def _read_held(*, tenant: Tenant, owner_ids: set[uuid.UUID]) -> dict[uuid.UUID, set[tuple[str, str]]]:
+    """Every identifier the profiles hold, in one query (index `(tenant, profile)`)."""
+    held: dict[uuid.UUID, set[tuple[str, str]]] = {pid: set() for pid in owner_ids}
+    if not owner_ids:
+        return held
+    if connection.vendor != "postgresql":
+        rows = Identifier.objects.filter(tenant=tenant, profile_id__in=owner_ids).values_list(
+            "profile_id", "type", "value"
+        )
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT profile_id, type, value FROM identity_identifier"
+                " WHERE tenant_id = %s AND profile_id = ANY(%s::uuid[])",
+                [tenant.pk, sorted(owner_ids)],
+            )
+            rows = cursor.fetchall()
+    for profile_id, type, value in rows:
+        held[profile_id].add((type, value))
+    return held
+
+
 def merge_blocks_among(*, tenant_id: int, profile_ids: Collection[uuid.UUID]) -> set[frozenset[uuid.UUID]]:
     """The reverted-merge blocks between live profiles of `profile_ids`, in one query: each
     side of a block is followed to the live profile its family ends in now."""
@@ -132,15 +154,19 @@ def merge_blocks_among(*, tenant_id: int, profile_ids: Collection[uuid.UUID]) ->
     profile_table, block_table = Profile._meta.db_table, MergeBlock._meta.db_table
     ids = sorted(profile_ids)
     field = Profile._meta.get_field("id")
-    params = [field.get_db_prep_value(pid, connection) for pid in ids]
-    marks = ", ".join(["%s"] * len(ids))
+    if connection.vendor == "postgresql":
+        params: list[object] = [ids, ids]
+        marks = "SELECT unnest(%s::uuid[])"
+    else:
+        params = [field.get_db_prep_value(pid, connection) for pid in ids] * 2
+        marks = ", ".join(["%s"] * len(ids))
     sql = (
         f"SELECT {live.format('pa')}, {live.format('pb')} FROM {block_table} b"  # noqa: S608 - names from metadata
         f" JOIN {profile_table} pa ON pa.id = b.profile_a JOIN {profile_table} pb ON pb.id = b.profile_b"
         f" WHERE b.tenant_id = %s AND {live.format('pa')} IN ({marks}) AND {live.format('pb')} IN ({marks})"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [tenant_id, *params, *params])
+        cursor.execute(sql, [tenant_id, *params])
         rows = cursor.fetchall()
     return {frozenset((field.to_python(a), field.to_python(b))) for a, b in rows if a != b}
 
@@ -343,6 +369,7 @@ class _Batch:
     log: list = field(default_factory=list)
     conflicts: list[tuple[Conflict, uuid.UUID, str, str]] = field(default_factory=list)
     touched: set[uuid.UUID] = field(default_factory=set)
+    stored: dict[uuid.UUID, set[tuple[str, str]]] = field(default_factory=dict)  # owners' stored identifiers
     blocked: set[frozenset[uuid.UUID]] = field(default_factory=set)  # reverted merges, between live profiles
 
     def final(self, profile_id: uuid.UUID) -> uuid.UUID:
@@ -375,14 +402,14 @@ def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) ->
     pairs = {(type, value) for request in requests for type, value in request.identity.values.items()}
     identifier_keys_lock_many(tenant_id=tenant.pk, pairs=pairs)
 
-    cache: dict[tuple[str, str], Identifier] = {}
+    cache: dict[tuple[str, str], _Seen] = {}
     for _ in range(MAX_RECHECKS):
         cache = _read_pairs(tenant=tenant, pairs=pairs)
         owner_ids = {row.profile_id for row in cache.values()}
-        locked = profiles_lock(tenant_id=tenant.pk, profile_ids=owner_ids)
+        locked = profiles_lock_states(tenant_id=tenant.pk, profile_ids=owner_ids)
         # With every key of the batch locked, identifiers only move by a merge, which turns
         # their old owner into a tombstone: owners that are all live and locked are current.
-        if len(locked) == len(owner_ids) and all(profile.merged_into_id is None for profile in locked):
+        if len(locked) == len(owner_ids) and all(into is None for into in locked.values()):
             break
     else:
         raise ProblemError(
@@ -393,10 +420,19 @@ def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) ->
             headers={"Retry-After": "1"},
         )
 
+    # Everything the owners hold, read once under their locks: their EXTERNAL ids decide,
+    # and what a merged profile and its survivor held goes into the merge's ledger entry.
+    stored = _read_held(tenant=tenant, owner_ids=owner_ids)
+    externals: dict[uuid.UUID, str | None] = dict.fromkeys(owner_ids)
+    for profile_id, keys in stored.items():
+        for type, value in keys:
+            if type == "EXTERNAL":
+                externals[profile_id] = value
     batch = _Batch(
         owner={key: row.profile_id for key, row in cache.items()},
         held={},
-        externals=_read_externals(tenant=tenant, owner_ids=owner_ids),
+        externals=externals,
+        stored=stored,
         blocked=merge_blocks_among(tenant_id=tenant.pk, profile_ids=owner_ids),
     )
     for key, row in cache.items():
@@ -425,7 +461,7 @@ def _check_usable(identity: NormalizedIdentity) -> None:
         )
 
 
-def _decide(batch: _Batch, cache: Mapping[tuple[str, str], Identifier], request: ResolveRequest) -> Resolution:
+def _decide(batch: _Batch, cache: Mapping[tuple[str, str], _Seen], request: ResolveRequest) -> Resolution:
     """One map, as `identity_resolve` would decide and apply it, on the in-memory state."""
     values = request.identity.values
     keys = {type: (type, value) for type, value in values.items()}
@@ -482,7 +518,7 @@ def _decide(batch: _Batch, cache: Mapping[tuple[str, str], Identifier], request:
     return _resolution(plan, primary, request.identity)
 
 
-def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], Identifier]) -> list[tuple[str, ...]]:
+def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], _Seen]) -> list[tuple[str, ...]]:
     """Write what the batch decided; returns the changed attribute names of each request
     that carried attributes, in order."""
     now = timezone.now()
@@ -491,11 +527,7 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], Ide
     # What each profile of a merge holds when it merges: its stored identifiers, plus what
     # earlier merges and attaches of the batch gave it (a revert gives both sides theirs back).
     merging = set(batch.merged_into) | set(batch.merged_into.values())
-    holding: dict[uuid.UUID, set[tuple[str, str]]] = {pid: set() for pid in merging}
-    if merging - new:
-        stored = Identifier.objects.filter(tenant=tenant, profile_id__in=merging - new)
-        for profile_id, type, value in stored.values_list("profile_id", "type", "value"):
-            holding[profile_id].add((type, value))
+    holding = {pid: set(batch.stored.get(pid, ())) for pid in merging}
     steps: list[MergeStep | AttributeStep] = []
     for entry in batch.log:
         if isinstance(entry, AttributeStep):
@@ -566,7 +598,7 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], Ide
 def _seen_write(
     *,
     tenant: Tenant,
-    cache: Mapping[tuple[str, str], Identifier],
+    cache: Mapping[tuple[str, str], _Seen],
     seen: Mapping[tuple[str, str], tuple[dt.datetime, dt.datetime]],
 ) -> None:
     """Move first/last seen of many identifiers in one statement."""
@@ -578,29 +610,54 @@ def _seen_write(
             changed.append(row)
     if not changed:
         return
+    changed.sort(key=lambda row: row.pk)
     if connection.vendor != "postgresql":
-        Identifier.objects.bulk_update(changed, ["first_seen_at", "last_seen_at"])
+        Identifier.objects.bulk_update(
+            [Identifier(pk=r.pk, first_seen_at=r.first_seen_at, last_seen_at=r.last_seen_at) for r in changed],
+            ["first_seen_at", "last_seen_at"],
+        )
         return
-    # GREATEST/LEAST keep a concurrent writer's later value; the VALUES join is one statement.
-    rows = ", ".join(["(%s, %s::timestamptz, %s::timestamptz)"] * len(changed))
-    params: list[object] = []
-    for row in changed:
-        params += [row.pk, row.first_seen_at, row.last_seen_at]
+    # GREATEST/LEAST keep a concurrent writer's later value; three arrays, one statement.
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE identity_identifier AS i SET first_seen_at = LEAST(i.first_seen_at, v.f), "  # noqa: S608
+            "UPDATE identity_identifier AS i SET first_seen_at = LEAST(i.first_seen_at, v.f), "
             "last_seen_at = GREATEST(i.last_seen_at, v.l) "
-            f"FROM (VALUES {rows}) AS v(id, f, l) WHERE i.id = v.id AND i.tenant_id = %s",
-            [*params, tenant.pk],
+            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS v(id, f, l)"
+            " WHERE i.id = v.id AND i.tenant_id = %s",
+            [[r.pk for r in changed], [r.first_seen_at for r in changed], [r.last_seen_at for r in changed], tenant.pk],
         )
 
 
-def _read_pairs(*, tenant: Tenant, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Identifier]:
-    """The identifiers of many (type, value) pairs, in one query: the unique index
-    `(tenant, type, value)` answers `type = ANY(...) AND value = ANY(...)`."""
+@dataclass(slots=True)
+class _Seen:
+    """An identifier of the batch as stored: what resolution reads and `_seen_write` moves."""
+
+    pk: int
+    profile_id: uuid.UUID
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+
+
+def _read_pairs(*, tenant: Tenant, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], _Seen]:
+    """The identifiers of many (type, value) pairs, in one query, as plain rows: on
+    PostgreSQL the pairs travel as two arrays and each is one probe of the unique index
+    `(tenant, type, value)`."""
     if not pairs:
         return {}
-    types = {type for type, _ in pairs}
-    values = {value for _, value in pairs}
-    rows = Identifier.objects.filter(tenant=tenant, type__in=types, value__in=values)
-    return {(row.type, row.value): row for row in rows if (row.type, row.value) in pairs}
+    if connection.vendor != "postgresql":
+        types = {type for type, _ in pairs}
+        values = {value for _, value in pairs}
+        rows = Identifier.objects.filter(tenant=tenant, type__in=types, value__in=values).values_list(
+            "type", "value", "pk", "profile_id", "first_seen_at", "last_seen_at"
+        )
+    else:
+        ordered = sorted(pairs)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT i.type, i.value, i.id, i.profile_id, i.first_seen_at, i.last_seen_at"
+                " FROM unnest(%s::varchar[], %s::varchar[]) AS p(type, value)"
+                " JOIN identity_identifier i ON i.tenant_id = %s AND i.type = p.type AND i.value = p.value",
+                [[t for t, _ in ordered], [v for _, v in ordered], tenant.pk],
+            )
+            rows = cursor.fetchall()
+    return {(t, v): _Seen(pk, pid, first, last) for t, v, pk, pid, first, last in rows if (t, v) in pairs}
