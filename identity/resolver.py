@@ -307,37 +307,56 @@ def _apply(
             first_seen_at=Least("first_seen_at", occurred_at),
         )
 
-    for conflict in plan.conflicts:
-        _conflict_record(
-            tenant=tenant, conflict=conflict, primary_id=primary_id, trigger=trigger, source=source, now=now
-        )
+    _conflicts_write(
+        tenant=tenant, conflicts=[(conflict, primary_id, trigger, source) for conflict in plan.conflicts], now=now
+    )
 
     if plan.primary_id is not None and (plan.attach and not plan.merges):
         Profile.objects.filter(pk=primary_id).update(updated_at=now)
     return primary_id
 
 
-def _conflict_record(
-    *, tenant: Tenant, conflict: Conflict, primary_id: uuid.UUID, trigger: str, source: str, now: dt.datetime
+def _conflicts_write(
+    *,
+    tenant: Tenant,
+    conflicts: Sequence[tuple[Conflict, uuid.UUID, str, str]],
+    now: dt.datetime,
 ) -> None:
-    # The advisory lock on this identifier key serializes writers of this row on PostgreSQL.
-    key = {
-        "tenant": tenant,
-        "identifier_type": conflict.type,
-        "identifier_value": conflict.value,
-        "owner_profile_id": conflict.owner_profile_id,
-        "primary_profile_id": primary_id,
-    }
-    row = IdentityConflict.objects.filter(**key).first()
-    if row is None:
-        IdentityConflict.objects.create(
-            **key, reason=conflict.reason, trigger=trigger[:512], source=source[:63], last_seen_at=now
-        )
+    """Record refused merges, in one upsert for all of them: one row per (identifier,
+    owner, primary), counted on every repetition, with the latest trigger and source; a
+    repetition makes a reviewed conflict unreviewed again. The advisory locks on the
+    identifier keys serialize writers of these rows on PostgreSQL."""
+    if not conflicts:
         return
-    row.occurrences += 1
-    row.trigger, row.source, row.last_seen_at = trigger[:512], source[:63], now
-    row.reviewed_at, row.reviewed_by = None, ""  # it happened again: review it again
-    row.save(update_fields=["occurrences", "trigger", "source", "last_seen_at", "reviewed_at", "reviewed_by"])
+    rows: dict[tuple[str, str, uuid.UUID, uuid.UUID], list] = {}
+    for conflict, primary_id, trigger, source in conflicts:
+        key = (conflict.type, conflict.value, conflict.owner_profile_id, primary_id)
+        if key in rows:
+            rows[key][1] += 1
+            rows[key][2], rows[key][3] = trigger[:512], source[:63]
+        else:
+            rows[key] = [conflict.reason, 1, trigger[:512], source[:63]]
+    ordered = sorted(rows.items(), key=lambda item: (item[0][0], item[0][1], str(item[0][2]), str(item[0][3])))
+    cte, params = values_cte(
+        "c",
+        IdentityConflict,
+        ["identifier_type", "identifier_value", "owner_profile_id", "primary_profile_id", "reason", "occurrences",
+         "trigger", "source"],
+        [(*key, *rest) for key, rest in ordered],
+    )  # fmt: skip
+    table = IdentityConflict._meta.db_table
+    stamp = IdentityConflict._meta.get_field("last_seen_at").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH {cte} INSERT INTO {table} (tenant_id, identifier_type, identifier_value, owner_profile_id,"  # noqa: S608
+            " primary_profile_id, reason, occurrences, trigger, source, first_seen_at, last_seen_at, reviewed_by)"
+            " SELECT %s, c.identifier_type, c.identifier_value, c.owner_profile_id, c.primary_profile_id, c.reason,"
+            " c.occurrences, c.trigger, c.source, %s, %s, '' FROM c WHERE true"
+            " ON CONFLICT (tenant_id, identifier_type, identifier_value, owner_profile_id, primary_profile_id)"
+            f" DO UPDATE SET occurrences = {table}.occurrences + excluded.occurrences, trigger = excluded.trigger,"
+            " source = excluded.source, last_seen_at = excluded.last_seen_at, reviewed_at = NULL, reviewed_by = ''",
+            [*params, tenant.pk, stamp, stamp],
+        )
 
 
 @dataclass(frozen=True)
@@ -585,10 +604,13 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], _Se
         ],
     )
     _seen_write(tenant=tenant, cache=cache, seen=batch.seen)
-    for conflict, primary, trigger, source in batch.conflicts:
-        _conflict_record(
-            tenant=tenant, conflict=conflict, primary_id=batch.final(primary), trigger=trigger, source=source, now=now
-        )
+    _conflicts_write(
+        tenant=tenant,
+        conflicts=[
+            (conflict, batch.final(primary), trigger, source) for conflict, primary, trigger, source in batch.conflicts
+        ],
+        now=now,
+    )
     applied = profiles_apply(
         tenant_id=tenant.pk, steps=steps, touched=[pid for pid in batch.touched if pid not in batch.merged_into]
     )

@@ -12,9 +12,10 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from cdp_project.core.bulk import rows_insert, rows_update
@@ -151,12 +152,24 @@ def derived_apply_events(
         return 0
     names = {d.name for event in relevant for d in definitions[event.event_type]}
     profile_ids = {event.profile_id for event in relevant}
-    stored = DerivedValue.objects.filter(tenant_id=tenant_id, profile_id__in=profile_ids, name__in=names)
+    stored: Any
+    if connection.vendor == "postgresql":  # the ids and names as two arrays; values decoded here
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, profile_id, name, count, value, occurred_at, exact FROM {DerivedValue._meta.db_table}"  # noqa: S608
+                " WHERE tenant_id = %s AND profile_id = ANY(%s::uuid[]) AND name = ANY(%s::varchar[])",
+                [tenant_id, sorted(profile_ids), sorted(names)],
+            )
+            stored = [
+                (pk, pid, name, count, None if value is None else json.loads(value), at, exact)
+                for pk, pid, name, count, value, at, exact in cursor.fetchall()
+            ]
+    else:
+        stored = DerivedValue.objects.filter(tenant_id=tenant_id, profile_id__in=profile_ids, name__in=names)
+        stored = stored.values_list("pk", "profile_id", "name", "count", "value", "occurred_at", "exact")
     rows = {
         (profile_id, name): _Value(pk, profile_id, name, count, value, occurred_at, exact)
-        for pk, profile_id, name, count, value, occurred_at, exact in stored.values_list(
-            "pk", "profile_id", "name", "count", "value", "occurred_at", "exact"
-        )
+        for pk, profile_id, name, count, value, occurred_at, exact in stored
     }
     created: dict[tuple[uuid.UUID, str], _Value] = {}
     changed: dict[tuple[uuid.UUID, str], _Value] = {}

@@ -8,7 +8,8 @@ one statement instead of one statement per row (DESIGN.md §9).
 - `ids_in`: `col IN (…)`, on PostgreSQL `col = ANY(array)`;
 - `rows_update`: "set these columns of these rows (by primary key) to these values";
 - `rows_insert`: many rows into one table, with `COPY` on PostgreSQL (no client-side
-  parameter rendering at all) and one multi-row `INSERT` on SQLite.
+  parameter rendering at all; a few rows as one `INSERT` of arrays, one round trip) and
+  one multi-row `INSERT` on SQLite.
 
 Values are prepared by the model fields (`get_db_prep_value`), so UUIDs, datetimes and
 JSON are stored exactly as the ORM would store them. COPY statements are added to
@@ -126,6 +127,9 @@ def rows_update(
         return cursor.rowcount
 
 
+SMALL_INSERT = 8  # up to this many rows, rows_insert binds arrays instead of COPY
+
+
 def _copy_text(field: models.Field, value: object) -> object:
     if value is None:
         return None
@@ -142,6 +146,13 @@ def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Sequenc
     fields = [model._meta.get_field(column) for column in columns]
     table = model._meta.db_table
     names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    if connection.vendor == "postgresql" and len(rows) <= SMALL_INSERT:
+        # A few rows (a single event): one `INSERT … SELECT FROM unnest(…)` is one round
+        # trip, where COPY needs two (start, then data and end).
+        select, params = _unnest_cte("v", model, fields, rows, aliases=None)
+        with connection.cursor() as cursor:
+            cursor.execute(f"WITH {select} INSERT INTO {table} ({names}) SELECT * FROM v", params)  # noqa: S608
+        return len(rows)
     if connection.vendor == "postgresql":
         sql = f"COPY {table} ({names}) FROM STDIN"
         started = time.monotonic()
