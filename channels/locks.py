@@ -19,6 +19,8 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from cdp_project.core.bulk import array_literal
+
 from .models import Endpoint
 
 # classids of pg_advisory_xact_lock(int, int), apart from identity's 0x1D.
@@ -44,7 +46,7 @@ def _advisory_locks(namespace: int, keys: Iterable[int]) -> None:
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, k) FROM"
             " (SELECT k FROM unnest(%s::integer[]) AS k ORDER BY k OFFSET 0) AS ordered",
-            [namespace, ordered],
+            [namespace, array_literal(ordered)],
         )
 
 

@@ -29,7 +29,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from cdp_project.core.bulk import ids_in, rows_insert, rows_update
+from cdp_project.core.bulk import as_uuid, ids_in, rows_insert, rows_update
 from cdp_project.core.timestamps import format_utc
 
 from .locks import endpoint_key_lock, endpoint_lock, profile_channels_lock
@@ -355,7 +355,7 @@ def endpoints_move_on_merge(
             f" WHERE tenant_id = %s AND {condition}",
             [tenant_id, *params],
         )
-        rows = [(pk, _uuid(profile_id), channel, bool(on)) for pk, profile_id, channel, on in cursor.fetchall()]
+        rows = [(pk, as_uuid(profile_id), channel, bool(on)) for pk, profile_id, channel, on in cursor.fetchall()]
     merged_ids = {merged for merged, _ in pairs}
     moved: dict[uuid.UUID, dict[str, Any]] = {
         merged: {"endpoints": 0, "endpointRows": [], "survivorEndpointRows": []} for merged in merged_ids
@@ -418,7 +418,3 @@ HISTORY_COLUMNS = (
     "note",
     "recorded_at",
 )
-
-
-def _uuid(value: object) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

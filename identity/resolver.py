@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from cdp_project.core.bulk import rows_insert, values_cte
+from cdp_project.core.bulk import array_literal, rows_insert, values_cte
 from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
 from profiles.locks import profiles_lock, profiles_lock_states
 from profiles.merging import AttributeStep, MergeStep, profile_merge, profiles_apply
@@ -137,7 +137,7 @@ def _read_held(*, tenant: Tenant, owner_ids: set[uuid.UUID]) -> dict[uuid.UUID, 
             cursor.execute(
                 "SELECT profile_id, type, value FROM identity_identifier"
                 " WHERE tenant_id = %s AND profile_id = ANY(%s::uuid[])",
-                [tenant.pk, sorted(owner_ids)],
+                [tenant.pk, array_literal(sorted(owner_ids))],
             )
             rows = cursor.fetchall()
     for profile_id, type, value in rows:
@@ -155,7 +155,7 @@ def merge_blocks_among(*, tenant_id: int, profile_ids: Collection[uuid.UUID]) ->
     ids = sorted(profile_ids)
     field = Profile._meta.get_field("id")
     if connection.vendor == "postgresql":
-        params: list[object] = [ids, ids]
+        params: list[object] = [array_literal(ids)] * 2
         marks = "SELECT unnest(%s::uuid[])"
     else:
         params = [field.get_db_prep_value(pid, connection) for pid in ids] * 2
@@ -646,7 +646,12 @@ def _seen_write(
             "last_seen_at = GREATEST(i.last_seen_at, v.l) "
             "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS v(id, f, l)"
             " WHERE i.id = v.id AND i.tenant_id = %s",
-            [[r.pk for r in changed], [r.first_seen_at for r in changed], [r.last_seen_at for r in changed], tenant.pk],
+            [
+                array_literal([r.pk for r in changed]),
+                array_literal([r.first_seen_at for r in changed]),
+                array_literal([r.last_seen_at for r in changed]),
+                tenant.pk,
+            ],
         )
 
 
@@ -679,7 +684,7 @@ def _read_pairs(*, tenant: Tenant, pairs: set[tuple[str, str]]) -> dict[tuple[st
                 "SELECT i.type, i.value, i.id, i.profile_id, i.first_seen_at, i.last_seen_at"
                 " FROM unnest(%s::varchar[], %s::varchar[]) AS p(type, value)"
                 " JOIN identity_identifier i ON i.tenant_id = %s AND i.type = p.type AND i.value = p.value",
-                [[t for t, _ in ordered], [v for _, v in ordered], tenant.pk],
+                [array_literal([t for t, _ in ordered]), array_literal([v for _, v in ordered]), tenant.pk],
             )
             rows = cursor.fetchall()
     return {(t, v): _Seen(pk, pid, first, last) for t, v, pk, pid, first, last in rows if (t, v) in pairs}

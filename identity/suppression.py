@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from django.db import IntegrityError, connection, transaction
 
+from cdp_project.core.bulk import array_literal
 from tenants.models import Tenant
 
 from .models import IdentifierHashKey, Suppression
@@ -81,7 +82,7 @@ def suppressed_indexes(*, tenant: Tenant, identities: Sequence[Mapping[str, str]
             cursor.execute(
                 f"SELECT digest FROM {Suppression._meta.db_table}"  # noqa: S608 - name from metadata
                 " WHERE tenant_id = %s AND digest = ANY(%s::varchar[])",
-                [tenant.pk, list(wanted)],
+                [tenant.pk, array_literal(list(wanted))],
             )
             found = [digest for (digest,) in cursor.fetchall()]
     else:

@@ -18,7 +18,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from cdp_project.core.bulk import rows_insert, rows_update
+from cdp_project.core.bulk import array_literal, rows_insert, rows_update
 from contracts.selectors import derived_attribute_list
 from contracts.services import derived_attribute_backfill_finish, derived_attributes_job_finish
 from contracts.types import DerivedAttributeInfo
@@ -158,7 +158,7 @@ def derived_apply_events(
             cursor.execute(
                 f"SELECT id, profile_id, name, count, value, occurred_at, exact FROM {DerivedValue._meta.db_table}"  # noqa: S608
                 " WHERE tenant_id = %s AND profile_id = ANY(%s::uuid[]) AND name = ANY(%s::varchar[])",
-                [tenant_id, sorted(profile_ids), sorted(names)],
+                [tenant_id, array_literal(sorted(profile_ids)), array_literal(sorted(names))],
             )
             stored = [
                 (pk, pid, name, count, None if value is None else json.loads(value), at, exact)

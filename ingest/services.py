@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
-from cdp_project.core.bulk import rows_insert
+from cdp_project.core.bulk import array_literal, rows_insert
 from cdp_project.core.errors import ProblemError
 from channels.services import channel_update_apply
 from identity.concurrency import run_with_retries
@@ -171,11 +171,11 @@ def _claim_keys(ctx: IngestContext, items: Sequence[Prepared]) -> dict[tuple[int
                 [
                     ctx.tenant.pk,
                     ctx.now,
-                    [item.key[0] for item in ordered],
-                    [item.external_id for item in ordered],
-                    [item.kind for item in ordered],
-                    [item.fingerprint for item in ordered],
-                    [item.record_id for item in ordered],
+                    array_literal([item.key[0] for item in ordered]),
+                    array_literal([item.external_id for item in ordered]),
+                    array_literal([item.kind for item in ordered]),
+                    array_literal([item.fingerprint for item in ordered]),
+                    array_literal([item.record_id for item in ordered]),
                 ],
             )
         else:

@@ -7,6 +7,8 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from cdp_project.core.bulk import array_literal
+
 from .models import Profile
 
 
@@ -33,6 +35,6 @@ def profiles_lock_states(*, tenant_id: int, profile_ids: Iterable[uuid.UUID]) ->
         cursor.execute(
             f"SELECT id, merged_into_id FROM {Profile._meta.db_table}"  # noqa: S608 - name from metadata
             " WHERE tenant_id = %s AND id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE",
-            [tenant_id, ids],
+            [tenant_id, array_literal(ids)],
         )
         return dict(cursor.fetchall())

@@ -23,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from cdp_project.core.bulk import ids_in, rows_insert, rows_update, values_cte
+from cdp_project.core.bulk import array_literal, as_uuid, ids_in, rows_insert, rows_update, values_cte
 from cdp_project.core.metrics import MERGES
 from cdp_project.core.timestamps import format_utc
 
@@ -163,7 +163,7 @@ def _tombstones_before(*, tenant_id: int, pairs: MergePairs) -> dict[uuid.UUID, 
             f" WHERE tenant_id = %s AND {condition}",
             [tenant_id, *params],
         )
-        stored = [(_uuid(pid), _uuid(into)) for pid, into in cursor.fetchall()]
+        stored = [(as_uuid(pid), as_uuid(into)) for pid, into in cursor.fetchall()]
     for pid, into in stored:
         pointing.setdefault(into, set()).add(pid)
     before: dict[uuid.UUID, list[str]] = {}
@@ -172,10 +172,6 @@ def _tombstones_before(*, tenant_id: int, pairs: MergePairs) -> dict[uuid.UUID, 
         before[merged] = sorted(str(pid) for pid in mine)
         pointing.setdefault(survivor, set()).update(mine | {merged})
     return before
-
-
-def _uuid(value: object) -> uuid.UUID:
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 def _lost(row: _Row, side: str) -> dict[str, Any]:
@@ -207,7 +203,7 @@ def _read_attributes(*, tenant_id: int, steps: Sequence[MergeStep | AttributeSte
                 f"SELECT id, profile_id, name, value, occurred_at, source FROM {AttributeValue._meta.db_table}"  # noqa: S608
                 " WHERE tenant_id = %s AND (profile_id = ANY(%s::uuid[])"
                 " OR (profile_id = ANY(%s::uuid[]) AND name = ANY(%s::varchar[])))",
-                [tenant_id, sorted(whole), sorted(named), names],
+                [tenant_id, array_literal(sorted(whole)), array_literal(sorted(named)), array_literal(names)],
             )
             rows = [
                 (pk, pid, name, None if value is None else json.loads(value), at, source)
