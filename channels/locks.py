@@ -19,6 +19,8 @@ from collections.abc import Iterable
 
 from django.db import connection
 
+from cdp_project.core.bulk import array_literal
+
 from .models import Endpoint
 
 # classids of pg_advisory_xact_lock(int, int), apart from identity's 0x1D.
@@ -35,12 +37,17 @@ def _advisory_locks(namespace: int, keys: Iterable[int]) -> None:
     ordered = sorted(set(keys))
     if connection.vendor != "postgresql" or not ordered:
         return
-    calls = ", ".join(["pg_advisory_xact_lock(%s, %s)"] * len(ordered))
-    params: list[int] = []
-    for key in ordered:
-        params.extend([namespace, key])
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {calls}", params)  # noqa: S608 - only placeholders are interpolated
+        if len(ordered) == 1:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [namespace, ordered[0]])
+            return
+        # The keys travel as one array; the `OFFSET 0` subquery keeps them sorted while the
+        # locks are taken (as identity's batch locks do).
+        cursor.execute(
+            "SELECT pg_advisory_xact_lock(%s, k) FROM"
+            " (SELECT k FROM unnest(%s::integer[]) AS k ORDER BY k OFFSET 0) AS ordered",
+            [namespace, array_literal(ordered)],
+        )
 
 
 def endpoint_key_lock(*, tenant_id: int, channel: str, address_key: str) -> None:

@@ -26,9 +26,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
-from cdp_project.core.bulk import rows_update
+from cdp_project.core.bulk import as_uuid, ids_in, rows_insert, rows_update
 from cdp_project.core.timestamps import format_utc
 
 from .locks import endpoint_key_lock, endpoint_lock, profile_channels_lock
@@ -347,58 +348,73 @@ def endpoints_move_on_merge(
     order in memory, then one UPDATE and one history insert."""
     profiles = {pid for pair in pairs for pid in pair}
     profile_channels_lock(tenant_id=tenant_id, profile_ids=profiles)
-    rows = list(
-        Endpoint.objects.filter(tenant_id=tenant_id, profile_id__in=profiles).values_list(
-            "pk", "profile_id", "channel", "active"
+    condition, params = ids_in(Endpoint, "profile", sorted(profiles))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, profile_id, channel, active FROM {Endpoint._meta.db_table}"  # noqa: S608 - names from metadata
+            f" WHERE tenant_id = %s AND {condition}",
+            [tenant_id, *params],
         )
-    )
+        rows = [(pk, as_uuid(profile_id), channel, bool(on)) for pk, profile_id, channel, on in cursor.fetchall()]
     merged_ids = {merged for merged, _ in pairs}
     moved: dict[uuid.UUID, dict[str, Any]] = {
         merged: {"endpoints": 0, "endpointRows": [], "survivorEndpointRows": []} for merged in merged_ids
     }
+    holding: dict[uuid.UUID, set[int]] = {}  # profile -> its endpoint rows, as the merges replay
+    for pk, profile_id, _, _ in rows:
+        holding.setdefault(profile_id, set()).add(pk)
     if not any(profile_id in merged_ids for _, profile_id, _, _ in rows):
+        active_of = {pk: is_active for pk, _, _, is_active in rows}
         for merged, survivor in pairs:  # a revert still needs the survivor's own endpoints
-            moved[merged]["survivorEndpointRows"] = sorted(
-                [pk, is_active] for pk, who, _, is_active in rows if who == survivor
-            )
+            moved[merged]["survivorEndpointRows"] = sorted([pk, active_of[pk]] for pk in holding.get(survivor, ()))
         return moved
     now = timezone.now()
     owner = {pk: profile_id for pk, profile_id, _, _ in rows}
     active = {pk: is_active for pk, _, _, is_active in rows}
     channel_of = {pk: channel for pk, _, channel, _ in rows}
     original = dict((pk, (profile_id, is_active)) for pk, profile_id, _, is_active in rows)
-    history: list[EndpointHistory] = []
+    history: list[tuple[object, ...]] = []
     for merged, survivor in pairs:
-        survivor_active = {channel_of[pk] for pk, who in owner.items() if who == survivor and active[pk]}
-        moving = sorted(pk for pk, who in owner.items() if who == merged)
+        kept = holding.setdefault(survivor, set())
+        survivor_active = {channel_of[pk] for pk in kept if active[pk]}
+        moving = sorted(holding.pop(merged, ()))
         # What a revert puts back: both sides' endpoints with their active flags before the merge.
         moved[merged]["endpointRows"] = [[pk, active[pk]] for pk in moving]
-        moved[merged]["survivorEndpointRows"] = sorted([pk, active[pk]] for pk, who in owner.items() if who == survivor)
+        moved[merged]["survivorEndpointRows"] = sorted([pk, active[pk]] for pk in kept)
         for pk in moving:
             kept_survivors = active[pk] and channel_of[pk] in survivor_active
             if kept_survivors:
                 active[pk] = False
             owner[pk] = survivor
-            history.append(
-                EndpointHistory(
-                    tenant_id=tenant_id,
-                    endpoint_id=pk,
-                    profile_id=survivor,
-                    kind=HistoryKind.OWNERSHIP,
-                    state="merged",
-                    source="",
-                    occurred_at=now,
-                    trigger=f"merge of profile {merged}",
-                    note=(
-                        f"moved from merged profile {merged} with its consent and history"
-                        + ("; the survivor's endpoint stays active" if kept_survivors else "")
-                    )[:300],
-                )
+            kept.add(pk)
+            note = f"moved from merged profile {merged} with its consent and history" + (
+                "; the survivor's endpoint stays active" if kept_survivors else ""
             )
+            trigger = f"merge of profile {merged}"
+            history.append(
+                (tenant_id, pk, survivor, HistoryKind.OWNERSHIP.value, "merged", "", now, "", trigger,
+                 EndpointHistory.EFFECT_APPLIED, note[:300], now)
+            )  # fmt: skip
         moved[merged]["endpoints"] = len(moving)
     changes = [(pk, owner[pk], active[pk], now) for pk in owner if (owner[pk], active[pk]) != original[pk]]
     # Deactivations land in the same statement as the moves; no row ends up active twice
     # on one (profile, channel), and no row moves onto one that stays active there.
     rows_update(Endpoint, ["profile", "active", "updated_at"], changes, tenant_id=tenant_id)
-    EndpointHistory.objects.bulk_create(history)
+    rows_insert(EndpointHistory, HISTORY_COLUMNS, history)
     return moved
+
+
+HISTORY_COLUMNS = (
+    "tenant",
+    "endpoint",
+    "profile_id",
+    "kind",
+    "state",
+    "source",
+    "occurred_at",
+    "evidence",
+    "trigger",
+    "effect",
+    "note",
+    "recorded_at",
+)

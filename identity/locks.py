@@ -7,6 +7,8 @@ from collections.abc import Iterable, Mapping
 
 from django.db import connection
 
+from cdp_project.core.bulk import array_literal
+
 # classid of pg_advisory_xact_lock(int, int): keeps identity's keys apart from other apps' locks.
 ADVISORY_NAMESPACE = 0x1D
 
@@ -47,5 +49,5 @@ def identifier_keys_lock_many(*, tenant_id: int, pairs: Iterable[tuple[str, str]
         cursor.execute(
             "SELECT pg_advisory_xact_lock(%s, k) FROM"
             " (SELECT k FROM unnest(%s::integer[]) AS k ORDER BY k OFFSET 0) AS ordered",
-            [ADVISORY_NAMESPACE, keys],
+            [ADVISORY_NAMESPACE, array_literal(keys)],
         )

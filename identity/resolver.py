@@ -14,9 +14,9 @@ from django.db.models import Q
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from cdp_project.core.bulk import rows_insert, values_cte
+from cdp_project.core.bulk import array_literal, rows_insert, values_cte
 from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
-from profiles.locks import profiles_lock
+from profiles.locks import profiles_lock, profiles_lock_states
 from profiles.merging import AttributeStep, MergeStep, profile_merge, profiles_apply
 from profiles.models import MergeLedgerEntry, Profile
 from tenants.models import Tenant
@@ -123,6 +123,28 @@ def _read_externals(*, tenant: Tenant, owner_ids: set[uuid.UUID]) -> dict[uuid.U
     return externals
 
 
+def _read_held(*, tenant: Tenant, owner_ids: set[uuid.UUID]) -> dict[uuid.UUID, set[tuple[str, str]]]:
+    """Every identifier the profiles hold, in one query (index `(tenant, profile)`)."""
+    held: dict[uuid.UUID, set[tuple[str, str]]] = {pid: set() for pid in owner_ids}
+    if not owner_ids:
+        return held
+    if connection.vendor != "postgresql":
+        rows = Identifier.objects.filter(tenant=tenant, profile_id__in=owner_ids).values_list(
+            "profile_id", "type", "value"
+        )
+    else:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT profile_id, type, value FROM identity_identifier"
+                " WHERE tenant_id = %s AND profile_id = ANY(%s::uuid[])",
+                [tenant.pk, array_literal(sorted(owner_ids))],
+            )
+            rows = cursor.fetchall()
+    for profile_id, type, value in rows:
+        held[profile_id].add((type, value))
+    return held
+
+
 def merge_blocks_among(*, tenant_id: int, profile_ids: Collection[uuid.UUID]) -> set[frozenset[uuid.UUID]]:
     """The reverted-merge blocks between live profiles of `profile_ids`, in one query: each
     side of a block is followed to the live profile its family ends in now."""
@@ -132,15 +154,19 @@ def merge_blocks_among(*, tenant_id: int, profile_ids: Collection[uuid.UUID]) ->
     profile_table, block_table = Profile._meta.db_table, MergeBlock._meta.db_table
     ids = sorted(profile_ids)
     field = Profile._meta.get_field("id")
-    params = [field.get_db_prep_value(pid, connection) for pid in ids]
-    marks = ", ".join(["%s"] * len(ids))
+    if connection.vendor == "postgresql":
+        params: list[object] = [array_literal(ids)] * 2
+        marks = "SELECT unnest(%s::uuid[])"
+    else:
+        params = [field.get_db_prep_value(pid, connection) for pid in ids] * 2
+        marks = ", ".join(["%s"] * len(ids))
     sql = (
         f"SELECT {live.format('pa')}, {live.format('pb')} FROM {block_table} b"  # noqa: S608 - names from metadata
         f" JOIN {profile_table} pa ON pa.id = b.profile_a JOIN {profile_table} pb ON pb.id = b.profile_b"
         f" WHERE b.tenant_id = %s AND {live.format('pa')} IN ({marks}) AND {live.format('pb')} IN ({marks})"
     )
     with connection.cursor() as cursor:
-        cursor.execute(sql, [tenant_id, *params, *params])
+        cursor.execute(sql, [tenant_id, *params])
         rows = cursor.fetchall()
     return {frozenset((field.to_python(a), field.to_python(b))) for a, b in rows if a != b}
 
@@ -281,37 +307,56 @@ def _apply(
             first_seen_at=Least("first_seen_at", occurred_at),
         )
 
-    for conflict in plan.conflicts:
-        _conflict_record(
-            tenant=tenant, conflict=conflict, primary_id=primary_id, trigger=trigger, source=source, now=now
-        )
+    _conflicts_write(
+        tenant=tenant, conflicts=[(conflict, primary_id, trigger, source) for conflict in plan.conflicts], now=now
+    )
 
     if plan.primary_id is not None and (plan.attach and not plan.merges):
         Profile.objects.filter(pk=primary_id).update(updated_at=now)
     return primary_id
 
 
-def _conflict_record(
-    *, tenant: Tenant, conflict: Conflict, primary_id: uuid.UUID, trigger: str, source: str, now: dt.datetime
+def _conflicts_write(
+    *,
+    tenant: Tenant,
+    conflicts: Sequence[tuple[Conflict, uuid.UUID, str, str]],
+    now: dt.datetime,
 ) -> None:
-    # The advisory lock on this identifier key serializes writers of this row on PostgreSQL.
-    key = {
-        "tenant": tenant,
-        "identifier_type": conflict.type,
-        "identifier_value": conflict.value,
-        "owner_profile_id": conflict.owner_profile_id,
-        "primary_profile_id": primary_id,
-    }
-    row = IdentityConflict.objects.filter(**key).first()
-    if row is None:
-        IdentityConflict.objects.create(
-            **key, reason=conflict.reason, trigger=trigger[:512], source=source[:63], last_seen_at=now
-        )
+    """Record refused merges, in one upsert for all of them: one row per (identifier,
+    owner, primary), counted on every repetition, with the latest trigger and source; a
+    repetition makes a reviewed conflict unreviewed again. The advisory locks on the
+    identifier keys serialize writers of these rows on PostgreSQL."""
+    if not conflicts:
         return
-    row.occurrences += 1
-    row.trigger, row.source, row.last_seen_at = trigger[:512], source[:63], now
-    row.reviewed_at, row.reviewed_by = None, ""  # it happened again: review it again
-    row.save(update_fields=["occurrences", "trigger", "source", "last_seen_at", "reviewed_at", "reviewed_by"])
+    rows: dict[tuple[str, str, uuid.UUID, uuid.UUID], list] = {}
+    for conflict, primary_id, trigger, source in conflicts:
+        key = (conflict.type, conflict.value, conflict.owner_profile_id, primary_id)
+        if key in rows:
+            rows[key][1] += 1
+            rows[key][2], rows[key][3] = trigger[:512], source[:63]
+        else:
+            rows[key] = [conflict.reason, 1, trigger[:512], source[:63]]
+    ordered = sorted(rows.items(), key=lambda item: (item[0][0], item[0][1], str(item[0][2]), str(item[0][3])))
+    cte, params = values_cte(
+        "c",
+        IdentityConflict,
+        ["identifier_type", "identifier_value", "owner_profile_id", "primary_profile_id", "reason", "occurrences",
+         "trigger", "source"],
+        [(*key, *rest) for key, rest in ordered],
+    )  # fmt: skip
+    table = IdentityConflict._meta.db_table
+    stamp = IdentityConflict._meta.get_field("last_seen_at").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"WITH {cte} INSERT INTO {table} (tenant_id, identifier_type, identifier_value, owner_profile_id,"  # noqa: S608
+            " primary_profile_id, reason, occurrences, trigger, source, first_seen_at, last_seen_at, reviewed_by)"
+            " SELECT %s, c.identifier_type, c.identifier_value, c.owner_profile_id, c.primary_profile_id, c.reason,"
+            " c.occurrences, c.trigger, c.source, %s, %s, '' FROM c WHERE true"
+            " ON CONFLICT (tenant_id, identifier_type, identifier_value, owner_profile_id, primary_profile_id)"
+            f" DO UPDATE SET occurrences = {table}.occurrences + excluded.occurrences, trigger = excluded.trigger,"
+            " source = excluded.source, last_seen_at = excluded.last_seen_at, reviewed_at = NULL, reviewed_by = ''",
+            [*params, tenant.pk, stamp, stamp],
+        )
 
 
 @dataclass(frozen=True)
@@ -343,6 +388,7 @@ class _Batch:
     log: list = field(default_factory=list)
     conflicts: list[tuple[Conflict, uuid.UUID, str, str]] = field(default_factory=list)
     touched: set[uuid.UUID] = field(default_factory=set)
+    stored: dict[uuid.UUID, set[tuple[str, str]]] = field(default_factory=dict)  # owners' stored identifiers
     blocked: set[frozenset[uuid.UUID]] = field(default_factory=set)  # reverted merges, between live profiles
 
     def final(self, profile_id: uuid.UUID) -> uuid.UUID:
@@ -375,14 +421,14 @@ def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) ->
     pairs = {(type, value) for request in requests for type, value in request.identity.values.items()}
     identifier_keys_lock_many(tenant_id=tenant.pk, pairs=pairs)
 
-    cache: dict[tuple[str, str], Identifier] = {}
+    cache: dict[tuple[str, str], _Seen] = {}
     for _ in range(MAX_RECHECKS):
         cache = _read_pairs(tenant=tenant, pairs=pairs)
         owner_ids = {row.profile_id for row in cache.values()}
-        locked = profiles_lock(tenant_id=tenant.pk, profile_ids=owner_ids)
+        locked = profiles_lock_states(tenant_id=tenant.pk, profile_ids=owner_ids)
         # With every key of the batch locked, identifiers only move by a merge, which turns
         # their old owner into a tombstone: owners that are all live and locked are current.
-        if len(locked) == len(owner_ids) and all(profile.merged_into_id is None for profile in locked):
+        if len(locked) == len(owner_ids) and all(into is None for into in locked.values()):
             break
     else:
         raise ProblemError(
@@ -393,10 +439,19 @@ def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) ->
             headers={"Retry-After": "1"},
         )
 
+    # Everything the owners hold, read once under their locks: their EXTERNAL ids decide,
+    # and what a merged profile and its survivor held goes into the merge's ledger entry.
+    stored = _read_held(tenant=tenant, owner_ids=owner_ids)
+    externals: dict[uuid.UUID, str | None] = dict.fromkeys(owner_ids)
+    for profile_id, keys in stored.items():
+        for type, value in keys:
+            if type == "EXTERNAL":
+                externals[profile_id] = value
     batch = _Batch(
         owner={key: row.profile_id for key, row in cache.items()},
         held={},
-        externals=_read_externals(tenant=tenant, owner_ids=owner_ids),
+        externals=externals,
+        stored=stored,
         blocked=merge_blocks_among(tenant_id=tenant.pk, profile_ids=owner_ids),
     )
     for key, row in cache.items():
@@ -425,7 +480,7 @@ def _check_usable(identity: NormalizedIdentity) -> None:
         )
 
 
-def _decide(batch: _Batch, cache: Mapping[tuple[str, str], Identifier], request: ResolveRequest) -> Resolution:
+def _decide(batch: _Batch, cache: Mapping[tuple[str, str], _Seen], request: ResolveRequest) -> Resolution:
     """One map, as `identity_resolve` would decide and apply it, on the in-memory state."""
     values = request.identity.values
     keys = {type: (type, value) for type, value in values.items()}
@@ -482,7 +537,7 @@ def _decide(batch: _Batch, cache: Mapping[tuple[str, str], Identifier], request:
     return _resolution(plan, primary, request.identity)
 
 
-def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], Identifier]) -> list[tuple[str, ...]]:
+def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], _Seen]) -> list[tuple[str, ...]]:
     """Write what the batch decided; returns the changed attribute names of each request
     that carried attributes, in order."""
     now = timezone.now()
@@ -491,11 +546,7 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], Ide
     # What each profile of a merge holds when it merges: its stored identifiers, plus what
     # earlier merges and attaches of the batch gave it (a revert gives both sides theirs back).
     merging = set(batch.merged_into) | set(batch.merged_into.values())
-    holding: dict[uuid.UUID, set[tuple[str, str]]] = {pid: set() for pid in merging}
-    if merging - new:
-        stored = Identifier.objects.filter(tenant=tenant, profile_id__in=merging - new)
-        for profile_id, type, value in stored.values_list("profile_id", "type", "value"):
-            holding[profile_id].add((type, value))
+    holding = {pid: set(batch.stored.get(pid, ())) for pid in merging}
     steps: list[MergeStep | AttributeStep] = []
     for entry in batch.log:
         if isinstance(entry, AttributeStep):
@@ -553,10 +604,13 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], Ide
         ],
     )
     _seen_write(tenant=tenant, cache=cache, seen=batch.seen)
-    for conflict, primary, trigger, source in batch.conflicts:
-        _conflict_record(
-            tenant=tenant, conflict=conflict, primary_id=batch.final(primary), trigger=trigger, source=source, now=now
-        )
+    _conflicts_write(
+        tenant=tenant,
+        conflicts=[
+            (conflict, batch.final(primary), trigger, source) for conflict, primary, trigger, source in batch.conflicts
+        ],
+        now=now,
+    )
     applied = profiles_apply(
         tenant_id=tenant.pk, steps=steps, touched=[pid for pid in batch.touched if pid not in batch.merged_into]
     )
@@ -566,7 +620,7 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], Ide
 def _seen_write(
     *,
     tenant: Tenant,
-    cache: Mapping[tuple[str, str], Identifier],
+    cache: Mapping[tuple[str, str], _Seen],
     seen: Mapping[tuple[str, str], tuple[dt.datetime, dt.datetime]],
 ) -> None:
     """Move first/last seen of many identifiers in one statement."""
@@ -578,29 +632,59 @@ def _seen_write(
             changed.append(row)
     if not changed:
         return
+    changed.sort(key=lambda row: row.pk)
     if connection.vendor != "postgresql":
-        Identifier.objects.bulk_update(changed, ["first_seen_at", "last_seen_at"])
+        Identifier.objects.bulk_update(
+            [Identifier(pk=r.pk, first_seen_at=r.first_seen_at, last_seen_at=r.last_seen_at) for r in changed],
+            ["first_seen_at", "last_seen_at"],
+        )
         return
-    # GREATEST/LEAST keep a concurrent writer's later value; the VALUES join is one statement.
-    rows = ", ".join(["(%s, %s::timestamptz, %s::timestamptz)"] * len(changed))
-    params: list[object] = []
-    for row in changed:
-        params += [row.pk, row.first_seen_at, row.last_seen_at]
+    # GREATEST/LEAST keep a concurrent writer's later value; three arrays, one statement.
     with connection.cursor() as cursor:
         cursor.execute(
-            "UPDATE identity_identifier AS i SET first_seen_at = LEAST(i.first_seen_at, v.f), "  # noqa: S608
+            "UPDATE identity_identifier AS i SET first_seen_at = LEAST(i.first_seen_at, v.f), "
             "last_seen_at = GREATEST(i.last_seen_at, v.l) "
-            f"FROM (VALUES {rows}) AS v(id, f, l) WHERE i.id = v.id AND i.tenant_id = %s",
-            [*params, tenant.pk],
+            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS v(id, f, l)"
+            " WHERE i.id = v.id AND i.tenant_id = %s",
+            [
+                array_literal([r.pk for r in changed]),
+                array_literal([r.first_seen_at for r in changed]),
+                array_literal([r.last_seen_at for r in changed]),
+                tenant.pk,
+            ],
         )
 
 
-def _read_pairs(*, tenant: Tenant, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], Identifier]:
-    """The identifiers of many (type, value) pairs, in one query: the unique index
-    `(tenant, type, value)` answers `type = ANY(...) AND value = ANY(...)`."""
+@dataclass(slots=True)
+class _Seen:
+    """An identifier of the batch as stored: what resolution reads and `_seen_write` moves."""
+
+    pk: int
+    profile_id: uuid.UUID
+    first_seen_at: dt.datetime
+    last_seen_at: dt.datetime
+
+
+def _read_pairs(*, tenant: Tenant, pairs: set[tuple[str, str]]) -> dict[tuple[str, str], _Seen]:
+    """The identifiers of many (type, value) pairs, in one query, as plain rows: on
+    PostgreSQL the pairs travel as two arrays and each is one probe of the unique index
+    `(tenant, type, value)`."""
     if not pairs:
         return {}
-    types = {type for type, _ in pairs}
-    values = {value for _, value in pairs}
-    rows = Identifier.objects.filter(tenant=tenant, type__in=types, value__in=values)
-    return {(row.type, row.value): row for row in rows if (row.type, row.value) in pairs}
+    if connection.vendor != "postgresql":
+        types = {type for type, _ in pairs}
+        values = {value for _, value in pairs}
+        rows = Identifier.objects.filter(tenant=tenant, type__in=types, value__in=values).values_list(
+            "type", "value", "pk", "profile_id", "first_seen_at", "last_seen_at"
+        )
+    else:
+        ordered = sorted(pairs)
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT i.type, i.value, i.id, i.profile_id, i.first_seen_at, i.last_seen_at"
+                " FROM unnest(%s::varchar[], %s::varchar[]) AS p(type, value)"
+                " JOIN identity_identifier i ON i.tenant_id = %s AND i.type = p.type AND i.value = p.value",
+                [array_literal([t for t, _ in ordered]), array_literal([v for _, v in ordered]), tenant.pk],
+            )
+            rows = cursor.fetchall()
+    return {(t, v): _Seen(pk, pid, first, last) for t, v, pk, pid, first, last in rows if (t, v) in pairs}

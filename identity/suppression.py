@@ -12,8 +12,9 @@ import hmac
 import secrets
 from collections.abc import Iterable, Mapping, Sequence
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 
+from cdp_project.core.bulk import array_literal
 from tenants.models import Tenant
 
 from .models import IdentifierHashKey, Suppression
@@ -76,7 +77,17 @@ def suppressed_indexes(*, tenant: Tenant, identities: Sequence[Mapping[str, str]
             wanted.setdefault(identifier_digest(tenant=tenant, type=type, value=value), []).append(position)
     if not wanted:
         return set()
-    found = Suppression.objects.filter(tenant=tenant, digest__in=list(wanted)).values_list("digest", flat=True)
+    if connection.vendor == "postgresql":  # the digests as one array, not a parameter each
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT digest FROM {Suppression._meta.db_table}"  # noqa: S608 - name from metadata
+                " WHERE tenant_id = %s AND digest = ANY(%s::varchar[])",
+                [tenant.pk, array_literal(list(wanted))],
+            )
+            found = [digest for (digest,) in cursor.fetchall()]
+    else:
+        rows = Suppression.objects.filter(tenant=tenant, digest__in=list(wanted))
+        found = list(rows.values_list("digest", flat=True))
     return {position for digest in found for position in wanted[digest]}
 
 

@@ -12,12 +12,13 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
-from cdp_project.core.bulk import rows_insert, rows_update
+from cdp_project.core.bulk import array_literal, rows_insert, rows_update
 from contracts.selectors import derived_attribute_list
 from contracts.services import derived_attribute_backfill_finish, derived_attributes_job_finish
 from contracts.types import DerivedAttributeInfo
@@ -124,6 +125,20 @@ def derived_definitions(*, tenant_id: int) -> dict[str, list[DerivedAttributeInf
     return by_type
 
 
+@dataclass(slots=True)
+class _Value:
+    """A derived value as the ingest path folds it (a plain row, no model instance)."""
+
+    pk: int | None
+    profile_id: uuid.UUID
+    name: str
+    count: int = 0
+    value: object = None
+    occurred_at: dt.datetime | None = None
+    exact: str = ""
+    number: float | None = None
+
+
 def derived_apply_events(
     *, tenant_id: int, events: Sequence[Event], definitions: Mapping[str, Sequence[DerivedAttributeInfo]] | None = None
 ) -> int:
@@ -137,16 +152,31 @@ def derived_apply_events(
         return 0
     names = {d.name for event in relevant for d in definitions[event.event_type]}
     profile_ids = {event.profile_id for event in relevant}
+    stored: Any
+    if connection.vendor == "postgresql":  # the ids and names as two arrays; values decoded here
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, profile_id, name, count, value, occurred_at, exact FROM {DerivedValue._meta.db_table}"  # noqa: S608
+                " WHERE tenant_id = %s AND profile_id = ANY(%s::uuid[]) AND name = ANY(%s::varchar[])",
+                [tenant_id, array_literal(sorted(profile_ids)), array_literal(sorted(names))],
+            )
+            stored = [
+                (pk, pid, name, count, None if value is None else json.loads(value), at, exact)
+                for pk, pid, name, count, value, at, exact in cursor.fetchall()
+            ]
+    else:
+        stored = DerivedValue.objects.filter(tenant_id=tenant_id, profile_id__in=profile_ids, name__in=names)
+        stored = stored.values_list("pk", "profile_id", "name", "count", "value", "occurred_at", "exact")
     rows = {
-        (row.profile_id, row.name): row
-        for row in DerivedValue.objects.filter(tenant_id=tenant_id, profile_id__in=profile_ids, name__in=names)
+        (profile_id, name): _Value(pk, profile_id, name, count, value, occurred_at, exact)
+        for pk, profile_id, name, count, value, occurred_at, exact in stored
     }
-    created: dict[tuple[uuid.UUID, str], DerivedValue] = {}
-    changed: dict[tuple[uuid.UUID, str], DerivedValue] = {}
+    created: dict[tuple[uuid.UUID, str], _Value] = {}
+    changed: dict[tuple[uuid.UUID, str], _Value] = {}
     for event in sorted(relevant, key=lambda e: (e.occurred_at, e.received_at)):
         for definition in definitions[event.event_type]:
             key = (event.profile_id, definition.name)
-            row = rows.get(key) or DerivedValue(tenant_id=tenant_id, profile_id=event.profile_id, name=definition.name)
+            row = rows.get(key) or _Value(None, event.profile_id, definition.name)
             fold = _Fold(count=row.count, value=row.value, occurred_at=row.occurred_at, exact=row.exact)
             value_changed = fold.add(definition.aggregation, _property(definition, event.properties), event.occurred_at)
             if not value_changed and fold.count == row.count:

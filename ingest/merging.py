@@ -62,7 +62,12 @@ def records_move_on_merge(
                 [*cte_params, tenant_id],
             )
     # Derived values are recomputed exactly for the survivors from their (now larger) history.
-    DerivedValue.objects.filter(tenant_id=tenant_id, profile_id__in=list(final)).delete()
+    condition, ids = ids_in(DerivedValue, "profile", final)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {DerivedValue._meta.db_table} WHERE tenant_id = %s AND {condition}",  # noqa: S608
+            [tenant_id, *ids],
+        )
     receivers = {final[merged] for merged in final if own[merged].get("events")}
     if receivers:
         derived_recompute(tenant_id=tenant_id, profile_ids=receivers)

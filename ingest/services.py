@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
-from cdp_project.core.bulk import rows_insert
+from cdp_project.core.bulk import array_literal, rows_insert
 from cdp_project.core.errors import ProblemError
 from channels.services import channel_update_apply
 from identity.concurrency import run_with_retries
@@ -119,14 +119,34 @@ def _ingest(
     return ordered
 
 
-def _existing_keys(tenant: Tenant, items: Sequence[Prepared]) -> dict[tuple[int, str], IdempotencyKey]:
+@dataclass(frozen=True, slots=True)
+class _Key:
+    """A claimed or stored idempotency key, as the pipeline reads it (no model instance)."""
+
+    kind: str
+    fingerprint: str
+    record_id: uuid.UUID
+    created_at: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Original:
+    """What a replay answers of the record it repeats."""
+
+    profile_id: uuid.UUID
+    resolution: dict[str, Any]
+
+
+def _existing_keys(tenant: Tenant, items: Sequence[Prepared]) -> dict[tuple[int, str], _Key]:
     source_ids = {item.key[0] for item in items}
     external_ids = {item.key[1] for item in items}
-    rows = IdempotencyKey.objects.filter(tenant=tenant, source_id__in=source_ids, external_id__in=external_ids)
-    return {(row.source_id, row.external_id): row for row in rows}
+    rows = IdempotencyKey.objects.filter(
+        tenant=tenant, source_id__in=source_ids, external_id__in=external_ids
+    ).values_list("source_id", "external_id", "kind", "fingerprint", "record_id", "created_at")
+    return {(source_id, external_id): _Key(*rest) for source_id, external_id, *rest in rows}
 
 
-def _claim_keys(ctx: IngestContext, items: Sequence[Prepared]) -> dict[tuple[int, str], IdempotencyKey]:
+def _claim_keys(ctx: IngestContext, items: Sequence[Prepared]) -> dict[tuple[int, str], _Key]:
     """Insert the keys of the first occurrence of every key in the request, in one
     statement that says which it inserted; only keys that were there already are read
     back. On PostgreSQL an insert that meets an uncommitted key waits for that
@@ -134,42 +154,55 @@ def _claim_keys(ctx: IngestContext, items: Sequence[Prepared]) -> dict[tuple[int
     first: dict[tuple[int, str], Prepared] = {}
     for item in items:
         first.setdefault(item.key, item)
-    record_field = IdempotencyKey._meta.get_field("record_id")
-    stamp = IdempotencyKey._meta.get_field("created_at").get_db_prep_value(ctx.now, connection)
-    rows, params = [], []
     # Sorted, so two requests sharing keys insert them in one order and cannot deadlock on them.
-    for _key, item in sorted(first.items(), key=lambda pair: pair[0]):
-        rows.append("(%s, %s, %s, %s, %s, %s, %s)")
-        params += [
-            ctx.tenant.pk,
-            item.key[0],
-            item.external_id,
-            item.kind,
-            item.fingerprint,
-            record_field.get_db_prep_value(item.record_id, connection),
-            stamp,
-        ]
+    ordered = [item for _key, item in sorted(first.items(), key=lambda pair: pair[0])]
     assert IdempotencyKey._meta.db_table == "ingest_idempotencykey"
     with connection.cursor() as cursor:
-        cursor.execute(
-            "INSERT INTO ingest_idempotencykey"  # noqa: S608 - only placeholders are interpolated
-            " (tenant_id, source_id, external_id, kind, fingerprint, record_id, created_at)"
-            f" VALUES {', '.join(rows)}"
-            " ON CONFLICT (tenant_id, source_id, external_id) DO NOTHING RETURNING id, source_id, external_id",
-            params,
-        )
+        if connection.vendor == "postgresql":
+            # One array per column, unnested server-side (in array order): a handful of
+            # parameters whatever the batch size, not seven rendered per row.
+            cursor.execute(
+                "INSERT INTO ingest_idempotencykey"
+                " (tenant_id, source_id, external_id, kind, fingerprint, record_id, created_at)"
+                " SELECT %s, k.source_id, k.external_id, k.kind, k.fingerprint, k.record_id, %s"
+                " FROM unnest(%s::bigint[], %s::varchar[], %s::varchar[], %s::varchar[], %s::uuid[])"
+                " AS k(source_id, external_id, kind, fingerprint, record_id)"
+                " ON CONFLICT (tenant_id, source_id, external_id) DO NOTHING RETURNING id, source_id, external_id",
+                [
+                    ctx.tenant.pk,
+                    ctx.now,
+                    array_literal([item.key[0] for item in ordered]),
+                    array_literal([item.external_id for item in ordered]),
+                    array_literal([item.kind for item in ordered]),
+                    array_literal([item.fingerprint for item in ordered]),
+                    array_literal([item.record_id for item in ordered]),
+                ],
+            )
+        else:
+            record_field = IdempotencyKey._meta.get_field("record_id")
+            stamp = IdempotencyKey._meta.get_field("created_at").get_db_prep_value(ctx.now, connection)
+            params: list[object] = []
+            for item in ordered:
+                params += [
+                    ctx.tenant.pk,
+                    item.key[0],
+                    item.external_id,
+                    item.kind,
+                    item.fingerprint,
+                    record_field.get_db_prep_value(item.record_id, connection),
+                    stamp,
+                ]
+            rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(ordered))
+            cursor.execute(
+                "INSERT INTO ingest_idempotencykey"  # noqa: S608 - only placeholders are interpolated
+                " (tenant_id, source_id, external_id, kind, fingerprint, record_id, created_at)"
+                f" VALUES {rows}"
+                " ON CONFLICT (tenant_id, source_id, external_id) DO NOTHING RETURNING id, source_id, external_id",
+                params,
+            )
         inserted = {(source_id, external_id): pk for pk, source_id, external_id in cursor.fetchall()}
     keys = {
-        key: IdempotencyKey(
-            pk=inserted[key],
-            tenant=ctx.tenant,
-            source_id=key[0],
-            external_id=key[1],
-            kind=item.kind,
-            fingerprint=item.fingerprint,
-            record_id=item.record_id,
-            created_at=ctx.now,
-        )
+        key: _Key(item.kind, item.fingerprint, item.record_id, ctx.now)
         for key, item in first.items()
         if key in inserted
     }
@@ -180,7 +213,7 @@ def _claim_keys(ctx: IngestContext, items: Sequence[Prepared]) -> dict[tuple[int
 
 
 def _replay_result(
-    item: Prepared, key: IdempotencyKey, originals: dict[uuid.UUID, Any], live: dict[uuid.UUID, uuid.UUID]
+    item: Prepared, key: _Key, originals: dict[uuid.UUID, Any], live: dict[uuid.UUID, uuid.UUID]
 ) -> ItemResult:
     if key.kind != item.kind or key.fingerprint != item.fingerprint:
         return ItemResult(
@@ -190,7 +223,7 @@ def _replay_result(
             code="idempotency_conflict",
             detail=(
                 f"The key ({item.source_key}, {item.external_id}) was already used on "
-                f"{key.created_at.isoformat()} for a different {key.get_kind_display()}; nothing was applied."
+                f"{key.created_at.isoformat()} for a different {RecordKind(key.kind).label}; nothing was applied."
             ),
         )
     original = originals.get(key.record_id)
@@ -204,20 +237,21 @@ def _replay_result(
     )
 
 
-def _originals(
-    tenant: Tenant, keys: Sequence[IdempotencyKey]
-) -> tuple[dict[uuid.UUID, Any], dict[uuid.UUID, uuid.UUID]]:
+def _originals(tenant: Tenant, keys: Sequence[_Key]) -> tuple[dict[uuid.UUID, Any], dict[uuid.UUID, uuid.UUID]]:
     """The stored records behind replayed keys, and the live profile each now belongs to."""
     by_kind: dict[str, list[uuid.UUID]] = {}
     for key in keys:
         by_kind.setdefault(key.kind, []).append(key.record_id)
     found: dict[uuid.UUID, Any] = {}
-    if by_kind.get(RecordKind.EVENT):
-        found.update(Event.objects.filter(tenant=tenant, id__in=by_kind[RecordKind.EVENT]).in_bulk())
-    if by_kind.get(RecordKind.PROFILE_UPDATE):
-        found.update(ProfileUpdate.objects.filter(tenant=tenant, id__in=by_kind[RecordKind.PROFILE_UPDATE]).in_bulk())
-    if by_kind.get(RecordKind.CHANNEL_UPDATE):
-        found.update(ChannelUpdate.objects.filter(tenant=tenant, id__in=by_kind[RecordKind.CHANNEL_UPDATE]).in_bulk())
+    for kind, model in (
+        (RecordKind.EVENT, Event),
+        (RecordKind.PROFILE_UPDATE, ProfileUpdate),
+        (RecordKind.CHANNEL_UPDATE, ChannelUpdate),
+    ):
+        if by_kind.get(kind):
+            rows = model.objects.filter(tenant=tenant, id__in=by_kind[kind])
+            rows = rows.values_list("id", "profile_id", "resolution")
+            found.update((pk, _Original(profile_id, resolution)) for pk, profile_id, resolution in rows)
     live = profiles_live_ids(tenant_id=tenant.pk, profile_ids={record.profile_id for record in found.values()})
     return found, live
 

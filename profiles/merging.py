@@ -13,8 +13,9 @@ outcome with a constant number of statements whatever the number of merges."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -22,7 +23,7 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from cdp_project.core.bulk import rows_insert, rows_update, values_cte
+from cdp_project.core.bulk import array_literal, as_uuid, ids_in, rows_insert, rows_update, values_cte
 from cdp_project.core.metrics import MERGES
 from cdp_project.core.timestamps import format_utc
 
@@ -113,13 +114,32 @@ class _Row:
     source: str
 
 
+LEDGER_COLUMNS = (
+    "tenant",
+    "created_at",
+    "survivor_id",
+    "merged_id",
+    "rule",
+    "matched_by",
+    "identifier_type",
+    "identifier_value",
+    "trigger",
+    "source",
+    "moved",
+    "moved_identifiers",
+    "taken_attributes",
+    "lost_attributes",
+    "undo",
+)
+
+
 @dataclass
 class Applied:
     """What `profiles_apply` did: the changed attribute names of each AttributeStep (in
-    order) and the ledger entries of the merges (in order)."""
+    order) and how many merges it wrote to the ledger."""
 
     changed: list[tuple[str, ...]] = field(default_factory=list)
-    ledger: list[MergeLedgerEntry] = field(default_factory=list)
+    merges: int = 0
 
 
 def _snapshot(rows: Mapping[str, _Row] | None) -> list[dict[str, Any]]:
@@ -136,9 +156,14 @@ def _tombstones_before(*, tenant_id: int, pairs: MergePairs) -> dict[uuid.UUID, 
     them to its survivor, and a revert points them back. One query."""
     merged_ids = [merged for merged, _ in pairs]
     pointing: dict[uuid.UUID, set[uuid.UUID]] = {}
-    stored = Profile.objects.filter(tenant_id=tenant_id, merged_into_id__in=merged_ids).values_list(
-        "id", "merged_into_id"
-    )
+    condition, params = ids_in(Profile, "merged_into", merged_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT id, merged_into_id FROM {Profile._meta.db_table}"  # noqa: S608 - names from metadata
+            f" WHERE tenant_id = %s AND {condition}",
+            [tenant_id, *params],
+        )
+        stored = [(as_uuid(pid), as_uuid(into)) for pid, into in cursor.fetchall()]
     for pid, into in stored:
         pointing.setdefault(into, set()).add(pid)
     before: dict[uuid.UUID, list[str]] = {}
@@ -170,12 +195,27 @@ def _read_attributes(*, tenant_id: int, steps: Sequence[MergeStep | AttributeSte
     state: dict[uuid.UUID, dict[str, _Row]] = {pid: {} for pid in (*whole, *named)}
     if not state:
         return state
-    condition = Q(profile_id__in=whole) if whole else Q(pk__in=[])
-    if named:
-        condition |= Q(profile_id__in=list(named), name__in={n for names in named.values() for n in names})
-    rows = AttributeValue.objects.filter(condition, tenant_id=tenant_id).values_list(
-        "pk", "profile_id", "name", "value", "occurred_at", "source"
-    )
+    names = sorted({n for wanted in named.values() for n in wanted})
+    rows: Any
+    if connection.vendor == "postgresql":  # the ids and names as arrays, the values decoded once here
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, profile_id, name, value, occurred_at, source FROM {AttributeValue._meta.db_table}"  # noqa: S608
+                " WHERE tenant_id = %s AND (profile_id = ANY(%s::uuid[])"
+                " OR (profile_id = ANY(%s::uuid[]) AND name = ANY(%s::varchar[])))",
+                [tenant_id, array_literal(sorted(whole)), array_literal(sorted(named)), array_literal(names)],
+            )
+            rows = [
+                (pk, pid, name, None if value is None else json.loads(value), at, source)
+                for pk, pid, name, value, at, source in cursor.fetchall()
+            ]
+    else:
+        condition = Q(profile_id__in=whole) if whole else Q(pk__in=[])
+        if named:
+            condition |= Q(profile_id__in=list(named), name__in=names)
+        rows = AttributeValue.objects.filter(condition, tenant_id=tenant_id).values_list(
+            "pk", "profile_id", "name", "value", "occurred_at", "source"
+        )
     for pk, profile_id, name, value, occurred_at, source in rows:
         if profile_id in whole or name in named.get(profile_id, ()):
             state[profile_id][name] = _Row(pk, name, value, occurred_at, source)
@@ -341,30 +381,47 @@ def profiles_apply(
         changed_profiles -= set(final)
         merged_count = len(merges)
         transaction.on_commit(lambda: MERGES.inc(merged_count))  # counted when (and if) they commit
-        applied.ledger = MergeLedgerEntry.objects.bulk_create(
+        # The ledger rows go in with COPY: no model instances, no client-side parameters.
+        rows_insert(
+            MergeLedgerEntry,
+            LEDGER_COLUMNS,
             [
-                MergeLedgerEntry(
-                    tenant_id=tenant_id,
-                    survivor_id=step.survivor_id,
-                    merged_id=step.merged_id,
-                    rule=step.rule,
-                    matched_by=step.matched_by or "",
-                    identifier_type=step.identifier_type,
-                    identifier_value=step.identifier_value,
-                    trigger=step.trigger[:512],
-                    source=step.source[:63],
-                    moved=counts[step.merged_id],
-                    moved_identifiers=[dict(item) for item in step.moved_identifiers],
-                    taken_attributes=taken,
-                    lost_attributes=lost,
-                    undo=undo[step.merged_id],
+                (
+                    tenant_id,
+                    now,
+                    step.survivor_id,
+                    step.merged_id,
+                    step.rule,
+                    step.matched_by or "",
+                    step.identifier_type,
+                    step.identifier_value,
+                    step.trigger[:512],
+                    step.source[:63],
+                    counts[step.merged_id],
+                    [dict(item) for item in step.moved_identifiers],
+                    taken,
+                    lost,
+                    undo[step.merged_id],
                 )
                 for step, taken, lost in merges
-            ]
+            ],
         )
+        applied.merges = len(merges)
     if changed_profiles:
-        Profile.objects.filter(tenant_id=tenant_id, pk__in=changed_profiles).update(updated_at=now)
+        _updated_write(tenant_id=tenant_id, profile_ids=changed_profiles, now=now)
     return applied
+
+
+def _updated_write(*, tenant_id: int, profile_ids: Collection[uuid.UUID], now: dt.datetime) -> None:
+    """`updated_at` of many profiles in one statement (the ids as one array on PostgreSQL)."""
+    condition, params = ids_in(Profile, "id", sorted(profile_ids))
+    stamp = Profile._meta.get_field("updated_at").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {Profile._meta.db_table} SET updated_at = %s"  # noqa: S608 - names from metadata
+            f" WHERE tenant_id = %s AND {condition}",
+            [stamp, tenant_id, *params],
+        )
 
 
 def profile_merge(
@@ -380,7 +437,7 @@ def profile_merge(
     source: str,
     moved_identifiers: Sequence[Mapping[str, str]],
     survivor_identifiers: Sequence[Mapping[str, str]] = (),
-) -> MergeLedgerEntry:
+) -> None:
     """Merge `merged_id` into `survivor_id` and append the ledger entry: `profiles_apply`
     with one merge. The caller (the identity resolver) runs this inside its transaction,
     holds row locks on both profiles and has already moved the merged profile's identifiers."""
@@ -396,4 +453,4 @@ def profile_merge(
         moved_identifiers=tuple(moved_identifiers),
         survivor_identifiers=tuple(survivor_identifiers),
     )
-    return profiles_apply(tenant_id=tenant_id, steps=[step]).ledger[0]
+    profiles_apply(tenant_id=tenant_id, steps=[step])

@@ -13,6 +13,7 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from contracts.plans import contracts_plan_import
+from identity.models import IdentityConflict
 from ingest.services import channel_updates_ingest, events_ingest, profile_updates_ingest
 from ingest.tests.conftest import PLAN
 from profiles.models import MergeLedgerEntry, Profile
@@ -149,6 +150,20 @@ def test_a_mixed_batch_with_replays_costs_a_bounded_number_of_statements(tenant,
 
 
 @pytest.mark.parametrize("size", SIZES)
+def test_a_batch_of_refused_merges_costs_a_bounded_number_of_statements(tenant, derived, size):
+    """Each item names a known customer's email with another EXTERNAL id, twice: the merge is
+    refused every time and each refusal is counted on its one conflict row."""
+    seed_known(tenant, size)
+    clash = [{"EXTERNAL": f"other-{i}", "EMAIL": f"c{i}@example.com"} for i in range(size)]
+    events = [order(identity, 5 + j) for j in (0, 1) for identity in clash]
+    count, results = statements(events_ingest, tenant=tenant, events=events)
+    assert [len(r.resolution["conflicts"]) for r in results] == [1] * (2 * size)
+    conflicts = IdentityConflict.objects.filter(tenant=tenant)
+    assert sorted(conflicts.values_list("occurrences", flat=True)) == [2] * size
+    assert count <= budget("conflicts", size), count
+
+
+@pytest.mark.parametrize("size", SIZES)
 def test_a_batch_of_profile_updates_with_merges_costs_a_bounded_number_of_statements(tenant, derived, size):
     seed_anonymous_pairs(tenant, size)
     updates = [
@@ -184,7 +199,7 @@ def test_a_single_event_of_a_known_customer_costs_a_handful_of_statements(tenant
     events_ingest(tenant=tenant, events=[order(known(0), 1)])  # the tenant's context is now cached
     count, results = statements(events_ingest, tenant=tenant, events=[order(known(0), 5)])
     assert results[0].status == "accepted"
-    # context version, key claim, key locks, owners, profile lock, EXTERNALs, seen,
+    # context version, key claim, key locks, owners, profile lock, the owners' identifiers, seen,
     # suppression list (under the locks: privacy/services.py), event insert, derived read + write
     # (+ the test's savepoint pair)
     assert count <= 13, count

@@ -1,0 +1,60 @@
+"""The batch path binds one array literal per column (cdp_project.core.bulk.array_literal):
+whatever a customer's data holds, PostgreSQL reads back exactly the values that were sent."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.db import connection
+
+from cdp_project.core.bulk import array_literal
+
+pytestmark = [pytest.mark.django_db, pytest.mark.postgres_only]
+
+AWKWARD = [
+    "plain",
+    "",
+    "NULL",
+    'a "quoted" word',
+    "back\\slash",
+    'a\\"b',
+    "\\",
+    '"',
+    "it's",
+    "{,}",
+    " padded ",
+    "tab\tand\nnewline",
+    "üñï€😀",
+    None,
+]
+
+
+def _round_trip(literal: object, cast: str) -> list:
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT %s::{cast}[]", [literal])
+        return cursor.fetchone()[0]
+
+
+def test_strings_with_quotes_backslashes_braces_and_nulls_come_back_unchanged():
+    assert _round_trip(array_literal(AWKWARD), "varchar") == AWKWARD
+    assert _round_trip(array_literal(AWKWARD), "text") == AWKWARD
+
+
+def test_uuids_integers_booleans_and_timestamps_come_back_unchanged():
+    ids = [uuid.uuid4(), None, uuid.uuid4()]
+    numbers = [0, -7, 2**62, None]
+    flags = [True, False, None]
+    now = dt.datetime.now(dt.UTC)
+    stamps = [now, None, now - dt.timedelta(days=400, microseconds=1)]
+    assert _round_trip(array_literal(ids), "uuid") == ids
+    assert _round_trip(array_literal(numbers), "bigint") == numbers
+    assert _round_trip(array_literal(flags), "boolean") == flags
+    assert _round_trip(array_literal(stamps), "timestamptz") == stamps
+
+
+def test_other_values_are_left_to_psycopg():
+    floats = [1.5, None, -0.25]
+    assert array_literal(floats) == floats
+    assert _round_trip(array_literal(floats), "float8") == floats
