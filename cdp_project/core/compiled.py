@@ -114,15 +114,16 @@ def _cursor(connection: Any) -> Any:
     connection.close_if_health_check_failed()
     connection.ensure_connection()
     connection.validate_thread_sharing()
-    raw = connection.connection
-    if raw.prepare_threshold is None:  # Django turns preparing off for every connection
-        raw.prepare_threshold = _PREPARE_AFTER
     cursor_class, debug_class = _preparing_classes()
-    cursor = cursor_class(raw)
+    cursor = cursor_class(connection.connection)
     return debug_class(cursor, connection) if connection.queries_logged else connection.make_cursor(cursor)
 
 
-_PREPARE_AFTER = 1_000_000  # client-binding cursors never prepare; the ones below always do
+# Django turns preparing off for every connection (prepare_threshold None), and psycopg then
+# keeps no statistics of any statement. Preparing is turned on only while one of these cursors
+# executes, so Django's own statements (large bulk inserts among them) are not hashed and
+# counted by psycopg's statement cache on every execute.
+_PREPARE_AFTER = 1_000_000
 
 
 @functools.cache
@@ -131,7 +132,13 @@ def _preparing_classes() -> tuple[type, type]:
 
     class PreparingCursor(ServerBindingCursor):
         def execute(self, query, params=None, *, prepare=None, binary=None):
-            return super().execute(query, params, prepare=True, binary=binary)
+            raw = self.connection
+            before = raw.prepare_threshold
+            raw.prepare_threshold = _PREPARE_AFTER if before is None else before
+            try:
+                return super().execute(query, params, prepare=True, binary=binary)
+            finally:
+                raw.prepare_threshold = before
 
     class PreparingDebugWrapper(CursorDebugWrapper):
         """Logs the statement with its values inlined, as for Django's own cursors (Django's
