@@ -242,7 +242,8 @@ class _Compiler:
         if node.count is None:
             return Q(Exists(events.filter(profile_id=OuterRef("pk"))))
         op, value = node.count
-        counted = events.order_by().values("profile_id").annotate(matched=Count("pk"))
+        # count(*), not count(id): the grouped rows then carry the profile id alone.
+        counted = events.order_by().values("profile_id").annotate(matched=Count("*"))
         lookup = Q(**{f"matched__{'exact' if op in ('eq', 'neq') else op}": value})
         satisfying = ~lookup if op == "neq" else lookup
         if _holds(Comparison(op=op, kind=KIND_NUMBER, value=float(value)), 0.0):

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import QuerySet
 
 from cdp_project.core.errors import FieldProblem, ProblemError, not_found, unprocessable
@@ -17,6 +19,23 @@ from .models import Segment
 
 SAMPLE_SIZE = 20
 DERIVED_BACKFILLING_CODE = "derived_backfilling"
+# The session settings of a member count on PostgreSQL: no JIT. A count reads a good part of
+# the tenant's rows, so its plan's cost passes jit_above_cost, and compiling its expressions
+# takes about 0.1 s, more than it saves on a read of about a second.
+MEMBERS_READ_SETTINGS = ("SET LOCAL jit = off",)
+
+
+@contextmanager
+def settings_read(statements: Sequence[str], *, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """One transaction with these `SET LOCAL` statements run first (on PostgreSQL; SQLite
+    has no such settings): the reads inside it plan with them, and nothing else does."""
+    with transaction.atomic(using=using):
+        connection = connections[using]
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+        yield
 
 
 def segment_queryset(*, tenant_id: int) -> QuerySet[Segment]:
@@ -83,8 +102,12 @@ def segment_members(
     return members_queryset(tenant_id=segment.tenant_id, checked=checked, now=now)
 
 
-def segment_member_count(*, segment: Segment) -> int:
-    return segment_members(segment=segment).count()
+def segment_member_count(*, segment: Segment, now: dt.datetime | None = None) -> int:
+    """How many live members the segment has (`now` anchors `within`; the time of the call by
+    default), read with MEMBERS_READ_SETTINGS."""
+    members = segment_members(segment=segment, now=now)
+    with settings_read(MEMBERS_READ_SETTINGS, using=members.db):
+        return members.count()
 
 
 def segment_member_sample(*, segment: Segment, size: int = SAMPLE_SIZE) -> list[uuid.UUID]:
