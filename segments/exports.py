@@ -31,7 +31,7 @@ from contracts.models import DERIVED_BACKFILLING
 from contracts.selectors import attribute_definition_list, derived_attribute_list
 
 from .models import Segment
-from .selectors import DERIVED_BACKFILLING_CODE, segment_members, settings_read
+from .selectors import DERIVED_BACKFILLING_CODE, segment_member_condition, settings_read
 from .types import ExportColumn, ExportSpec
 
 logger = logging.getLogger(__name__)
@@ -202,23 +202,25 @@ def _ready_members(
         for index, column in enumerate(spec.columns)
         if column.backfilling
     ]
-    # From the ready endpoints (at most one active per profile and channel, a database
-    # constraint), joined to the members: one row per ready member.
-    members = segment_members(segment=segment, now=now, incomplete=incomplete)
-    rows = ready_endpoints(tenant_id=tenant_id, channel=spec.channel)
-    if after is not None:
-        members, rows = members.filter(pk__gt=after), rows.filter(profile_id__gt=after)
-    return rows.filter(profile_id__in=members.values("pk"))
+    # The ready endpoints (at most one active per profile and channel, a database constraint)
+    # of live profiles that match: one row per ready member. The definition is a condition on
+    # the endpoint's profile id, so the plan joins it to the endpoints directly.
+    members = segment_member_condition(segment=segment, profile="profile_id", now=now, incomplete=incomplete)
+    rows = ready_endpoints(tenant_id=tenant_id, channel=spec.channel).filter(
+        members, profile__tenant_id=tenant_id, profile__merged_into__isnull=True
+    )
+    return rows if after is None else rows.filter(profile_id__gt=after)
 
 
 # The session settings of an export's read on PostgreSQL: plan for reading every row (a
 # cursor is planned for its first 10 % by default, a slower plan for a full export), and
-# no JIT (the per-row column subqueries inflate the cost estimate past the thresholds for
-# inlining and optimizing: seconds of compiling for a read that just streams rows).
+# no JIT (an export's cost estimate passes the thresholds for inlining and optimizing:
+# seconds of compiling for a read that just streams rows).
 EXPORT_READ_SETTINGS = (
     "SET LOCAL cursor_tuple_fraction = 1.0",
     "SET LOCAL jit = off",
     "SET LOCAL extra_float_digits = 1",  # shortest exact floats (the CSV cells in SQL rely on it)
+    "SET LOCAL work_mem = '32MB'",  # as a member count (segments.selectors.MEMBERS_READ_SETTINGS)
 )
 
 
