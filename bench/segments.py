@@ -13,23 +13,26 @@ come out identical. A schema change that the generator does not follow therefore
 the smoke run in `make test` (tests/bench/test_smoke.py).
 
 Questions, each asked the product's way and with a hand-written SQL query, best of a few
-runs in the same process:
+runs in the same process, both with the same `now`:
 
 - attribute segment: tier = gold AND country IN (DE, AT) AND age >= 40 (member count,
   `segment_member_count`);
 - event-condition segment: at least 2 orders over 100 in the last 30 days (member count);
 - channel-ready export: every EMAIL-ready gold member with its address, tier and country,
-  all rows read (the export query), and the whole CSV export (`export_encode(export_rows())`)
-  against `COPY (<hand-written export query>) TO STDOUT (FORMAT csv)` of the same rows.
+  all rows read (the export query), and the whole CSV export as GET .../export streams it
+  (`exports.export_chunks`: PostgreSQL formats the records, COPY streams them) against
+  `COPY (<hand-written export query>) TO STDOUT (FORMAT csv)` of the same rows.
 
 The hand-written queries are what a careful engineer would write against the same schema
 and the same indexes (nothing is added for them): joins on the unique
 (tenant, profile, name) attribute rows with the partial `segments_attribute_scalar` index's
 predicate repeated so the planner may use it, the event count grouped off
 `event_type_time` (tenant, event_type, occurred_at), the export driven by the endpoints.
-The export's queries (both sides, and the COPY) run with the session settings of the
-product's export read (`segments.exports.export_read`: one transaction,
-cursor_tuple_fraction = 1, no JIT), so they compare SQL with SQL.
+The member counts (both sides) run with the session settings of the product's member count
+(`segments.selectors.MEMBERS_READ_SETTINGS`: no JIT, work_mem 32MB), the export's queries
+(both sides, and the COPY) with those of its export read (`segments.exports.export_read`:
+one transaction, cursor_tuple_fraction = 1, no JIT, work_mem 32MB), so they compare SQL
+with SQL.
 Both sides must give the same answer (asserted). Not a test: it prints figures and ends
 with a line `BENCH {json}`; `--smoke` runs a tiny size in seconds.
 """
@@ -458,6 +461,8 @@ def main() -> None:
                 explain(hand_sql, hand)
 
     figures: dict[str, object] = {"profiles": args.profiles, "events": args.events, "runs": args.runs}
+    # Other load on the machine inflates every time here: the load average says how much.
+    figures["load_before"] = round(os.getloadavg()[0], 2)
     ratios = {}
     print()
     print(f"{'question':<46} {'rows':>9} {'product':>9} {'hand SQL':>9} {'ratio':>6}")
@@ -491,6 +496,8 @@ def main() -> None:
         compiled_vs_hand_ratio_max=round(max(ratios.values()), 3),
         compiled_vs_hand=({key: round(value, 3) for key, value in ratios.items()}),
     )
+    figures["load_after"] = round(os.getloadavg()[0], 2)
+    print(f"load average (1 min) {figures['load_before']} before the measurements, {figures['load_after']} after")
     print("BENCH " + json.dumps(figures, sort_keys=True))
 
 
