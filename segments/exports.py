@@ -366,17 +366,10 @@ def _python_records(*, rows: Iterable[Mapping[str, Any]], spec: ExportSpec) -> I
         buffer.truncate()
 
 
-def export_csv_select(
-    *,
-    segment: Segment,
-    spec: ExportSpec,
-    now: dt.datetime | None = None,
-    after: uuid.UUID | None = None,
-    limit: int | None = None,
-) -> str:
+def export_csv_select(*, segment: Segment, spec: ExportSpec, now: dt.datetime | None = None) -> str:
     """PostgreSQL: the SELECT whose rows are the export's CSV records (without CRLF; raw cells
     still to finish), by profile id, its parameters bound (COPY takes none)."""
-    return _csv_select(rows=export_queryset(segment=segment, spec=spec, now=now, after=after, limit=limit), spec=spec)
+    return _csv_select(rows=export_queryset(segment=segment, spec=spec, now=now), spec=spec)
 
 
 def _csv_select(*, rows: QuerySet, spec: ExportSpec) -> str:
