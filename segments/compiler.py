@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db.models import BooleanField, Count, Exists, Expression, F, OuterRef, Q, QuerySet
@@ -180,10 +180,26 @@ def _holds(comparison: Comparison, value: float) -> bool:
 
 
 class _Compiler:
-    def __init__(self, *, tenant_id: int, now: dt.datetime, profile: str = "pk") -> None:
+    def __init__(
+        self, *, tenant_id: int, now: dt.datetime, profile: str = "pk", joined: Mapping[str, str] | None = None
+    ) -> None:
         self.tenant_id = tenant_id
         self.now = now
         self.profile = profile  # the outer query's field that holds the profile id
+        self.joined = joined or {}  # attribute name -> the outer query's field of its joined row's value
+
+    def compile_root(self, node: Node) -> Q:
+        """`compile`, but a comparison every member must pass (at the top, alone or in `all`)
+        on an attribute whose row the outer query joins is a condition on that row's value:
+        the same answer (one row per profile and name), one lookup fewer per row."""
+        items = node.items if isinstance(node, AllOf) else (node,)
+        q = Q()
+        for item in items:
+            if isinstance(item, AttributeCondition) and item.name in self.joined and item.comparison.op != "exists":
+                q &= Q(JsonCompare(self.joined[item.name], None, item.comparison, scalar_index=True))
+            else:
+                q &= self.compile(item)
+        return q
 
     def compile(self, node: Node) -> Q:
         if isinstance(node, AllOf):
@@ -276,11 +292,18 @@ def members_queryset(
 
 
 def members_condition(
-    *, tenant_id: int, checked: CheckedDefinition, now: dt.datetime | None = None, profile: str = "pk"
+    *,
+    tenant_id: int,
+    checked: CheckedDefinition,
+    now: dt.datetime | None = None,
+    profile: str = "pk",
+    joined: Mapping[str, str] | None = None,
 ) -> Q:
     """The definition as a condition on the query of another model whose field `profile`
     holds the (live) profile's id, e.g. `profile_id` of the endpoints an export reads: the
     export then joins the conditions to its own rows, with no second pass over the profiles.
-    The caller keeps to live profiles."""
-    compiler = _Compiler(tenant_id=tenant_id, now=now or timezone.now(), profile=profile)
-    return compiler.compile(checked.root)
+    The caller keeps to live profiles. `joined` names, per attribute, the field of the value
+    of that attribute's row when the query joins it (by tenant, profile and name), as an
+    export does for its columns: see `_Compiler.compile_root`."""
+    compiler = _Compiler(tenant_id=tenant_id, now=now or timezone.now(), profile=profile, joined=joined)
+    return compiler.compile_root(checked.root)

@@ -150,23 +150,9 @@ def export_queryset(
     """The one query of an export: (profile id, address, *chosen values), by profile id.
     A 409 `derived_backfilling` when a derived attribute it reads (in the segment, or as a
     column) is still being computed: an export is never silently incomplete."""
-    rows = _ready_members(segment=segment, spec=spec, now=now, after=after)
-    names = []
-    for index, column in enumerate(spec.columns):
-        # A LEFT JOIN on the unique (tenant, profile, name) row: joins run inside the parallel
-        # workers with the rest of the plan (a column subquery would run per row in the leader).
-        relation = "profile__attribute_values" if column.source == "attribute" else "profile__derived_values"
-        joined = f"export_{index}_row"
-        rows = rows.annotate(
-            **{
-                joined: FilteredRelation(
-                    relation,
-                    condition=Q(**{f"{relation}__tenant_id": segment.tenant_id, f"{relation}__name": column.name}),
-                )
-            }
-        )
-        names.append(f"export_{index}")
-        rows = rows.annotate(**{names[-1]: F(f"{joined}__value")})
+    rows = _ready_members(segment=segment, spec=spec, now=now, after=after, columns=True)
+    names = [f"export_{index}" for index in range(len(spec.columns))]
+    rows = rows.annotate(**{name: F(f"{name}_row__value") for name in names})
     rows = rows.order_by("profile_id").values_list("profile_id", "address", *names)
     return rows if limit is None else rows[:limit]
 
@@ -194,21 +180,37 @@ def export_check(*, segment: Segment, spec: ExportSpec) -> None:
 
 
 def _ready_members(
-    *, segment: Segment, spec: ExportSpec, now: dt.datetime | None = None, after: uuid.UUID | None = None
+    *,
+    segment: Segment,
+    spec: ExportSpec,
+    now: dt.datetime | None = None,
+    after: uuid.UUID | None = None,
+    columns: bool = False,
 ) -> QuerySet:
+    """The ready endpoints (at most one active per profile and channel, a database constraint)
+    of live profiles that match: one row per ready member. The definition is a condition on the
+    endpoint's profile id, so the plan joins it to the endpoints directly. With `columns`, each
+    chosen column's row is joined as `export_<index>_row`: a LEFT JOIN on the unique (tenant,
+    profile, name) row, run inside the parallel workers with the rest of the plan (a column
+    subquery would run per row in the leader); a condition on a joined attribute reads that row."""
     tenant_id = segment.tenant_id
     incomplete = [
         FieldProblem(f"/attributes/{index}", DERIVED_BACKFILLING_CODE, column.name)
         for index, column in enumerate(spec.columns)
         if column.backfilling
     ]
-    # The ready endpoints (at most one active per profile and channel, a database constraint)
-    # of live profiles that match: one row per ready member. The definition is a condition on
-    # the endpoint's profile id, so the plan joins it to the endpoints directly.
-    members = segment_member_condition(segment=segment, profile="profile_id", now=now, incomplete=incomplete)
-    rows = ready_endpoints(tenant_id=tenant_id, channel=spec.channel).filter(
-        members, profile__tenant_id=tenant_id, profile__merged_into__isnull=True
+    rows = ready_endpoints(tenant_id=tenant_id, channel=spec.channel)
+    joined: dict[str, str] = {}
+    for index, column in enumerate(spec.columns if columns else ()):
+        relation = "profile__attribute_values" if column.source == "attribute" else "profile__derived_values"
+        condition = Q(**{f"{relation}__tenant_id": tenant_id, f"{relation}__name": column.name})
+        rows = rows.annotate(**{f"export_{index}_row": FilteredRelation(relation, condition=condition)})
+        if column.source == "attribute":
+            joined[column.name] = f"export_{index}_row__value"
+    members = segment_member_condition(
+        segment=segment, profile="profile_id", now=now, incomplete=incomplete, joined=joined
     )
+    rows = rows.filter(members, profile__tenant_id=tenant_id, profile__merged_into__isnull=True)
     return rows if after is None else rows.filter(profile_id__gt=after)
 
 

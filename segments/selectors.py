@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
@@ -98,12 +98,17 @@ def segment_members(
 
 
 def segment_member_condition(
-    *, segment: Segment, profile: str, now: dt.datetime | None = None, incomplete: Sequence[FieldProblem] = ()
+    *,
+    segment: Segment,
+    profile: str,
+    now: dt.datetime | None = None,
+    incomplete: Sequence[FieldProblem] = (),
+    joined: Mapping[str, str] | None = None,
 ) -> Q:
     """The segment's definition as a condition on another query whose field `profile` holds
     a live profile's id (`compiler.members_condition`), checked as `segment_members` is."""
     checked = _checked_complete(segment=segment, incomplete=incomplete)
-    return members_condition(tenant_id=segment.tenant_id, checked=checked, now=now, profile=profile)
+    return members_condition(tenant_id=segment.tenant_id, checked=checked, now=now, profile=profile, joined=joined)
 
 
 def _checked_complete(*, segment: Segment, incomplete: Sequence[FieldProblem]) -> CheckedDefinition:
