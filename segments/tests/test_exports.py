@@ -258,3 +258,33 @@ def test_the_csv_export_formatted_by_the_database_is_byte_for_byte_the_python_en
     assert exports.csv_header(spec) + "".join(lines) == text
     half = list(exports.export_csv_lines(segment=segment, spec=spec, after=uuid.UUID(lines[5][:36]), limit=4))
     assert half == lines[6:10]
+
+
+def test_an_export_reading_the_attributes_its_segment_compares_has_exactly_the_ready_members(api, world, tenant):
+    from segments.selectors import segment_get, segment_members
+
+    # Ready on EMAIL too, but outside the segment: hal (silver), gus (no attributes), fay (gold, age 0).
+    world.endpoint("hal", "EMAIL", "hal@example.com", consent="granted")
+    world.endpoint("gus", "EMAIL", "gus@example.com", consent="granted")
+    world.endpoint("fay", "EMAIL", "fay@example.com", consent="granted", days=0.5)
+    definition = {
+        "all": [
+            {"attribute": "tier", "op": "eq", "value": "gold"},
+            {"attribute": "age", "op": "gte", "value": 20},
+            {"not": {"attribute": "country", "op": "eq", "value": "FR"}},
+        ]
+    }
+    response = api.post(
+        "/api/v1/segments", {"key": "gold-20", "name": "Gold 20+", "definition": definition}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    members = {str(pid) for pid in segment_members(segment=segment_get(tenant_id=tenant.pk, key="gold-20"))}
+    assert labels(world, members) == ["ann", "ivy"]
+    for attributes in ("tier,age", "age,country,tier", "firstName"):
+        response = api.get("/api/v1/segments/gold-20/export", {"channel": "EMAIL", "attributes": attributes})
+        rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+        ready = profiles_readiness(tenant_id=tenant.pk, profile_ids=[uuid.UUID(m) for m in members], channel="EMAIL")
+        assert {r["profileId"] for r in rows} == {str(pid) for pid, r in ready.items() if r.ready}, attributes
+        assert labels(world, [r["profileId"] for r in rows]) == ["ann", "ivy"]
+        if "tier" in attributes:
+            assert {r["tier"] for r in rows} == {"gold"}
