@@ -2,8 +2,9 @@
 
 One row per member whose active endpoint on the channel is ready (the rules of
 `channels.selectors.readiness_judge`, in SQL): `profileId`, `address`, then the chosen
-attributes. The rows come from one query read through a server-side cursor in chunks
-(`iterator`), so neither the segment nor the export is ever held in memory. Only
+attributes. The rows come from one query, read through a server-side cursor in chunks
+(`iterator`) or, for CSV on PostgreSQL, formatted by the database and streamed with COPY
+(`export_csv_lines`), so neither the segment nor the export is ever held in memory. Only
 profile attributes and derived attributes can be chosen: campaign variables are
 runtime state and never leave the runtime (DESIGN.md §1).
 """
