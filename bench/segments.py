@@ -13,23 +13,26 @@ come out identical. A schema change that the generator does not follow therefore
 the smoke run in `make test` (tests/bench/test_smoke.py).
 
 Questions, each asked the product's way and with a hand-written SQL query, best of a few
-runs in the same process:
+runs in the same process, both with the same `now`:
 
 - attribute segment: tier = gold AND country IN (DE, AT) AND age >= 40 (member count,
   `segment_member_count`);
 - event-condition segment: at least 2 orders over 100 in the last 30 days (member count);
 - channel-ready export: every EMAIL-ready gold member with its address, tier and country,
-  all rows read (the export query), and the whole CSV export (`export_encode(export_rows())`)
-  against `COPY (<hand-written export query>) TO STDOUT (FORMAT csv)` of the same rows.
+  all rows read (the export query), and the whole CSV export as GET .../export streams it
+  (`exports.export_chunks`: PostgreSQL formats the records, COPY streams them) against
+  `COPY (<hand-written export query>) TO STDOUT (FORMAT csv)` of the same rows.
 
 The hand-written queries are what a careful engineer would write against the same schema
 and the same indexes (nothing is added for them): joins on the unique
 (tenant, profile, name) attribute rows with the partial `segments_attribute_scalar` index's
 predicate repeated so the planner may use it, the event count grouped off
 `event_type_time` (tenant, event_type, occurred_at), the export driven by the endpoints.
-The export's queries (both sides, and the COPY) run with the session settings of the
-product's export read (`segments.exports.export_read`: one transaction,
-cursor_tuple_fraction = 1, no JIT), so they compare SQL with SQL.
+The member counts (both sides) run with the session settings of the product's member count
+(`segments.selectors.MEMBERS_READ_SETTINGS`: no JIT, work_mem 32MB), the export's queries
+(both sides, and the COPY) with those of its export read (`segments.exports.export_read`:
+one transaction, cursor_tuple_fraction = 1, no JIT, work_mem 32MB), so they compare SQL
+with SQL.
 Both sides must give the same answer (asserted). Not a test: it prints figures and ends
 with a line `BENCH {json}`; `--smoke` runs a tiny size in seconds.
 """
@@ -37,7 +40,6 @@ with a line `BENCH {json}`; `--smoke` runs a tiny size in seconds.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import datetime as dt
 import json
 import os
@@ -67,7 +69,13 @@ from ingest.models import Event  # noqa: E402
 from ingest.services import source_create  # noqa: E402
 from profiles.models import AttributeValue, DerivedValue, Profile  # noqa: E402
 from segments import exports  # noqa: E402
-from segments.selectors import segment_get, segment_member_count, segment_members  # noqa: E402
+from segments.selectors import (  # noqa: E402
+    MEMBERS_READ_SETTINGS,
+    segment_get,
+    segment_member_count,
+    segment_members,
+    settings_read,
+)
 from segments.services import segment_create, segment_spec_parse  # noqa: E402
 from segments.types import ExportColumn, ExportSpec  # noqa: E402
 from tenants.models import Tenant  # noqa: E402
@@ -312,6 +320,12 @@ def count_of(sql: str, params) -> int:
         return cursor.fetchone()[0]
 
 
+def members_read_count(sql: str, params) -> int:
+    """count_of with the session settings of the product's member count (on both sides)."""
+    with settings_read(MEMBERS_READ_SETTINGS):
+        return count_of(sql, params)
+
+
 def read_all(sql: str, params) -> int:
     """Read every row of a query in chunks, as an export does (the same way on both sides)."""
     with connection.cursor() as cursor:
@@ -341,9 +355,10 @@ def copy_csv(sql: str, params) -> int:
 
 
 def product_csv(segment, spec, now) -> int:
-    """The product's CSV export, every chunk of text produced; returns the data rows."""
+    """The product's CSV export (what GET .../export streams), every chunk of text produced;
+    returns the data rows."""
     lines = 0
-    for chunk in exports.export_encode(rows=exports.export_rows(segment=segment, spec=spec, now=now), spec=spec):
+    for chunk in exports.export_chunks(segment=segment, spec=spec, now=now):
         lines += chunk.count("\r\n")
     return lines - 1
 
@@ -403,20 +418,21 @@ def main() -> None:
         columns=(ExportColumn("tier", "attribute"), ExportColumn("country", "attribute")),
     )
     export_sql = exports.export_queryset(segment=export_segment, spec=export_spec, now=now).query.sql_with_params()
+    export_csv_sql = exports.export_csv_select(segment=export_segment, spec=export_spec, now=now)
     hand = {"t": t, "since": now - dt.timedelta(days=30)}
     # (label, BENCH key, the product's call, the hand-written call)
     questions = [
         (
             "attribute segment (3 conditions)",
             "attribute_segment",
-            lambda: segment_member_count(segment=attribute_segment),
-            lambda: count_of(HAND_ATTRIBUTE, hand),
+            lambda: segment_member_count(segment=attribute_segment, now=now),
+            lambda: members_read_count(HAND_ATTRIBUTE, hand),
         ),
         (
             "event-condition segment",
             "event_segment",
-            lambda: segment_member_count(segment=event_segment),
-            lambda: count_of(HAND_EVENT, hand),
+            lambda: segment_member_count(segment=event_segment, now=now),
+            lambda: members_read_count(HAND_EVENT, hand),
         ),
         (
             "export query (EMAIL-ready gold, 2 attributes)",
@@ -432,14 +448,21 @@ def main() -> None:
             ("attribute segment", attribute_members.order_by().values("pk").query.sql_with_params(), HAND_ATTRIBUTE),
             ("event segment", event_members.order_by().values("pk").query.sql_with_params(), HAND_EVENT),
             ("export query", export_sql, HAND_EXPORT),
+            ("CSV export (the SELECT of its COPY)", (export_csv_sql, None), HAND_EXPORT),
         ):
-            with exports.export_read() if label == "export query" else contextlib.nullcontext():
+            with (
+                exports.export_read()
+                if label.startswith("export") or label.startswith("CSV")
+                else settings_read(MEMBERS_READ_SETTINGS)
+            ):
                 print(f"-- {label}: compiled")
                 explain(*product_sql)
                 print(f"-- {label}: hand-written")
                 explain(hand_sql, hand)
 
     figures: dict[str, object] = {"profiles": args.profiles, "events": args.events, "runs": args.runs}
+    # Other load on the machine inflates every time here: the load average says how much.
+    figures["load_before"] = round(os.getloadavg()[0], 2)
     ratios = {}
     print()
     print(f"{'question':<46} {'rows':>9} {'product':>9} {'hand SQL':>9} {'ratio':>6}")
@@ -459,7 +482,7 @@ def main() -> None:
     copy_time, copy_rows = best(lambda: copy_csv(HAND_EXPORT, hand), args.runs)
     assert export_rows == copy_rows == figures["export_query_rows"], (export_rows, copy_rows)
     export_rate, copy_rate = export_rows / export_time, copy_rows / copy_time
-    print(f"{'CSV export (export_encode(export_rows()))':<46} {export_rows:>9,} {export_time * 1000:>7.0f}ms")
+    print(f"{'CSV export (export_chunks)':<46} {export_rows:>9,} {export_time * 1000:>7.0f}ms")
     print(f"{'COPY (hand export query) TO STDOUT csv':<46} {copy_rows:>9,} {copy_time * 1000:>7.0f}ms")
     print(
         f"export {export_rate:,.0f} rows/s = {export_rate / copy_rate:.0%} of COPY ({copy_rate:,.0f} rows/s); "
@@ -473,6 +496,8 @@ def main() -> None:
         compiled_vs_hand_ratio_max=round(max(ratios.values()), 3),
         compiled_vs_hand=({key: round(value, 3) for key, value in ratios.items()}),
     )
+    figures["load_after"] = round(os.getloadavg()[0], 2)
+    print(f"load average (1 min) {figures['load_before']} before the measurements, {figures['load_after']} after")
     print("BENCH " + json.dumps(figures, sort_keys=True))
 
 

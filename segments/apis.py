@@ -143,8 +143,7 @@ class SegmentExportApi(TenantAPIView):
                 f"POST /api/v1/segments/{segment.key}/exports with the same channel, format and attributes "
                 "runs it as a job, whose result links the file.",
             )
-        rows = exports.export_rows(segment=segment, spec=spec)
-        chunks = exports.export_stream(chunks=exports.export_encode(rows=rows, spec=spec), spec=spec)
+        chunks = exports.export_stream(chunks=exports.export_chunks(segment=segment, spec=spec), spec=spec)
         response = StreamingHttpResponse(chunks, content_type=exports.CONTENT_TYPES[spec.format])
         response["Content-Disposition"] = f'attachment; filename="{segment.key}-{spec.channel.lower()}.{spec.format}"'
         return response

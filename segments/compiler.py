@@ -17,7 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db.models import BooleanField, Count, Exists, Expression, F, OuterRef, Q, QuerySet
@@ -180,9 +180,26 @@ def _holds(comparison: Comparison, value: float) -> bool:
 
 
 class _Compiler:
-    def __init__(self, *, tenant_id: int, now: dt.datetime) -> None:
+    def __init__(
+        self, *, tenant_id: int, now: dt.datetime, profile: str = "pk", joined: Mapping[str, str] | None = None
+    ) -> None:
         self.tenant_id = tenant_id
         self.now = now
+        self.profile = profile  # the outer query's field that holds the profile id
+        self.joined = joined or {}  # attribute name -> the outer query's field of its joined row's value
+
+    def compile_root(self, node: Node) -> Q:
+        """`compile`, but a comparison every member must pass (at the top, alone or in `all`)
+        on an attribute whose row the outer query joins is a condition on that row's value:
+        the same answer (one row per profile and name), one lookup fewer per row."""
+        items = node.items if isinstance(node, AllOf) else (node,)
+        q = Q()
+        for item in items:
+            if isinstance(item, AttributeCondition) and item.name in self.joined and item.comparison.op != "exists":
+                q &= Q(JsonCompare(self.joined[item.name], None, item.comparison, scalar_index=True))
+            else:
+                q &= self.compile(item)
+        return q
 
     def compile(self, node: Node) -> Q:
         if isinstance(node, AllOf):
@@ -204,13 +221,14 @@ class _Compiler:
         if isinstance(node, EventCondition):
             return self.event(node)
         if isinstance(node, ChannelCondition):
-            ready = Q(Exists(ready_endpoints(tenant_id=self.tenant_id, channel=node.channel, profile=OuterRef("pk"))))
+            endpoints = ready_endpoints(tenant_id=self.tenant_id, channel=node.channel, profile=OuterRef(self.profile))
+            ready = Q(Exists(endpoints))
             return ready if node.ready else ~ready
         raise TypeError(f"unknown node {node!r}")
 
     def attribute(self, node: AttributeCondition) -> Q:
         rows = AttributeValue.objects.filter(
-            tenant_id=self.tenant_id, profile_id=OuterRef("pk"), name=node.name, value__isnull=False
+            tenant_id=self.tenant_id, profile_id=OuterRef(self.profile), name=node.name, value__isnull=False
         )
         if node.comparison.op != "exists":
             rows = rows.filter(JsonCompare("value", None, node.comparison, scalar_index=True))
@@ -219,7 +237,7 @@ class _Compiler:
     def derived(self, node: DerivedCondition) -> Q:
         comparison = node.comparison
         rows = DerivedValue.objects.filter(
-            tenant_id=self.tenant_id, profile_id=OuterRef("pk"), name=node.name, value__isnull=False
+            tenant_id=self.tenant_id, profile_id=OuterRef(self.profile), name=node.name, value__isnull=False
         )
         if comparison.op == "exists":
             return Q(Exists(rows))
@@ -240,15 +258,16 @@ class _Compiler:
         for condition in node.where:
             events = events.filter(JsonCompare("properties", condition.name, condition.comparison))
         if node.count is None:
-            return Q(Exists(events.filter(profile_id=OuterRef("pk"))))
+            return Q(Exists(events.filter(profile_id=OuterRef(self.profile))))
         op, value = node.count
-        counted = events.order_by().values("profile_id").annotate(matched=Count("pk"))
+        # count(*), not count(id): the grouped rows then carry the profile id alone.
+        counted = events.order_by().values("profile_id").annotate(matched=Count("*"))
         lookup = Q(**{f"matched__{'exact' if op in ('eq', 'neq') else op}": value})
         satisfying = ~lookup if op == "neq" else lookup
         if _holds(Comparison(op=op, kind=KIND_NUMBER, value=float(value)), 0.0):
             # Profiles without a matching event qualify: exclude those whose count fails.
-            return ~Q(pk__in=counted.filter(~satisfying).values("profile_id"))
-        return Q(pk__in=counted.filter(satisfying).values("profile_id"))
+            return ~Q(**{f"{self.profile}__in": counted.filter(~satisfying).values("profile_id")})
+        return Q(**{f"{self.profile}__in": counted.filter(satisfying).values("profile_id")})
 
 
 def _number_lookup(column: str, comparison: Comparison) -> Q:
@@ -269,5 +288,22 @@ def members_queryset(
 ) -> QuerySet[Profile]:
     """The live profiles of the tenant matching the definition: one SQL query. `now`
     anchors `within` (the time of the request by default)."""
-    compiler = _Compiler(tenant_id=tenant_id, now=now or timezone.now())
-    return live_profiles(tenant_id=tenant_id).filter(compiler.compile(checked.root))
+    return live_profiles(tenant_id=tenant_id).filter(members_condition(tenant_id=tenant_id, checked=checked, now=now))
+
+
+def members_condition(
+    *,
+    tenant_id: int,
+    checked: CheckedDefinition,
+    now: dt.datetime | None = None,
+    profile: str = "pk",
+    joined: Mapping[str, str] | None = None,
+) -> Q:
+    """The definition as a condition on the query of another model whose field `profile`
+    holds the (live) profile's id, e.g. `profile_id` of the endpoints an export reads: the
+    export then joins the conditions to its own rows, with no second pass over the profiles.
+    The caller keeps to live profiles. `joined` names, per attribute, the field of the value
+    of that attribute's row when the query joins it (by tenant, profile and name), as an
+    export does for its columns: see `_Compiler.compile_root`."""
+    compiler = _Compiler(tenant_id=tenant_id, now=now or timezone.now(), profile=profile, joined=joined)
+    return compiler.compile_root(checked.root)

@@ -2,9 +2,10 @@
 client would rather fetch later) is written to a file by the worker, resumably, then
 downloaded (API.md "Segments and exports", "Jobs").
 
-The job writes exactly the bytes of the streaming export: the same rows (`exports.export_rows`,
-read a slice of CDP_EXPORT_JOB_CHUNK_ROWS rows at a time, by profile id) encoded by the same
-`exports.export_encode`. After each slice is on disk (flushed and fsync'ed) the job's checkpoint
+The job writes exactly the bytes of the streaming export: the same records, a slice of
+CDP_EXPORT_JOB_CHUNK_ROWS rows at a time by profile id, made by the same code
+(`exports.export_csv_lines` for CSV, `exports.export_rows` + `exports.export_encode` for NDJSON).
+After each slice is on disk (flushed and fsync'ed) the job's checkpoint
 records the last profile id and the file's length; a run that starts again (its worker was
 killed) starts its own file with that many bytes of the last one and goes on behind that id,
 so a slice written but not checkpointed is written once. The last checkpoint says `complete`,
@@ -134,21 +135,22 @@ def segment_export_job(job: Job, params: dict[str, Any], progress: Progress) -> 
         if length and previous is not None:
             _copy_prefix(source=previous, out=out, length=length)
         while True:
-            rows = list(exports.export_rows(segment=segment, spec=spec, now=now, after=after, limit=chunk))
-            data = "".join(exports.export_encode(rows=rows, spec=spec, header=length == 0)).encode("utf-8")
+            data, count, last = _slice(
+                segment=segment, spec=spec, now=now, after=after, limit=chunk, header=length == 0
+            )
             out.write(data)
             out.flush()
             os.fsync(out.fileno())
             length += len(data)
-            rows_done += len(rows)
-            if rows:
-                after = uuid.UUID(rows[-1]["profileId"])
+            rows_done += count
+            if last is not None:
+                after = last
             checkpoint = {
                 "file": own.name,
                 "after": str(after) if after else None,
                 "bytes": length,
                 "rows": rows_done,
-                "complete": len(rows) < chunk,
+                "complete": count < chunk,
             }
             progress(done=rows_done, total=max(total, rows_done), checkpoint=checkpoint)
             if checkpoint["complete"]:
@@ -157,6 +159,20 @@ def segment_export_job(job: Job, params: dict[str, Any], progress: Progress) -> 
     for stale in final.parent.glob(f"{final.name}.*.part"):  # earlier runs' files
         stale.unlink(missing_ok=True)
     return _result(job=job, checkpoint=checkpoint)
+
+
+def _slice(
+    *, segment: Segment, spec: ExportSpec, now: Any, after: uuid.UUID | None, limit: int, header: bool
+) -> tuple[bytes, int, uuid.UUID | None]:
+    """One slice of the export, encoded as the streaming export encodes it: (its bytes, its
+    rows, the last profile id in it)."""
+    if spec.format == "csv":
+        records = list(exports.export_csv_lines(segment=segment, spec=spec, now=now, after=after, limit=limit))
+        text = (exports.csv_header(spec) if header else "") + "".join(records)
+        return text.encode("utf-8"), len(records), uuid.UUID(records[-1][:36]) if records else None
+    rows = list(exports.export_rows(segment=segment, spec=spec, now=now, after=after, limit=limit))
+    text = "".join(exports.export_encode(rows=rows, spec=spec, header=header))
+    return text.encode("utf-8"), len(rows), uuid.UUID(rows[-1]["profileId"]) if rows else None
 
 
 def _copy_prefix(*, source: Path, out: Any, length: int) -> None:

@@ -2,8 +2,9 @@
 
 One row per member whose active endpoint on the channel is ready (the rules of
 `channels.selectors.readiness_judge`, in SQL): `profileId`, `address`, then the chosen
-attributes. The rows come from one query read through a server-side cursor in chunks
-(`iterator`), so neither the segment nor the export is ever held in memory. Only
+attributes. The rows come from one query, read through a server-side cursor in chunks
+(`iterator`) or, for CSV on PostgreSQL, formatted by the database and streamed with COPY
+(`export_csv_lines`), so neither the segment nor the export is ever held in memory. Only
 profile attributes and derived attributes can be chosen: campaign variables are
 runtime state and never leave the runtime (DESIGN.md §1).
 """
@@ -21,18 +22,17 @@ from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
-from django.db import DEFAULT_DB_ALIAS, connections, transaction
-from django.db.models import JSONField, OuterRef, QuerySet, Subquery
+from django.db import DEFAULT_DB_ALIAS, connections
+from django.db.models import F, FilteredRelation, Q, QuerySet
 
 from cdp_project.core.errors import FieldProblem, unprocessable
 from channels.selectors import ready_endpoints
 from channels.types import CHANNELS
 from contracts.models import DERIVED_BACKFILLING
 from contracts.selectors import attribute_definition_list, derived_attribute_list
-from profiles.models import AttributeValue, DerivedValue
 
 from .models import Segment
-from .selectors import DERIVED_BACKFILLING_CODE, segment_members
+from .selectors import DERIVED_BACKFILLING_CODE, segment_member_condition, settings_read
 from .types import ExportColumn, ExportSpec
 
 logger = logging.getLogger(__name__)
@@ -151,13 +151,9 @@ def export_queryset(
     """The one query of an export: (profile id, address, *chosen values), by profile id.
     A 409 `derived_backfilling` when a derived attribute it reads (in the segment, or as a
     column) is still being computed: an export is never silently incomplete."""
-    rows = _ready_members(segment=segment, spec=spec, now=now, after=after)
-    names = []
-    for index, column in enumerate(spec.columns):
-        model = AttributeValue if column.source == "attribute" else DerivedValue
-        value = model.objects.filter(tenant_id=segment.tenant_id, profile_id=OuterRef("profile_id"), name=column.name)
-        names.append(f"export_{index}")
-        rows = rows.annotate(**{names[-1]: Subquery(value.values("value")[:1], output_field=JSONField())})
+    rows = _ready_members(segment=segment, spec=spec, now=now, after=after, columns=True)
+    names = [f"export_{index}" for index in range(len(spec.columns))]
+    rows = rows.annotate(**{name: F(f"{name}_row__value") for name in names})
     rows = rows.order_by("profile_id").values_list("profile_id", "address", *names)
     return rows if limit is None else rows[:limit]
 
@@ -185,35 +181,50 @@ def export_check(*, segment: Segment, spec: ExportSpec) -> None:
 
 
 def _ready_members(
-    *, segment: Segment, spec: ExportSpec, now: dt.datetime | None = None, after: uuid.UUID | None = None
+    *,
+    segment: Segment,
+    spec: ExportSpec,
+    now: dt.datetime | None = None,
+    after: uuid.UUID | None = None,
+    columns: bool = False,
 ) -> QuerySet:
+    """The ready endpoints (at most one active per profile and channel, a database constraint)
+    of live profiles that match: one row per ready member. The definition is a condition on the
+    endpoint's profile id, so the plan joins it to the endpoints directly. With `columns`, each
+    chosen column's row is joined as `export_<index>_row`: a LEFT JOIN on the unique (tenant,
+    profile, name) row, run inside the parallel workers with the rest of the plan (a column
+    subquery would run per row in the leader); a condition on a joined attribute reads that row."""
     tenant_id = segment.tenant_id
     incomplete = [
         FieldProblem(f"/attributes/{index}", DERIVED_BACKFILLING_CODE, column.name)
         for index, column in enumerate(spec.columns)
         if column.backfilling
     ]
-    # From the ready endpoints (at most one active per profile and channel, a database
-    # constraint), joined to the members: one row per ready member.
-    members = segment_members(segment=segment, now=now, incomplete=incomplete)
     rows = ready_endpoints(tenant_id=tenant_id, channel=spec.channel)
-    if after is not None:
-        members, rows = members.filter(pk__gt=after), rows.filter(profile_id__gt=after)
-    return rows.filter(profile_id__in=members.values("pk"))
-    names = []
-    for index, column in enumerate(spec.columns):
-        model = AttributeValue if column.source == "attribute" else DerivedValue
-        value = model.objects.filter(tenant_id=tenant_id, profile_id=OuterRef("profile_id"), name=column.name)
-        names.append(f"export_{index}")
-        rows = rows.annotate(**{names[-1]: Subquery(value.values("value")[:1], output_field=JSONField())})
-    return rows.order_by("profile_id").values_list("profile_id", "address", *names)
+    joined: dict[str, str] = {}
+    for index, column in enumerate(spec.columns if columns else ()):
+        relation = "profile__attribute_values" if column.source == "attribute" else "profile__derived_values"
+        condition = Q(**{f"{relation}__tenant_id": tenant_id, f"{relation}__name": column.name})
+        rows = rows.annotate(**{f"export_{index}_row": FilteredRelation(relation, condition=condition)})
+        if column.source == "attribute":
+            joined[column.name] = f"export_{index}_row__value"
+    members = segment_member_condition(
+        segment=segment, profile="profile_id", now=now, incomplete=incomplete, joined=joined
+    )
+    rows = rows.filter(members, profile__tenant_id=tenant_id, profile__merged_into__isnull=True)
+    return rows if after is None else rows.filter(profile_id__gt=after)
 
 
 # The session settings of an export's read on PostgreSQL: plan for reading every row (a
 # cursor is planned for its first 10 % by default, a slower plan for a full export), and
-# no JIT (the per-row column subqueries inflate the cost estimate past the thresholds for
-# inlining and optimizing: seconds of compiling for a read that just streams rows).
-EXPORT_READ_SETTINGS = ("SET LOCAL cursor_tuple_fraction = 1.0", "SET LOCAL jit = off")
+# no JIT (an export's cost estimate passes the thresholds for inlining and optimizing:
+# seconds of compiling for a read that just streams rows).
+EXPORT_READ_SETTINGS = (
+    "SET LOCAL cursor_tuple_fraction = 1.0",
+    "SET LOCAL jit = off",
+    "SET LOCAL extra_float_digits = 1",  # shortest exact floats (the CSV cells in SQL rely on it)
+    "SET LOCAL work_mem = '32MB'",  # as a member count (segments.selectors.MEMBERS_READ_SETTINGS)
+)
 
 
 @contextmanager
@@ -221,12 +232,7 @@ def export_read(*, using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     """One transaction for the whole read of an export: PostgreSQL then streams the
     server-side cursor as it is fetched (outside one, Django declares it WITH HOLD and the
     server copies the whole result first), with EXPORT_READ_SETTINGS."""
-    with transaction.atomic(using=using):
-        connection = connections[using]
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                for statement in EXPORT_READ_SETTINGS:
-                    cursor.execute(statement)
+    with settings_read(EXPORT_READ_SETTINGS, using=using):
         yield
 
 
@@ -272,6 +278,139 @@ def export_encode(*, rows: Iterable[Mapping[str, Any]], spec: ExportSpec, header
             buffer.seek(0)
             buffer.truncate()
     yield buffer.getvalue()
+
+
+# --- CSV formatted by PostgreSQL -------------------------------------------------------------
+# On PostgreSQL the CSV records are made by the database and read with COPY ... TO STDOUT
+# (a parallel plan, which a server-side cursor never gets, and no row decoded in Python).
+# Each cell is `_csv_cell` plus csv.writer's minimal quoting (a cell with `"`, `,`, CR or LF
+# is quoted) written in SQL, for every value where the two provably agree: strings (but the
+# two cases below), booleans, nulls, integers, and plain decimals that are their float's
+# repr. Any other value (arrays, objects, other numbers, a string starting with \x01 or with
+# a sign before a non-ASCII character, which str.isdigit may call a digit) comes raw, as
+# \x01 + its JSON text, quoted, and that one record is finished in Python
+# (`_csv_record_finish`): the bytes are those of `export_encode` either way.
+_RAW_MARK = "\x01"
+# The raw cell of a jsonb expression {j}.
+_RAW_CELL = """'"' || replace(chr(1) || ({j})::text, '"', '""') || '"'"""
+# The cell of a text expression {s}: as it is (most cells), raw, or guarded and/or quoted.
+_STRING_GUARD = r"CASE WHEN ({s}) ~ '^([=@\t\r]|[+-]([^0-9]|$))' THEN chr(39) ELSE '' END"
+_STRING_CELL = (
+    r"""CASE WHEN ({s}) !~ '^[-=@\t\r+\x01]|[",\r\n]' THEN ({s}) """
+    r"WHEN ({s}) ~ '^(\x01|[+-][^\x01-\x7f])' THEN {raw} "
+    r"""WHEN ({s}) ~ '[",\r\n]' THEN '"' || """ + _STRING_GUARD + r""" || replace(({s}), '"', '""') || '"' """
+    r"ELSE " + _STRING_GUARD + r" || ({s}) END"
+)
+# json.dumps of what json.loads makes of the number's text: an integer as it is; a plain
+# decimal only when it is its float's repr (PostgreSQL prints the same shortest digits, less
+# Python's ".0" of a whole number, in fixed notation in the range 30 characters allow).
+_NUMBER_CELL = (
+    r"CASE WHEN length(({j})::text) <= 30 AND ({j})::text ~ '^-?[0-9]+$' THEN ({j})::text "
+    r"WHEN length(({j})::text) <= 30 AND ({j})::text ~ '^-?[0-9]+\.[0-9]+$' THEN "
+    r"CASE WHEN (({j})::text::float8)::text = ({j})::text "
+    r"OR (({j})::text::float8)::text || '.0' = ({j})::text THEN ({j})::text ELSE {raw} END "
+    r"ELSE {raw} END"
+)
+_JSON_CELL = (
+    "CASE jsonb_typeof({j}) WHEN 'string' THEN {string} WHEN 'number' THEN {number} "
+    "WHEN 'boolean' THEN ({j})::text WHEN 'null' THEN '' "
+    "ELSE CASE WHEN ({j}) IS NULL THEN '' ELSE {raw} END END"
+)
+
+
+def _json_cell_sql(column: str) -> str:
+    """The CSV cell of a jsonb column (NULL: no value) as an SQL expression."""
+    raw = _RAW_CELL.format(j=column)
+    string = _STRING_CELL.format(s=f"{column} #>> '{{}}'", raw=raw)
+    number = _NUMBER_CELL.format(j=column, raw=raw)
+    return _JSON_CELL.format(j=column, string=string, number=number, raw=raw)
+
+
+def _text_cell_sql(column: str) -> str:
+    """The CSV cell of a text column as an SQL expression."""
+    return _STRING_CELL.format(s=column, raw=_RAW_CELL.format(j=f"to_jsonb({column})"))
+
+
+def _csv_record_finish(record: str) -> str:
+    """A record with raw cells (\x01 + JSON text) formatted as `export_encode` does."""
+    fields = next(csv.reader([record]))
+    cells = [_csv_cell(json.loads(f[1:])) if f.startswith(_RAW_MARK) else f for f in fields]
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow(cells)
+    return buffer.getvalue()
+
+
+def export_csv_lines(
+    *,
+    segment: Segment,
+    spec: ExportSpec,
+    now: dt.datetime | None = None,
+    after: uuid.UUID | None = None,
+    limit: int | None = None,
+) -> Iterator[str]:
+    """The export's CSV records without the header, by profile id, one string each (ending
+    in CRLF, starting with the profile id): exactly what `export_encode` makes of
+    `export_rows` with the same arguments (checked at the call). On PostgreSQL the database
+    formats them and COPY streams them."""
+    rows = export_queryset(segment=segment, spec=spec, now=now, after=after, limit=limit)
+    if connections[rows.db].vendor != "postgresql":
+        return _python_records(rows=_stream(rows, spec.columns), spec=spec)
+    return _copy_records(rows=rows, spec=spec)
+
+
+def _python_records(*, rows: Iterable[Mapping[str, Any]], spec: ExportSpec) -> Iterator[str]:
+    names = [*FIXED_COLUMNS, *(c.name for c in spec.columns)]
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\r\n")
+    for row in rows:
+        writer.writerow([_csv_cell(row[name]) for name in names])
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+
+
+def export_csv_select(*, segment: Segment, spec: ExportSpec, now: dt.datetime | None = None) -> str:
+    """PostgreSQL: the SELECT whose rows are the export's CSV records (without CRLF; raw cells
+    still to finish), by profile id, its parameters bound (COPY takes none)."""
+    return _csv_select(rows=export_queryset(segment=segment, spec=spec, now=now), spec=spec)
+
+
+def _csv_select(*, rows: QuerySet, spec: ExportSpec) -> str:
+    sql, params = rows.query.sql_with_params()
+    cells = ["q.profile_id::text", _text_cell_sql("q.address")]
+    cells += [_json_cell_sql(f"q.export_{index}") for index in range(len(spec.columns))]
+    record = " || ',' || ".join(f"({cell})" for cell in cells)
+    inner = connections[rows.db].ops.compose_sql(sql, params)
+    return f"SELECT {record} FROM ({inner}) q ORDER BY q.profile_id"  # noqa: S608 - SQL we built
+
+
+def _copy_records(*, rows: QuerySet, spec: ExportSpec) -> Iterator[str]:
+    statement = f"COPY ({_csv_select(rows=rows, spec=spec)}) TO STDOUT"
+    with export_read(using=rows.db), connections[rows.db].cursor() as cursor, cursor.cursor.copy(statement) as copy:
+        for (line,) in copy.rows():
+            yield _csv_record_finish(line) if _RAW_MARK in line else line + "\r\n"
+
+
+def export_chunks(*, segment: Segment, spec: ExportSpec, now: dt.datetime | None = None) -> Iterator[str]:
+    """The whole export encoded, a chunk of text at a time: exactly
+    `export_encode(rows=export_rows(...))`, made the fastest way the database allows
+    (`export_csv_lines` for CSV). Checked at the call."""
+    if spec.format != "csv":
+        return export_encode(rows=export_rows(segment=segment, spec=spec, now=now), spec=spec)
+    return _chunked(header=csv_header(spec), records=export_csv_lines(segment=segment, spec=spec, now=now))
+
+
+def csv_header(spec: ExportSpec) -> str:
+    """The header line of the CSV export."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\r\n").writerow([*FIXED_COLUMNS, *(c.name for c in spec.columns)])
+    return buffer.getvalue()
+
+
+def _chunked(*, header: str, records: Iterator[str], size: int = 500) -> Iterator[str]:
+    yield header + "".join(itertools.islice(records, size))
+    while chunk := "".join(itertools.islice(records, size)):
+        yield chunk
 
 
 def _aborted_marker(spec: ExportSpec) -> str:

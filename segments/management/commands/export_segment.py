@@ -34,11 +34,10 @@ class Command(BaseCommand):
         try:
             segment = selectors.segment_get(tenant_id=tenant.pk, key=options["segment"])
             spec = exports.export_spec_parse(tenant_id=tenant.pk, params=params)
-            rows = exports.export_rows(segment=segment, spec=spec)
+            chunks = exports.export_chunks(segment=segment, spec=spec)
         except ProblemError as error:
             details = "; ".join(f"{e.pointer}: {e.detail}" for e in error.errors) or error.detail
             raise CommandError(f"{error.title}: {details}") from None
-        chunks = exports.export_encode(rows=rows, spec=spec)
         if options["output"]:
             count = 0
             Path(options["output"]).parent.mkdir(parents=True, exist_ok=True)  # e.g. var/ on a fresh clone
