@@ -17,7 +17,7 @@ from rest_framework.response import Response
 from cdp_project.core.errors import FieldProblem, pointer
 from cdp_project.core.pagination import paginate
 from cdp_project.core.schema import problem
-from jobs.apis import JobSerializer
+from jobs.apis import JobSerializer, job_accepted
 from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
@@ -288,6 +288,4 @@ class DerivedAttributeRecomputeApi(TenantAPIView):
                 )
             )
         job = services.derived_attributes_recompute(tenant_id=self.tenant.pk, names=[definition.name])
-        return Response(
-            JobSerializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/jobs/{job.pk}"}
-        )
+        return job_accepted(job)

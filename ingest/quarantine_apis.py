@@ -13,7 +13,7 @@ from cdp_project.core.errors import FieldProblem, unprocessable
 from cdp_project.core.pagination import CursorPage, paginate
 from cdp_project.core.schema import problem
 from cdp_project.core.timestamps import format_utc
-from jobs.apis import JobSerializer
+from jobs.apis import JobSerializer, job_accepted
 from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
@@ -123,7 +123,7 @@ class RejectionReplayApi(TenantAPIView):
             )
         chosen = quarantine.rejection_filter_parse(body.get("filter"), at="/filter")
         job = quarantine.rejections_replay_enqueue(tenant=self.tenant, filter=chosen, dry_run=dry_run)
-        return Response(JobSerializer(job).data, status=202, headers={"Location": f"/api/v1/jobs/{job.pk}"})
+        return job_accepted(job)
 
 
 class _PropertyOutput(serializers.Serializer):

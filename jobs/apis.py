@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import serializers
+from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -35,6 +35,14 @@ class JobSerializer(serializers.Serializer):
     def get_error(self, job: Job) -> str | None:
         """The last error's message (also while a retry is pending); null when none."""
         return job.error or None
+
+
+def job_accepted(job: Job) -> Response:
+    """202 with the queued job and `Location: /api/v1/jobs/{id}`: how every API that starts a
+    job answers."""
+    return Response(
+        JobSerializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/jobs/{job.pk}"}
+    )
 
 
 class JobDetailApi(TenantAPIView):

@@ -19,7 +19,7 @@ from cdp_project.core.errors import ProblemError
 from cdp_project.core.pagination import paginate
 from cdp_project.core.schema import page_of, problem
 from channels.types import CHANNELS
-from jobs.apis import JobSerializer
+from jobs.apis import JobSerializer, job_accepted
 from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
@@ -181,9 +181,7 @@ class SegmentExportJobApi(TenantAPIView):
         segment = selectors.segment_get(tenant_id=self.tenant.pk, key=key)
         spec = exports.export_spec_from_body(tenant_id=self.tenant.pk, body=self.json_object(request))
         job = export_jobs.segment_export_enqueue(tenant=self.tenant, segment=segment, spec=spec)
-        return Response(
-            JobSerializer(job).data, status=status.HTTP_202_ACCEPTED, headers={"Location": f"/api/v1/jobs/{job.pk}"}
-        )
+        return job_accepted(job)
 
 
 class ExportDownloadApi(TenantAPIView):
