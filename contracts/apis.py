@@ -22,7 +22,7 @@ from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
 from . import selectors, services, specs
-from .models import AGGREGATIONS, DERIVED_STATUSES, FIELD_TYPES, STATUSES
+from .models import DERIVED_STATUSES, FIELD_TYPES, STATUSES
 
 TAGS = ["administration"]
 
@@ -82,12 +82,7 @@ class DerivedJobSerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
-class DerivedAttributeSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    eventType = serializers.CharField(max_length=100)
-    property = serializers.CharField(allow_null=True, required=False, help_text="null for count")
-    aggregation = _inline_enum(AGGREGATIONS)
-    description = serializers.CharField(required=False, max_length=2000)
+class DerivedAttributeSerializer(specs.DerivedAttributeBody):
     status = serializers.ChoiceField(
         choices=DERIVED_STATUSES,
         read_only=True,

@@ -12,7 +12,11 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from rest_framework import serializers
+from rest_framework.fields import SkipField, empty
+
 from cdp_project.core.errors import FieldProblem, ProblemError, pointer, unprocessable
+from cdp_project.core.serializers import StrictCharField, StrictSerializer, body_parse, choice_field
 
 from .models import (
     AGGREGATIONS,
@@ -297,26 +301,71 @@ def parse_attribute_definition(
     return spec
 
 
+NAME_INVALID = f"Use 1–{NAME_MAX_LENGTH} letters, digits, '_', '.' or '-', starting with a letter or '_'."
+
+
+def name_field(**kwargs: Any) -> StrictCharField:
+    """A contract name (an event type, a property, an attribute); required unless
+    `required=False`, when null is as absent. Its length is the pattern's."""
+    null = "absent" if kwargs.get("required") is False else "required"
+    return StrictCharField(
+        max_length=NAME_MAX_LENGTH,
+        regex=NAME_PATTERN,
+        check_max_length=False,
+        null=null,
+        messages={"invalid": NAME_INVALID},
+        **kwargs,
+    )
+
+
+def description_field(**kwargs: Any) -> StrictCharField:
+    """Optional text; null and "" are no description."""
+    return StrictCharField(
+        required=False,
+        max_length=MAX_DESCRIPTION,
+        accept_blank=True,
+        null="absent",
+        messages={"invalid": "Must be a string.", "max_length": ("too_long", f"At most {MAX_DESCRIPTION} characters.")},
+        **kwargs,
+    )
+
+
+_PROPERTY_NAME = name_field()
+
+
+class DerivedAttributeBody(StrictSerializer):
+    # A derived attribute as clients send it (the API's DerivedAttributeSerializer adds
+    # what it answers). A count has no property; every other aggregation needs one.
+    parse_order = ("name", "eventType", "aggregation", "property", "description")
+    accepted_keys = tuple(_READ_ONLY)
+
+    name = name_field()
+    eventType = name_field()
+    property = serializers.CharField(allow_null=True, required=False, help_text="null for count")
+    aggregation = choice_field(AGGREGATIONS, null="required")
+    description = description_field()
+
+    def parse_property(self, value: Any, path: Path) -> tuple[str | None, list[FieldProblem]]:
+        aggregation = self.parsed.get("aggregation")
+        if aggregation == "count":
+            if value is not empty and value is not None:
+                return None, [FieldProblem(pointer(*path), "not_allowed", "A count has no property.")]
+            return None, []
+        if aggregation is None:
+            raise SkipField()
+        return _PROPERTY_NAME.run_validation(None if value is empty else value), []
+
+
 def parse_derived_attribute(data: Any, *, at: Path = ()) -> DerivedAttributeSpec:
-    problems = _Problems()
-    obj = _object(data, at, problems)
-    raise_problems(problems.items)
-    assert obj is not None
-    _check_keys(obj, ["name", "eventType", "property", "aggregation", "description"], at, problems)
-    name = _name(obj, "name", at, problems)
-    event_type = _name(obj, "eventType", at, problems)
-    aggregation = _choice(obj, "aggregation", AGGREGATIONS, at, problems)
-    prop = None
-    if aggregation == "count":
-        if obj.get("property") is not None:
-            problems.add((*at, "property"), "not_allowed", "A count has no property.")
-    elif aggregation is not None:
-        prop = _name(obj, "property", at, problems)
-    description = _description(obj, at, problems)
-    raise_problems(problems.items)
-    assert name is not None and event_type is not None and aggregation is not None
+    parsed, problems = body_parse(DerivedAttributeBody, data, at=at)
+    raise_problems(problems)
+    assert parsed is not None
     return DerivedAttributeSpec(
-        name=name, event_type=event_type, property=prop, aggregation=aggregation, description=description
+        name=parsed["name"],
+        event_type=parsed["eventType"],
+        property=parsed.get("property"),
+        aggregation=parsed["aggregation"],
+        description=parsed.get("description", ""),
     )
 
 

@@ -7,9 +7,10 @@ from typing import Any
 
 from rest_framework import serializers
 from rest_framework.exceptions import ErrorDetail, ValidationError
+from rest_framework.fields import empty
 
-from cdp_project.core.errors import FieldProblem
-from cdp_project.core.serializers import Path, StrictCharField, StrictJSONField, StrictSerializer
+from cdp_project.core.errors import FieldProblem, pointer
+from cdp_project.core.serializers import Path, StrictCharField, StrictSerializer
 
 from .language import ContractView, definition_check
 from .models import KEY_MAX_LENGTH, KEY_PATTERN, NAME_MAX_LENGTH
@@ -40,10 +41,7 @@ class SegmentSerializer(StrictSerializer):
         no_nul=True,
         messages={"required": ("invalid", NAME_INVALID), "invalid": NAME_INVALID},
     )
-    definition = StrictJSONField(
-        help_text="Conditions: all/any/not, attribute, derived, event, channel.",
-        messages={"required": "definition is required."},
-    )
+    definition = serializers.JSONField(help_text="Conditions: all/any/not, attribute, derived, event, channel.")
     createdAt = serializers.DateTimeField(source="created_at", read_only=True)
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 
@@ -57,6 +55,8 @@ class SegmentSerializer(StrictSerializer):
         return value
 
     def parse_definition(self, value: Any, path: Path) -> tuple[Any, tuple[FieldProblem, ...]]:
+        if value is empty:
+            return value, (FieldProblem(pointer(*path), "required", "definition is required."),)
         _, problems = definition_check(
             definition=value, contract=ContractView(tenant_id=self.context["tenant_id"]), at=path
         )

@@ -10,9 +10,11 @@ cross-field check. A `StrictSerializer` instead:
   in a plan), never stopping at the first;
 - gives each field's `validate_<name>(value)` the fields parsed so far (`self.parsed`),
   so a rule across fields sits where its problem is reported;
-- hands a field that has its own parser (a segment definition, campaign variables) to
-  the serializer's `parse_<name>(value, path)`, which answers (value, problems) with
-  pointers under `path`; the field only documents the shape.
+- hands a field that has its own parser (a segment definition, campaign variables), or
+  rules across fields, to the serializer's `parse_<name>(value, path)`: it gets the
+  value (`empty` when the key is absent) and answers (value, problems) with pointers
+  under `path`, or raises SkipField to leave the field out; the field only documents
+  the shape.
 
 Its fields accept only the JSON type they document (`type(value) is bool`, an integer
 is never a float or a boolean, a string is never a number) and say what is wrong in the
@@ -92,21 +94,35 @@ class StrictField:
 class StrictCharField(StrictField, serializers.CharField):
     """A JSON string. Kinds: "invalid" (not a string, or a NUL when `no_nul`), "blank"
     (empty, or only spaces when `trim`), "max_length", "pattern" (no match of `regex`).
-    With `trim`, the value is stripped before the checks (the length is the given one)."""
+    With `trim`, the value is stripped before the checks (the length is the given one).
+    `accept_blank` overrides `allow_blank` for the parser only (what the schema says
+    stays as declared); `check_max_length=False` leaves the length to `regex` (Python's
+    `$` also matches before a final newline, so the two can differ by one)."""
 
-    def __init__(self, *args: Any, regex: str | None = None, trim: bool = False, no_nul: bool = False, **kwargs: Any):
+    def __init__(
+        self,
+        *args: Any,
+        regex: str | None = None,
+        trim: bool = False,
+        no_nul: bool = False,
+        accept_blank: bool | None = None,
+        check_max_length: bool = True,
+        **kwargs: Any,
+    ):
         self.regex = re.compile(regex) if regex else None
         self.trim = trim
         self.no_nul = no_nul
+        self.accept_blank = accept_blank
+        self.check_max_length = check_max_length
         super().__init__(*args, **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str) or (self.no_nul and "\x00" in data):
             self.fail("invalid")
         value = data.strip() if self.trim else data
-        if not value and not self.allow_blank:
+        if not value and not (self.allow_blank if self.accept_blank is None else self.accept_blank):
             self.fail("blank")
-        if self.max_length is not None and len(data) > self.max_length:
+        if self.check_max_length and self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
         if self.regex is not None and not self.regex.match(data):
             self.fail("pattern")
@@ -171,13 +187,6 @@ class Rfc3339DateTimeField(StrictField, serializers.DateTimeField):
             self.fail("invalid", reason=str(error))
 
 
-class StrictJSONField(StrictField, serializers.JSONField):
-    """Any JSON value, as it is: for a field a parser of its own judges (`parse_<name>`)."""
-
-    def to_internal_value(self, data: Any) -> Any:
-        return data
-
-
 def choice_field(choices: Sequence[str], **kwargs: Any) -> StrictCharField:
     """One of `choices` (a string), documented inline as a pattern with the choices in its
     help text: drf-spectacular turns every `enum` into a named component, and ours would
@@ -202,7 +211,6 @@ def choice_field(choices: Sequence[str], **kwargs: Any) -> StrictCharField:
 # list the detail names. No docstring here or on a subclass: drf-spectacular publishes a
 # serializer's docstring (inherited too) as its component's description.
 class StrictSerializer(serializers.Serializer):
-
     unknown_detail = "Unknown field {name!r}; expected one of {expected}."
     not_an_object_detail = "Must be a JSON object."
     parse_order: Sequence[str] | None = None
@@ -249,22 +257,12 @@ class StrictSerializer(serializers.Serializer):
             raise ValidationError(self.problems)
         return self.parsed
 
-    def _absent(self, field: serializers.Field | None) -> None:
-        """A delegated field left out: refused when required, else skipped."""
-        if field is not None and field.required and not self.partial:
-            if isinstance(field, StrictField):
-                field.fail("required")
-            raise ValidationError(ErrorDetail(REQUIRED, code="required"))
-        raise SkipField()
-
     def _parse(self, name: str, field: serializers.Field | None, data: Mapping[str, Any]) -> None:
         delegate = getattr(self, f"parse_{name}", None)
         validate = getattr(self, f"validate_{name}", None)
         try:
             if delegate is not None:
-                if name not in data:
-                    self._absent(field)
-                value, found = delegate(data[name], (*self.at, name))
+                value, found = delegate(data.get(name, empty), (*self.at, name))
                 self.problems.extend(found)
                 if found:
                     return
