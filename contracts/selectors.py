@@ -127,4 +127,6 @@ def derived_backfilling_exists(*, tenant_id: Any, name: Any) -> Exists:
     """An EXISTS expression, true when the derived attribute `name` of `tenant_id` (values or
     OuterRef()s) is backfilling: lets a query of values leave the incomplete ones out without
     a query of its own."""
-    return Exists(DerivedAttributeDefinition.objects.filter(tenant_id=tenant_id, name=name, status=DERIVED_BACKFILLING))
+    return Exists(
+        DerivedAttributeDefinition.objects.filter(tenant_id=tenant_id, name=name, status=DERIVED_BACKFILLING)
+    )

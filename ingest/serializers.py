@@ -72,8 +72,8 @@ def _required(path: Path, detail: str) -> list[FieldProblem]:
 
 class _Envelope(StrictSerializer):
     # Context: `tenant`, `sources` (by key) and `now`, as in `pipeline.IngestContext`.
-    # Each kind declares its fields itself, in its documented order (DRF lists inherited
-    # fields first).
+    # An event declares its fields itself, in its documented order (DRF lists inherited
+    # fields first, and its eventType comes before occurredAt).
     unknown_detail = "unknown field {name!r}"
 
     def refuse_unknown(self, key: str, expected: str) -> None:
@@ -133,11 +133,15 @@ class EventInput(_Envelope):
         return value, []
 
 
-class ProfileUpdateInput(_Envelope):
+class _EnvelopeFirst(_Envelope):
+    # The envelope's fields, then the kind's own (inherited fields come first).
     source = EnvelopeText(limit=63)
     externalEventId = EnvelopeText(max_length=255)
     occurredAt = _occurred_at()
     identity = _Identity()
+
+
+class ProfileUpdateInput(_EnvelopeFirst):
     attributes = serializers.DictField(help_text="registered attributes; null removes one")
 
     def parse_attributes(self, value: Any, path: Path) -> tuple[Any, list[FieldProblem]]:
@@ -146,11 +150,7 @@ class ProfileUpdateInput(_Envelope):
         return value, []
 
 
-class ChannelUpdateInput(_Envelope):
-    source = EnvelopeText(limit=63)
-    externalEventId = EnvelopeText(max_length=255)
-    occurredAt = _occurred_at()
-    identity = _Identity()
+class ChannelUpdateInput(_EnvelopeFirst):
     channel = serializers.ChoiceField(choices=["EMAIL", "SMS", "PUSH", "WHATSAPP"])
     address = serializers.CharField()
     consent = serializers.ChoiceField(choices=["granted", "denied", "pending"], required=False)
