@@ -122,6 +122,8 @@ EVENT_TYPE_CASES: list[Any] = [
     {"name": "e11", "properties": [{"name": "p", "type": "string"}, {"name": "p", "type": "string", "x": 1}]},
     {"name": "e12", "version": 7, "description": None, "status": "deprecated"},
     {"name": "e13", "properties": None},
+    {"name": "e" * 99 + "\n", "description": ""},
+    {"name": "e15", "description": "", "a/b~c": 1, "properties": [{"name": "p" * 99 + "\n", "type": "string"}]},
     *({"name": "e14", "properties": [case]} for case in PROPERTY_CASES),
 ]
 
@@ -154,6 +156,8 @@ ATTRIBUTE_UPDATE_CASES: list[Any] = [
     {"type": "number", "values": ["a"]},
     {"minimum": None},
     {"description": None, "filterable": None},
+    {"description": ""},
+    {"values": None, "maxLength": None, "type": "string"},
 ]
 
 DERIVED_CASES: list[Any] = [
@@ -170,6 +174,8 @@ DERIVED_CASES: list[Any] = [
     {"name": "d9", "eventType": "nope", "aggregation": "sum", "property": "total"},
     {"name": "d10", "eventType": "order_completed", "aggregation": "sum", "property": "missing"},
     {"name": "9d", "eventType": "order_completed", "aggregation": None},
+    {"name": "d11", "eventType": "order_completed", "aggregation": "count", "description": "", "status": "ready"},
+    {"name": "d12", "eventType": "order_completed", "aggregation": "sum", "property": None, "description": None},
 ]
 
 CAMPAIGN_CASES: list[Any] = [
@@ -194,6 +200,8 @@ CAMPAIGN_CASES: list[Any] = [
     {"key": "c13", "name": "ok", "variables": [{"name": "v"}] * 101},
     {"key": "c14", "name": "  Spaced  ", "active": False},
     {"key": "c15", "name": "ok", "variables": None},
+    {"key": "c" * 99 + "\n", "name": "ok"},
+    {"key": "c16", "name": "ok", "a/b": 1, "createdAt": "x"},
 ]
 
 CAMPAIGN_UPDATE_CASES: list[Any] = [
@@ -236,6 +244,8 @@ SEGMENT_CASES: list[Any] = [
         },
     },  # noqa: E501
     {"key": "s14", "name": "  Spaced  ", "definition": {"attribute": "tier", "op": "eq", "value": "gold"}},
+    {"key": "s15", "name": "n", "definition": {"all": []}, "a/b": 1, "createdAt": "x"},
+    {"key": "s" * 99 + "\n", "name": "n", "definition": {"all": []}},
 ]
 
 SEGMENT_UPDATE_CASES: list[Any] = [
