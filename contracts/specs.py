@@ -68,12 +68,11 @@ NAME_INVALID = f"Use 1–{NAME_MAX_LENGTH} letters, digits, '_', '.' or '-', sta
 
 def name_field(**kwargs: Any) -> StrictCharField:
     """A contract name (an event type, a property, an attribute); required unless
-    `required=False`, when null is as absent. Its length is the pattern's."""
+    `required=False`, when null is as absent."""
     null = "absent" if kwargs.get("required") is False else "required"
     return StrictCharField(
         max_length=NAME_MAX_LENGTH,
         regex=NAME_PATTERN,
-        check_max_length=False,
         null=null,
         messages={"invalid": NAME_INVALID},
         **kwargs,

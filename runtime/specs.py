@@ -65,7 +65,6 @@ class CampaignSerializer(_CampaignBody):
     key = StrictCharField(
         max_length=100,
         regex=CAMPAIGN_KEY_PATTERN,
-        check_max_length=False,
         null="required",
         messages={"invalid": KEY_INVALID},
     )

@@ -96,8 +96,8 @@ class StrictCharField(StrictField, serializers.CharField):
     (empty, or only spaces when `trim`), "max_length", "pattern" (no match of `regex`).
     With `trim`, the value is stripped before the checks (the length is the given one).
     `accept_blank` overrides `allow_blank` for the parser only (what the schema says
-    stays as declared); `check_max_length=False` leaves the length to `regex` (Python's
-    `$` also matches before a final newline, so the two can differ by one)."""
+    stays as declared). `max_length` is checked even with a `regex` that bounds the
+    length: Python's `$` also matches before a final newline, one character more."""
 
     def __init__(
         self,
@@ -106,14 +106,12 @@ class StrictCharField(StrictField, serializers.CharField):
         trim: bool = False,
         no_nul: bool = False,
         accept_blank: bool | None = None,
-        check_max_length: bool = True,
         **kwargs: Any,
     ):
         self.regex = re.compile(regex) if regex else None
         self.trim = trim
         self.no_nul = no_nul
         self.accept_blank = accept_blank
-        self.check_max_length = check_max_length
         super().__init__(*args, **kwargs)
 
     def to_internal_value(self, data: Any) -> str:
@@ -122,7 +120,7 @@ class StrictCharField(StrictField, serializers.CharField):
         value = data.strip() if self.trim else data
         if not value and not (self.allow_blank if self.accept_blank is None else self.accept_blank):
             self.fail("blank")
-        if self.check_max_length and self.max_length is not None and len(data) > self.max_length:
+        if self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
         if self.regex is not None and not self.regex.match(data):
             self.fail("pattern")

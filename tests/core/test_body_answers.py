@@ -468,3 +468,20 @@ def test_every_body_gets_the_recorded_answer(clients, name, method, path, who, c
         assert want["case"] == json.loads(json.dumps(case)), f"{name}[{index}]: the case changed; re-record"
         assert answer == {"status": want["status"], "body": want["body"]}, f"{name}[{index}] {case!r}"
     assert any(a["status"] >= 400 or "results" in a["body"] for a in answers)
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "pointer"),
+    [
+        ("/api/v1/event-types", {"name": "e" * 100 + "\n"}, "/name"),
+        ("/api/v1/campaigns", {"key": "c" * 100 + "\n", "name": "Camp"}, "/key"),
+        ("/api/v1/attribute-definitions", {"name": "a" * 100 + "\n", "type": "string"}, "/name"),
+    ],
+)
+def test_a_name_one_longer_than_its_column_is_refused_not_a_500(clients, path, body, pointer):
+    """The name patterns end in `$`, which also matches before a final newline: such a name
+    passed the pattern with 101 characters and failed in the database (a 500 before the
+    move onto serializers, which also check the declared max length)."""
+    response = clients["admin"].post(path, body, format="json")
+    assert response.status_code == 422
+    assert [(e["pointer"], e["code"]) for e in response.json()["errors"]] == [(pointer, "invalid")]

@@ -117,7 +117,7 @@ class Ordered(StrictSerializer):
     parse_order = ("kind", "size", "name", "echo")
     accepted_keys = ("version", "echo")
 
-    name = StrictCharField(regex=r"^[a-z]+$", max_length=3, check_max_length=False, messages={"invalid": "lower"})
+    name = StrictCharField(regex=r"^[a-z]+$", max_length=3, messages={"invalid": "lower"})
     size = serializers.IntegerField(required=False)
     kind = choice_field(("box", "bag"), null="required")
 
@@ -137,8 +137,10 @@ class Ordered(StrictSerializer):
 def test_parse_hooks_see_the_fields_parsed_before_them_and_accepted_keys_are_not_unknown():
     _, problems = body_parse(Ordered, {"name": "UP", "kind": "box", "version": 3})
     assert [(p.pointer, p.detail) for p in problems] == [("/size", "A box has a size."), ("/name", "lower")]
-    parsed, problems = body_parse(Ordered, {"name": "abcd", "kind": "bag", "size": "x", "echo": 1})
-    assert problems == [] and parsed == {"kind": "bag", "name": "abcd", "echo": 1}  # the pattern alone bounds
+    parsed, problems = body_parse(Ordered, {"name": "abc", "kind": "bag", "size": "x", "echo": 1})
+    assert problems == [] and parsed == {"kind": "bag", "name": "abc", "echo": 1}
+    _, problems = body_parse(Ordered, {"name": "abc\n", "kind": "bag"})  # the pattern's $ lets it pass
+    assert [(p.pointer, p.detail) for p in problems] == [("/name", "lower")]
     _, problems = body_parse(Ordered, {"name": "ab"})
     assert [(p.pointer, p.code, p.detail) for p in problems] == [("/kind", "required", "This field is required.")]
 
