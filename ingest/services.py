@@ -19,7 +19,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from cdp_project.core.bulk import array_literal, rows_insert
-from cdp_project.core.errors import Problem, already_exists
+from cdp_project.core.errors import Problem, already_exists, problems_detail
 from cdp_project.core.retries import run_with_retries
 from channels.services import channel_update_apply
 from identity.resolver import ResolveRequest, identities_resolve, identity_resolve
@@ -106,8 +106,9 @@ def _ingest(
                 index=item.index,
                 status=REJECTED,
                 error=rejection_problem(item.problem_code),
-                detail=f"{len(item.problems)} problem{'s' if len(item.problems) != 1 else ''} in "
-                + (f"event {item.event_type!r}" if item.event_type else "the item"),
+                detail=problems_detail(
+                    len(item.problems), f"event {item.event_type!r}" if item.event_type else "the item"
+                ),
                 problems=tuple(item.problems),
             )
     ordered = [results[index] for index in range(len(items))]

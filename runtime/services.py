@@ -10,7 +10,7 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from cdp_project.core.errors import FieldProblem, Problem, ProblemError, already_exists, not_found
+from cdp_project.core.errors import FieldProblem, Problem, ProblemError, already_exists, not_found, problems_detail
 from cdp_project.core.retries import run_with_retries
 from identity.normalization import identity_normalize
 from identity.selectors import identifier_owner_get
@@ -234,11 +234,7 @@ def participant_variables_set(*, participant: Participant, changes: Any) -> dict
             checker = campaign_checker(campaign=participant.campaign, version=version)
             problems = checker.problems(changes)
             if problems:
-                count = len(problems)
-                raise Problem.INVALID_VARIABLES.error(
-                    f"{count} problem{'s' if count != 1 else ''} in variables",
-                    problems,
-                )
+                raise Problem.INVALID_VARIABLES.error(problems_detail(len(problems), "variables"), problems)
             stored = checker.by_name(participant_stored_values(participant=participant))
             written = [
                 VariableValue(
