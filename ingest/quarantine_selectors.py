@@ -12,10 +12,9 @@ from typing import Any
 from django.db.models import Count, F, Max, Min, QuerySet, Window
 from django.db.models.functions import RowNumber
 
-from cdp_project.core.jsonvalues import json_type_name
 from contracts.models import TYPE_DATETIME, TYPE_INTEGER, TYPE_NUMBER, TYPE_STRING
 from contracts.selectors import event_type_queryset
-from contracts.validator import contract_snapshot, parse_rfc3339
+from contracts.validator import contract_snapshot, json_type_name, parse_rfc3339
 from tenants.models import Tenant
 
 from .models import QuarantinedItem, RecordKind

@@ -2,8 +2,9 @@
 
 A deadlock, a serialization failure or a busy SQLite database is always worth another
 attempt; a unique violation only on a constraint an app declared racy (two requests
-inserting the same identifier at once): apps register those in AppConfig.ready() with
-`retryable_unique_register`."""
+inserting the same identifier at once): an app registers those with
+`retryable_unique_register` beside the constraint, in its models module, so the
+registration exists whenever the table does."""
 
 from __future__ import annotations
 
