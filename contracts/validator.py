@@ -25,6 +25,7 @@ from django.db.models import F
 
 from cdp_project.core import timestamps
 from cdp_project.core.errors import FieldProblem, pointer
+from cdp_project.core.jsonvalues import json_type_name
 
 from . import specs
 from .models import (
@@ -51,24 +52,6 @@ _RFC3339 = re.compile(
     r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})$",
     re.ASCII,
 )
-
-
-def json_type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
 
 
 def _expected(type_: str, value: object) -> tuple[str, str]:

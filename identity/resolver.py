@@ -15,7 +15,7 @@ from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from cdp_project.core.bulk import array_literal, rows_insert, values_cte
-from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
+from cdp_project.core.errors import FieldProblem, Problem, busy
 from profiles.locks import profiles_lock, profiles_lock_states
 from profiles.merging import AttributeStep, MergeStep, profile_merge, profiles_apply
 from profiles.models import MergeLedgerEntry, Profile
@@ -209,13 +209,7 @@ def identity_resolve(
                 found = again
                 break
     else:
-        raise ProblemError(
-            code="busy",
-            title="Service busy",
-            status=503,
-            detail="The identity kept changing under concurrent merges; retry.",
-            headers={"Retry-After": "1"},
-        )
+        raise busy("The identity kept changing under concurrent merges; retry.")
 
     externals = _read_externals(tenant=tenant, owner_ids={row.profile_id for row in found.values()})
     owners = {type: row.profile_id for type, row in found.items()}
@@ -431,13 +425,7 @@ def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) ->
         if len(locked) == len(owner_ids) and all(into is None for into in locked.values()):
             break
     else:
-        raise ProblemError(
-            code="busy",
-            title="Service busy",
-            status=503,
-            detail="The identities kept changing under concurrent merges; retry.",
-            headers={"Retry-After": "1"},
-        )
+        raise busy("The identities kept changing under concurrent merges; retry.")
 
     # Everything the owners hold, read once under their locks: their EXTERNAL ids decide,
     # and what a merged profile and its survivor held goes into the merge's ledger entry.
@@ -467,17 +455,10 @@ def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) ->
 
 def _check_usable(identity: NormalizedIdentity) -> None:
     if identity.problems:
-        raise unprocessable(
-            "invalid_identity",
-            "Invalid identity",
-            f"{len(identity.problems)} problem(s) in identity",
-            identity.problems,
-        )
+        raise Problem.INVALID_IDENTITY.error(f"{len(identity.problems)} problem(s) in identity", identity.problems)
     if not identity.values:
         detail = "identity holds no usable identifier"
-        raise unprocessable(
-            "invalid_identity", "Invalid identity", detail, [FieldProblem("/identity", "no_usable_identifier", detail)]
-        )
+        raise Problem.INVALID_IDENTITY.error(detail, [FieldProblem("/identity", "no_usable_identifier", detail)])
 
 
 def _decide(batch: _Batch, cache: Mapping[tuple[str, str], _Seen], request: ResolveRequest) -> Resolution:

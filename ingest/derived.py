@@ -19,10 +19,11 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from cdp_project.core.bulk import array_literal, rows_insert, rows_update
+from cdp_project.core.jsonvalues import canonical_json
+from cdp_project.core.retries import run_with_retries
 from contracts.selectors import derived_attribute_list
 from contracts.services import derived_attribute_backfill_finish, derived_attributes_job_finish
 from contracts.types import DerivedAttributeInfo
-from identity.concurrency import run_with_retries
 from jobs.models import Job
 from jobs.registry import Progress
 from profiles.locks import profiles_lock
@@ -33,10 +34,6 @@ from .models import Event
 # Sums are added in exact decimal arithmetic (inputs are at most 1e15 with ~17 significant
 # digits), so a total never depends on the order events arrive in.
 _EXACT = decimal.Context(prec=120)
-
-
-def _canonical(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass
@@ -66,15 +63,15 @@ class _Fold:
             return True
         if aggregation in ("min", "max"):
             if self.value is not None:
-                new, old = (_number(value), _canonical(value)), (_number(self.value), _canonical(self.value))
+                new, old = (_number(value), canonical_json(value)), (_number(self.value), canonical_json(self.value))
                 if (new >= old) if aggregation == "min" else (new <= old):
                     return False
             self.value = value
             return True
         if aggregation in ("first", "last"):
             if self.occurred_at is not None:
-                new_key = (occurred_at, _canonical(value))
-                old_key = (self.occurred_at, _canonical(self.value))
+                new_key = (occurred_at, canonical_json(value))
+                old_key = (self.occurred_at, canonical_json(self.value))
                 if (new_key >= old_key) if aggregation == "first" else (new_key <= old_key):
                     return False
             self.value, self.occurred_at = value, occurred_at

@@ -19,9 +19,9 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from cdp_project.core.bulk import array_literal, rows_insert
-from cdp_project.core.errors import ProblemError
+from cdp_project.core.errors import Problem, already_exists, problems_detail
+from cdp_project.core.retries import run_with_retries
 from channels.services import channel_update_apply
-from identity.concurrency import run_with_retries
 from identity.resolver import ResolveRequest, identities_resolve, identity_resolve
 from identity.suppression import suppressed_indexes
 from identity.types import Resolution
@@ -34,7 +34,7 @@ from .metrics import ingest_items_count
 from .models import ChannelUpdate, Event, IdempotencyKey, ProfileUpdate, RecordKind, Source, Violation
 from .pipeline import IngestContext, Prepared, prepare_channel_update, prepare_event, prepare_profile_update
 from .quarantine import quarantine_keep
-from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult
+from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult, rejection_problem
 
 SAMPLE_LIMIT = 2_000
 
@@ -46,9 +46,7 @@ def source_create(*, tenant: Tenant, key: str, name: str = "") -> Source:
         with transaction.atomic():
             return Source.objects.create(tenant=tenant, key=key, name=name or key)
     except IntegrityError:
-        raise ProblemError(
-            code="already_exists", title="Already exists", status=409, detail=f"A source {key!r} exists already."
-        ) from None
+        raise already_exists(f"A source {key!r} exists already.") from None
 
 
 def source_update(*, source: Source, name: str) -> Source:
@@ -107,9 +105,10 @@ def _ingest(
             results[item.index] = ItemResult(
                 index=item.index,
                 status=REJECTED,
-                code=item.problem_code,
-                detail=f"{len(item.problems)} problem{'s' if len(item.problems) != 1 else ''} in "
-                + (f"event {item.event_type!r}" if item.event_type else "the item"),
+                error=rejection_problem(item.problem_code),
+                detail=problems_detail(
+                    len(item.problems), f"event {item.event_type!r}" if item.event_type else "the item"
+                ),
                 problems=tuple(item.problems),
             )
     ordered = [results[index] for index in range(len(items))]
@@ -220,7 +219,7 @@ def _replay_result(
             index=item.index,
             status=CONFLICT,
             record_id=key.record_id,
-            code="idempotency_conflict",
+            error=Problem.IDEMPOTENCY_CONFLICT,
             detail=(
                 f"The key ({item.source_key}, {item.external_id}) was already used on "
                 f"{key.created_at.isoformat()} for a different {RecordKind(key.kind).label}; nothing was applied."
@@ -515,7 +514,7 @@ def _repeat_in_request(item: Prepared, earlier: Prepared, earlier_result: ItemRe
         index=item.index,
         status=CONFLICT,
         record_id=earlier_result.record_id,
-        code="idempotency_conflict",
+        error=Problem.IDEMPOTENCY_CONFLICT,
         detail=(
             f"The key ({item.source_key}, {item.external_id}) was used by item {earlier.index} of this request "
             "with a different payload; nothing was applied."

@@ -41,11 +41,11 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from cdp_project.core.errors import ProblemError, not_found
+from cdp_project.core.errors import Problem, ProblemError, not_found
+from cdp_project.core.retries import run_with_retries
 from cdp_project.core.timestamps import parse_rfc3339
 from channels.locks import profile_channels_lock
 from channels.models import Endpoint, EndpointHistory, HistoryKind
-from identity.concurrency import run_with_retries
 from identity.locks import identifier_keys_lock_many
 from identity.models import Identifier, IdentityConflict, MergeBlock
 from identity.resolver import merge_blocks_among, resolution_plan
@@ -68,7 +68,7 @@ RECORD_MODELS: tuple[tuple[str, Any], ...] = (
 
 
 def not_revertible(detail: str) -> ProblemError:
-    return ProblemError(code="merge_not_revertible", title="Merge cannot be reverted", status=409, detail=detail)
+    return Problem.MERGE_NOT_REVERTIBLE.error(detail)
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cdp_project.core.bulk import array_literal, as_uuid, ids_in, rows_insert, rows_update, values_cte
+from cdp_project.core.hooks import Registry
 from cdp_project.core.metrics import MERGES
 from cdp_project.core.timestamps import format_utc
 
@@ -34,7 +35,7 @@ MergePairs = Sequence[tuple[uuid.UUID, uuid.UUID]]
 # handler(*, tenant_id, pairs) -> {merged_id: {"events": 3, ...}}
 MergeHandler = Callable[..., Mapping[uuid.UUID, Mapping[str, int]]]
 
-_handlers: dict[str, MergeHandler] = {}
+_handlers: Registry[MergeHandler] = Registry("merge handler")
 
 # The shape of MergeLedgerEntry.undo; a revert refuses entries of another version.
 UNDO_VERSION = 1

@@ -3,19 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
 from collections.abc import Mapping
 
 from django.utils import timezone
 
+from cdp_project.core.jsonvalues import canonical_json
+
 from .locks import profiles_lock
 from .models import AttributeValue, Profile
-
-
-def canonical_json(value: object) -> str:
-    """The tie-breaker for equal occurred_at: any arrival order converges on the same value."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def attribute_wins(

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q, QuerySet
 
-from cdp_project.core.errors import FieldProblem, ProblemError, not_found, unprocessable
+from cdp_project.core.errors import FieldProblem, Problem, ProblemError, not_found
 from profiles.models import Profile
 
 from .compiler import members_condition, members_queryset
@@ -18,7 +18,7 @@ from .language import CheckedDefinition, ContractView, definition_check
 from .models import Segment
 
 SAMPLE_SIZE = 20
-DERIVED_BACKFILLING_CODE = "derived_backfilling"
+DERIVED_BACKFILLING_CODE = Problem.DERIVED_BACKFILLING.code
 # The session settings of a member count on PostgreSQL. No JIT: a count reads a good part of
 # the tenant's rows, so its plan's cost passes jit_above_cost, and compiling its expressions
 # takes about 0.1 s, more than it saves on a read of well under a second. A work_mem for the
@@ -60,9 +60,7 @@ def segment_checked(*, segment: Segment, contract: ContractView | None = None) -
     contract = contract if contract is not None else ContractView(segment.tenant_id)
     checked, problems = definition_check(definition=segment.definition, contract=contract)
     if checked is None:
-        raise unprocessable(
-            "segment_invalid",
-            "Segment no longer matches the contracts",
+        raise Problem.SEGMENT_INVALID.error(
             f"Segment {segment.key!r} uses contract fields that changed; fix its definition.",
             tuple(FieldProblem(p.pointer, p.code, p.detail) for p in problems),
         )
@@ -72,11 +70,8 @@ def segment_checked(*, segment: Segment, contract: ContractView | None = None) -
 def derived_backfilling_error(*, segment: Segment, problems: Sequence[FieldProblem]) -> ProblemError:
     """409 `derived_backfilling`: the answer would read derived values still being computed."""
     names = sorted({p.detail for p in problems})
-    return ProblemError(
-        code=DERIVED_BACKFILLING_CODE,
-        title="Derived attribute still backfilling",
-        status=409,
-        detail=(
+    return Problem.DERIVED_BACKFILLING.error(
+        (
             f"Segment {segment.key!r} reads {', '.join(repr(n) for n in names)}, whose values are still being "
             "computed from the stored events, so the answer would be incomplete. Try again once "
             "GET /api/v1/derived-attributes/{name} says status ready."
