@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from cdp_project.core.compiled import CompiledQuery, model_columns, model_from_row
 from cdp_project.core.errors import not_found
@@ -86,10 +86,6 @@ def identifier_owner_get(*, tenant: Tenant, type: str, value: str) -> Profile | 
     sessions look their customer up with it)."""
     rows = _owner.run(tenant_id=tenant.pk, type=type, value=value)
     return model_from_row(Profile, rows[0]) if rows else None
-
-
-def identity_conflict_list(*, tenant: Tenant) -> QuerySet[IdentityConflict]:
-    return IdentityConflict.objects.filter(tenant=tenant)
 
 
 def admin_profile_ids_search(*, text: str) -> set[uuid.UUID]:

@@ -61,10 +61,6 @@ def unregister_merge_handler(key: str) -> None:
     _handlers.pop(key, None)
 
 
-def merge_handler_keys() -> tuple[str, ...]:
-    return tuple(sorted(_handlers))
-
-
 def merge_final_survivors(pairs: MergePairs) -> dict[uuid.UUID, uuid.UUID]:
     """merged profile -> the live profile it ends up in after all pairs (chains followed)."""
     immediate = dict(pairs)
