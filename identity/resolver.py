@@ -19,6 +19,7 @@ from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
 from profiles.locks import profiles_lock, profiles_lock_states
 from profiles.merging import AttributeStep, MergeStep, profile_merge, profiles_apply
 from profiles.models import MergeLedgerEntry, Profile
+from profiles.services import profile_create, profile_touch, profiles_create
 from tenants.models import Tenant
 
 from .locks import identifier_keys_lock, identifier_keys_lock_many
@@ -258,7 +259,7 @@ def _apply(
 ) -> uuid.UUID:
     now = timezone.now()
     if plan.primary_id is None:
-        primary_id = Profile.objects.create(tenant=tenant).pk
+        primary_id = profile_create(tenant_id=tenant.pk)
     else:
         primary_id = plan.primary_id
 
@@ -312,7 +313,7 @@ def _apply(
     )
 
     if plan.primary_id is not None and (plan.attach and not plan.merges):
-        Profile.objects.filter(pk=primary_id).update(updated_at=now)
+        profile_touch(profile_id=primary_id, now=now)
     return primary_id
 
 
@@ -576,11 +577,7 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], _Se
                 )
             )
 
-    rows_insert(
-        Profile,
-        ["id", "tenant", "created_at", "updated_at"],
-        [(pid, tenant.pk, now, now) for pid in batch.new_profiles],
-    )
+    profiles_create(tenant_id=tenant.pk, profile_ids=batch.new_profiles, now=now)
     if merged_existing:
         cte, params = values_cte(
             "m",
