@@ -355,7 +355,6 @@ def _route(
     restored_id: uuid.UUID,
 ) -> _Plan:
     """Decide the owner of every identifier and record of the family (see the module docstring)."""
-    undo: dict[str, Any] = entry.undo  # type: ignore[assignment]
     plan = _Plan()
     owner = _owners_at_merge(entry=entry, family=family, survivor_id=survivor_id, restored_id=restored_id)
     floating = {key for key in family if key not in owner}  # attached after the merge
@@ -411,7 +410,7 @@ def _route(
         tenant=tenant,
         entry=entry,
         owner=owner,
-        family_ids={survivor_id, restored_id, *map(uuid.UUID, undo.get("tombstones", []))},
+        family_ids={survivor_id, restored_id, *map(uuid.UUID, entry.undo.get("tombstones", []))},  # type: ignore[union-attr]
         external_of=external_of,
         blocked=blocked,
     )
