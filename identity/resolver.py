@@ -19,6 +19,7 @@ from cdp_project.core.errors import FieldProblem, Problem, busy
 from profiles.locks import profiles_lock, profiles_lock_states
 from profiles.merging import AttributeStep, MergeStep, profile_merge, profiles_apply
 from profiles.models import MergeLedgerEntry, Profile
+from profiles.services import profile_create, profile_touch, profiles_create
 from tenants.models import Tenant
 
 from .locks import identifier_keys_lock, identifier_keys_lock_many
@@ -252,7 +253,7 @@ def _apply(
 ) -> uuid.UUID:
     now = timezone.now()
     if plan.primary_id is None:
-        primary_id = Profile.objects.create(tenant=tenant).pk
+        primary_id = profile_create(tenant_id=tenant.pk)
     else:
         primary_id = plan.primary_id
 
@@ -306,7 +307,7 @@ def _apply(
     )
 
     if plan.primary_id is not None and (plan.attach and not plan.merges):
-        Profile.objects.filter(pk=primary_id).update(updated_at=now)
+        profile_touch(profile_id=primary_id, now=now)
     return primary_id
 
 
@@ -524,44 +525,8 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], _Se
     now = timezone.now()
     new = set(batch.new_profiles)
     merged_existing = [pid for pid in batch.merged_into if pid not in new]
-    # What each profile of a merge holds when it merges: its stored identifiers, plus what
-    # earlier merges and attaches of the batch gave it (a revert gives both sides theirs back).
-    merging = set(batch.merged_into) | set(batch.merged_into.values())
-    holding = {pid: set(batch.stored.get(pid, ())) for pid in merging}
-    steps: list[MergeStep | AttributeStep] = []
-    for entry in batch.log:
-        if isinstance(entry, AttributeStep):
-            steps.append(entry)
-        elif entry[0] == "attach":
-            _, profile_id, key = entry
-            if profile_id in holding:
-                holding[profile_id].add(key)
-        else:
-            _, merged, survivor, plan, type, value, request = entry
-            moved = sorted(holding.pop(merged, set()))
-            kept = sorted(holding.get(survivor, set()))
-            if survivor in holding:
-                holding[survivor].update(moved)
-            steps.append(
-                MergeStep(
-                    merged_id=merged,
-                    survivor_id=survivor,
-                    rule=plan.rule,
-                    matched_by=plan.matched_by,
-                    identifier_type=type,
-                    identifier_value=value,
-                    trigger=request.trigger,
-                    source=request.source,
-                    moved_identifiers=tuple({"type": t, "value": v} for t, v in moved),
-                    survivor_identifiers=tuple({"type": t, "value": v} for t, v in kept),
-                )
-            )
-
-    rows_insert(
-        Profile,
-        ["id", "tenant", "created_at", "updated_at"],
-        [(pid, tenant.pk, now, now) for pid in batch.new_profiles],
-    )
+    steps = _steps_of(batch)
+    profiles_create(tenant_id=tenant.pk, profile_ids=batch.new_profiles, now=now)
     if merged_existing:
         cte, params = values_cte(
             "m",
@@ -596,6 +561,44 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], _Se
         tenant_id=tenant.pk, steps=steps, touched=[pid for pid in batch.touched if pid not in batch.merged_into]
     )
     return applied.changed
+
+
+def _steps_of(batch: _Batch) -> list[MergeStep | AttributeStep]:
+    """The batch's merges and attribute updates in their order, for profiles_apply; each
+    merge carries the identifiers each side held at that moment."""
+    # What each profile of a merge holds when it merges: its stored identifiers, plus what
+    # earlier merges and attaches of the batch gave it (a revert gives both sides theirs back).
+    merging = set(batch.merged_into) | set(batch.merged_into.values())
+    holding = {pid: set(batch.stored.get(pid, ())) for pid in merging}
+    steps: list[MergeStep | AttributeStep] = []
+    for entry in batch.log:
+        if isinstance(entry, AttributeStep):
+            steps.append(entry)
+        elif entry[0] == "attach":
+            _, profile_id, key = entry
+            if profile_id in holding:
+                holding[profile_id].add(key)
+        else:
+            _, merged, survivor, plan, type, value, request = entry
+            moved = sorted(holding.pop(merged, set()))
+            kept = sorted(holding.get(survivor, set()))
+            if survivor in holding:
+                holding[survivor].update(moved)
+            steps.append(
+                MergeStep(
+                    merged_id=merged,
+                    survivor_id=survivor,
+                    rule=plan.rule,
+                    matched_by=plan.matched_by,
+                    identifier_type=type,
+                    identifier_value=value,
+                    trigger=request.trigger,
+                    source=request.source,
+                    moved_identifiers=tuple({"type": t, "value": v} for t, v in moved),
+                    survivor_identifiers=tuple({"type": t, "value": v} for t, v in kept),
+                )
+            )
+    return steps
 
 
 def _seen_write(

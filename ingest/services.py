@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -416,42 +416,8 @@ def _apply(
                 applied[item.key] = item
                 to_apply.append(item)
 
-        by_kind: dict[str, list[Prepared]] = {}
-        for item in to_apply:
-            by_kind.setdefault(item.kind, []).append(item)
-        requests = [
-            ResolveRequest(
-                identity=item.identity,  # type: ignore[arg-type]
-                occurred_at=item.occurred_at,  # type: ignore[arg-type]
-                source=item.source_key,
-                trigger=_trigger(item),
-                attributes=HANDLERS[item.kind].attributes(item),
-            )
-            for item in to_apply
-        ]
-        resolutions = identities_resolve(tenant=ctx.tenant, requests=requests)
-        _suppressed_check(ctx, to_apply, set(suppressed))
-        # A later item of this request may have merged the profile an earlier one landed on.
-        survivors: dict[uuid.UUID, uuid.UUID] = {}
-        for resolution in resolutions:
-            for merged in resolution.merged_profiles:
-                survivors[merged] = resolution.profile_id  # type: ignore[assignment]
-        accepted = {
-            item.index: Accepted(
-                item,
-                resolution,
-                _chase(survivors, resolution.profile_id),  # type: ignore[arg-type]
-                resolution.as_public(),
-            )
-            for item, resolution in zip(to_apply, resolutions, strict=True)
-        }
-        for kind, kind_items in by_kind.items():
-            handler = HANDLERS[kind]
-            batch = [accepted[item.index] for item in kind_items]
-            own = handler.values(ctx, batch)
-            rows = [_common_values(ctx, a) + values for a, values in zip(batch, own, strict=True)]
-            rows_insert(handler.model, COMMON_COLUMNS + handler.columns, rows)
-            handler.stored(ctx, rows)
+        accepted, survivors = _resolve(ctx, to_apply, suppressed)
+        _store(ctx, to_apply, accepted)
         for a in accepted.values():
             results[a.item.index] = ItemResult(
                 index=a.item.index,
@@ -471,6 +437,56 @@ def _apply(
                     result = _with_profile(result, _chase(survivors, result.profile_id))
                 results[item.index] = result
     return results
+
+
+def _resolve(
+    ctx: IngestContext, to_apply: Sequence[Prepared], suppressed: set[int] | frozenset[int]
+) -> tuple[dict[int, Accepted], dict[uuid.UUID, uuid.UUID]]:
+    """Resolve the identity maps of the items to apply, set-based, in their order. Returns
+    each item's acceptance (by index) and the profiles merged away on the way (merged ->
+    survivor): a later item may have merged the profile an earlier one landed on."""
+    requests = [
+        ResolveRequest(
+            identity=item.identity,  # type: ignore[arg-type]
+            occurred_at=item.occurred_at,  # type: ignore[arg-type]
+            source=item.source_key,
+            trigger=_trigger(item),
+            attributes=HANDLERS[item.kind].attributes(item),
+        )
+        for item in to_apply
+    ]
+    resolutions = identities_resolve(tenant=ctx.tenant, requests=requests)
+    _suppressed_check(ctx, to_apply, set(suppressed))
+    # A later item of this request may have merged the profile an earlier one landed on.
+    survivors: dict[uuid.UUID, uuid.UUID] = {}
+    for resolution in resolutions:
+        for merged in resolution.merged_profiles:
+            survivors[merged] = resolution.profile_id  # type: ignore[assignment]
+    accepted = {
+        item.index: Accepted(
+            item,
+            resolution,
+            _chase(survivors, resolution.profile_id),  # type: ignore[arg-type]
+            resolution.as_public(),
+        )
+        for item, resolution in zip(to_apply, resolutions, strict=True)
+    }
+    return accepted, survivors
+
+
+def _store(ctx: IngestContext, to_apply: Sequence[Prepared], accepted: Mapping[int, Accepted]) -> None:
+    """Each kind's handler applies its effects and its records go in, one statement per kind
+    (kinds in the order they first appear in the request)."""
+    by_kind: dict[str, list[Prepared]] = {}
+    for item in to_apply:
+        by_kind.setdefault(item.kind, []).append(item)
+    for kind, kind_items in by_kind.items():
+        handler = HANDLERS[kind]
+        batch = [accepted[item.index] for item in kind_items]
+        own = handler.values(ctx, batch)
+        rows = [_common_values(ctx, a) + values for a, values in zip(batch, own, strict=True)]
+        rows_insert(handler.model, COMMON_COLUMNS + handler.columns, rows)
+        handler.stored(ctx, rows)
 
 
 def _common_values(ctx: IngestContext, a: Accepted) -> tuple[object, ...]:

@@ -41,8 +41,17 @@ def _not_ready(*, tenant_id: int, profile_id: uuid.UUID) -> object:
     return {channel: {"ready": False, "reason": "no_endpoint"} for channel in CHANNELS}
 
 
-# Until the channels app registers its own, a profile has no endpoint and is ready nowhere.
-DEFAULT_SECTIONS: dict[str, ProfileSection] = {"endpoints": _no_endpoints, "readiness": _not_ready}
+def _no_identifiers(*, tenant_id: int, profile_id: uuid.UUID) -> object:
+    return []
+
+
+# Until the channels app registers its own, a profile has no endpoint and is ready nowhere;
+# until identity registers its own, it has no identifier (the detail renders those rows itself).
+DEFAULT_SECTIONS: dict[str, ProfileSection] = {
+    "endpoints": _no_endpoints,
+    "identifiers": _no_identifiers,
+    "readiness": _not_ready,
+}
 
 
 def register_profile_section(key: str, fn: ProfileSection) -> None:

@@ -11,7 +11,6 @@ from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q, QuerySet
 
 from cdp_project.core.errors import FieldProblem, Problem, ProblemError, not_found
-from profiles.models import Profile
 
 from .compiler import members_condition, members_queryset
 from .language import CheckedDefinition, ContractView, definition_check
@@ -82,7 +81,7 @@ def derived_backfilling_error(*, segment: Segment, problems: Sequence[FieldProbl
 
 def segment_members(
     *, segment: Segment, now: dt.datetime | None = None, incomplete: Sequence[FieldProblem] = ()
-) -> QuerySet[Profile]:
+) -> QuerySet:
     """The segment's live members (one query, not yet run).
 
     Never an incomplete answer: when a derived attribute the definition reads is still
