@@ -6,6 +6,7 @@ urlpatterns = [
     path("", include("contracts.urls")),
     path("", include("jobs.urls")),
     path("", include("identity.urls")),
+    path("", include("profiles.urls")),
     path("", include("ingest.urls")),
     path("", include("runtime.urls")),
     path("", include("segments.urls")),

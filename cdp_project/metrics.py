@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 from prometheus_client.multiprocess import MultiProcessCollector
 
+from cdp_project.core.errors import Problem
 from cdp_project.core.problems import problem_response
 from jobs.selectors import jobs_count_by_kind_and_status
 
@@ -56,9 +57,7 @@ def _authorized(request: HttpRequest) -> bool:
 @require_GET
 def metrics_view(request: HttpRequest) -> HttpResponse:
     if not _authorized(request):
-        response = problem_response(
-            code="unauthorized", title="Unauthorized", status=401, detail="Send Authorization: Bearer <token>."
-        )
+        response = problem_response(Problem.UNAUTHORIZED, "Send Authorization: Bearer <token>.")
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

@@ -6,7 +6,6 @@ Every row here is written by channel updates and merges only, never edited by ha
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -14,6 +13,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from cdp_project.core.admin_base import ReadOnlyAdminMixin
 from identity.admin import customer_link
 from profiles.extensions import AdminSection
 from profiles.selectors import profile_merged_ids
@@ -190,18 +190,7 @@ def history_admin_section(*, tenant_id: int, profile_id: uuid.UUID) -> AdminSect
 # --- model admins ---------------------------------------------------------------------------
 
 
-class _ReadOnly:
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class EndpointHistoryInline(_ReadOnly, TenantScopedTabularInline):
+class EndpointHistoryInline(ReadOnlyAdminMixin, TenantScopedTabularInline):
     model = EndpointHistory
     fields = ["occurred_at", "kind", "state", "profile", "source", "evidence", "effect", "trigger", "note"]
     readonly_fields = fields
@@ -216,7 +205,7 @@ class EndpointHistoryInline(_ReadOnly, TenantScopedTabularInline):
 
 
 @admin.register(Endpoint)
-class EndpointAdmin(_ReadOnly, TenantScopedAdmin):
+class EndpointAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = [
         "short_address",
         "channel",
@@ -290,7 +279,7 @@ class EndpointAdmin(_ReadOnly, TenantScopedAdmin):
 
 
 @admin.register(EndpointHistory)
-class EndpointHistoryAdmin(_ReadOnly, TenantScopedAdmin):
+class EndpointHistoryAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["occurred_at", "tenant", "endpoint_address", "kind", "state", "source", "effect", "trigger"]
     list_filter = ["tenant", "kind", "state", "effect", "endpoint__channel"]
     search_fields = ["endpoint__address", "trigger", "source", "evidence"]

@@ -190,11 +190,6 @@ def profile_channel_report(*, tenant_id: int, profile_id: uuid.UUID) -> list[Cha
     return reports
 
 
-def endpoint_find(*, tenant_id: int, channel: str, address: str) -> Endpoint | None:
-    """The endpoint with this normalized address, or None."""
-    return Endpoint.objects.filter(tenant_id=tenant_id, channel=channel, address_key=address_digest(address)).first()
-
-
 def admin_endpoints_search(*, queryset: QuerySet[Endpoint], text: str) -> QuerySet[Endpoint]:
     """Endpoints a human-typed text could mean, across tenants (the admin is an ops console):
     an address as typed on any channel (normalized first: ` ANN@Example.com`,

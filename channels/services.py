@@ -24,6 +24,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import connection
@@ -136,6 +137,100 @@ def _reset_consent(endpoint: Endpoint) -> None:
     endpoint.consent_evidence = ""
 
 
+@dataclass(frozen=True)
+class _Declaration:
+    """Who declares the endpoint, when, and through what: what every history row of one update shares."""
+
+    profile_id: uuid.UUID
+    occurred_at: dt.datetime
+    source: str
+    trigger: str
+
+
+def _ownership_history(
+    endpoint: Endpoint, by: _Declaration, *, profile_id: uuid.UUID, state: str, note: str
+) -> EndpointHistory:
+    return _history(
+        endpoint,
+        profile_id=profile_id,
+        kind=HistoryKind.OWNERSHIP,
+        state=state,
+        occurred_at=by.occurred_at,
+        source=by.source,
+        trigger=by.trigger,
+        note=note,
+    )
+
+
+def _endpoint_claim(
+    *, tenant_id: int, spec: ChannelUpdateSpec, address_key: str, by: _Declaration, history: list[EndpointHistory]
+) -> Endpoint:
+    """The first declaration of an address: a new endpoint, owned by the declaring profile."""
+    endpoint = Endpoint.objects.create(
+        tenant_id=tenant_id,
+        channel=spec.channel,
+        address=spec.address,
+        address_key=address_key,
+        number_type=phone_number_type(spec.address) if spec.channel in PHONE_CHANNELS else "",
+        profile_id=by.profile_id,
+        declared_at=by.occurred_at,
+        declared_source=by.source[:63],
+    )
+    history.append(_ownership_history(endpoint, by, profile_id=by.profile_id, state="claimed", note="first declared"))
+    return endpoint
+
+
+def _endpoint_take_over(
+    endpoint: Endpoint, *, by: _Declaration, history: list[EndpointHistory], outcome: dict[str, Any]
+) -> None:
+    """A declaration by another profile, newer than the owner's latest: it takes the endpoint
+    over, and the previous owner's consent does not come along."""
+    previous_owner = endpoint.profile_id
+    outcome["ownership"] = "taken_over"
+    outcome["previousOwner"] = str(previous_owner)
+    outcome["previousConsent"] = endpoint.consent
+    note = f"taken over from profile {previous_owner}; consent reset to unknown (was {endpoint.consent})"
+    history.append(
+        _ownership_history(
+            endpoint, by, profile_id=previous_owner, state="released", note=f"declared by profile {by.profile_id}"
+        )
+    )
+    history.append(_ownership_history(endpoint, by, profile_id=by.profile_id, state="claimed", note=note))
+    endpoint.others_declared_at = endpoint.declared_at
+    endpoint.profile_id = by.profile_id
+    endpoint.declared_at = by.occurred_at
+    endpoint.declared_source = by.source[:63]
+    endpoint.active = False
+    _reset_consent(endpoint)
+
+
+def _declaration_stale(
+    endpoint: Endpoint, *, by: _Declaration, history: list[EndpointHistory], outcome: dict[str, Any]
+) -> None:
+    """A declaration by another profile, older than the owner's latest: the owner keeps
+    the endpoint, but consent given before this declaration no longer counts."""
+    occurred_at, profile_id = by.occurred_at, by.profile_id
+    outcome["ownership"] = "stale"
+    outcome["owner"] = str(endpoint.profile_id)
+    if endpoint.others_declared_at is None or occurred_at > endpoint.others_declared_at:
+        endpoint.others_declared_at = occurred_at
+        if endpoint.consent_occurred_at is not None and endpoint.consent_occurred_at <= occurred_at:
+            history.append(
+                _history(
+                    endpoint,
+                    profile_id=endpoint.profile_id,
+                    kind=HistoryKind.CONSENT,
+                    state=CONSENT_UNKNOWN,
+                    occurred_at=occurred_at,
+                    source=by.source,
+                    trigger=by.trigger,
+                    note=f"profile {profile_id} declared the endpoint after this consent was given; reset",
+                )
+            )
+            outcome["consentReset"] = True
+            _reset_consent(endpoint)
+
+
 def channel_update_apply(
     *,
     tenant_id: int,
@@ -154,31 +249,11 @@ def channel_update_apply(
     outcome: dict[str, Any] = {"channel": spec.channel, "address": spec.address}
     previous_owner: uuid.UUID | None = None
     owner_applies = True  # does this update speak for the endpoint's (possibly new) owner?
+    by = _Declaration(profile_id=profile_id, occurred_at=occurred_at, source=source, trigger=trigger)
 
     if endpoint is None:
-        endpoint = Endpoint.objects.create(
-            tenant_id=tenant_id,
-            channel=spec.channel,
-            address=spec.address,
-            address_key=key,
-            number_type=phone_number_type(spec.address) if spec.channel in PHONE_CHANNELS else "",
-            profile_id=profile_id,
-            declared_at=occurred_at,
-            declared_source=source[:63],
-        )
+        endpoint = _endpoint_claim(tenant_id=tenant_id, spec=spec, address_key=key, by=by, history=history)
         outcome["ownership"] = "claimed"
-        history.append(
-            _history(
-                endpoint,
-                profile_id=profile_id,
-                kind=HistoryKind.OWNERSHIP,
-                state="claimed",
-                occurred_at=occurred_at,
-                source=source,
-                trigger=trigger,
-                note="first declared",
-            )
-        )
     elif endpoint.profile_id == profile_id:
         outcome["ownership"] = "kept"
         if occurred_at > endpoint.declared_at:
@@ -186,63 +261,10 @@ def channel_update_apply(
             endpoint.declared_source = source[:63]
     elif occurred_at > endpoint.declared_at:
         previous_owner = endpoint.profile_id
-        outcome["ownership"] = "taken_over"
-        outcome["previousOwner"] = str(previous_owner)
-        outcome["previousConsent"] = endpoint.consent
-        note = f"taken over from profile {previous_owner}; consent reset to unknown (was {endpoint.consent})"
-        history.append(
-            _history(
-                endpoint,
-                profile_id=previous_owner,
-                kind=HistoryKind.OWNERSHIP,
-                state="released",
-                occurred_at=occurred_at,
-                source=source,
-                trigger=trigger,
-                note=f"declared by profile {profile_id}",
-            )
-        )
-        history.append(
-            _history(
-                endpoint,
-                profile_id=profile_id,
-                kind=HistoryKind.OWNERSHIP,
-                state="claimed",
-                occurred_at=occurred_at,
-                source=source,
-                trigger=trigger,
-                note=note,
-            )
-        )
-        endpoint.others_declared_at = endpoint.declared_at
-        endpoint.profile_id = profile_id
-        endpoint.declared_at = occurred_at
-        endpoint.declared_source = source[:63]
-        endpoint.active = False
-        _reset_consent(endpoint)
+        _endpoint_take_over(endpoint, by=by, history=history, outcome=outcome)
     else:
-        # A declaration by another profile, older than the owner's latest: the owner keeps
-        # the endpoint, but consent given before this declaration no longer counts.
         owner_applies = False
-        outcome["ownership"] = "stale"
-        outcome["owner"] = str(endpoint.profile_id)
-        if endpoint.others_declared_at is None or occurred_at > endpoint.others_declared_at:
-            endpoint.others_declared_at = occurred_at
-            if endpoint.consent_occurred_at is not None and endpoint.consent_occurred_at <= occurred_at:
-                history.append(
-                    _history(
-                        endpoint,
-                        profile_id=endpoint.profile_id,
-                        kind=HistoryKind.CONSENT,
-                        state=CONSENT_UNKNOWN,
-                        occurred_at=occurred_at,
-                        source=source,
-                        trigger=trigger,
-                        note=f"profile {profile_id} declared the endpoint after this consent was given; reset",
-                    )
-                )
-                outcome["consentReset"] = True
-                _reset_consent(endpoint)
+        _declaration_stale(endpoint, by=by, history=history, outcome=outcome)
 
     if spec.consent is not None:
         history.append(_consent_apply(endpoint, spec, occurred_at, source, trigger, profile_id, owner_applies))

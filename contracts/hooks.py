@@ -6,11 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from cdp_project.core.hooks import Registry
+
 # --- dependents of contract fields (segments and the like) --------------------------------------
 
 ContractDependentsCheck = Callable[..., list[str]]
 
-_dependents: dict[str, ContractDependentsCheck] = {}
+_dependents: Registry[ContractDependentsCheck] = Registry("contract dependents check")
 
 
 def register_contract_dependents(key: str, check: ContractDependentsCheck) -> None:
@@ -19,8 +21,8 @@ def register_contract_dependents(key: str, check: ContractDependentsCheck) -> No
     properties of `event_type`, or the new definition of `attribute` as a one-item list
     (empty when it is removed); `derived` names a derived attribute about to be deleted.
     An empty answer means nothing breaks."""
-    _dependents[key] = check
+    _dependents.register(key, check)
 
 
 def contract_dependents_checks() -> tuple[ContractDependentsCheck, ...]:
-    return tuple(_dependents[key] for key in sorted(_dependents))
+    return tuple(_dependents.values())

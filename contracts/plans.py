@@ -8,7 +8,7 @@ leaves alone what the plan does not mention (it never deletes).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -100,68 +100,99 @@ def contracts_plan_import(*, tenant_id: int, plan: Any, changed_by: str = "impor
     problem, pointers into the plan) nothing."""
     event_types, attributes, derived = _parse(plan)
     changes: list[str] = []
-    unchanged = 0
+    problems: list[FieldProblem] = []
     with transaction.atomic():
-        for _index, spec in attributes:
-            existing = selectors.attribute_definition_queryset(tenant_id=tenant_id).filter(name=spec.name).first()
-            if existing is None:
-                services.attribute_definition_create(tenant_id=tenant_id, spec=spec)
-                changes.append(f"created attribute definition {spec.name}")
-            elif services.attribute_definition_spec_of(existing) != spec:
-                services.attribute_definition_update(definition=existing, spec=spec)
-                changes.append(f"updated attribute definition {spec.name}")
-            else:
-                unchanged += 1
-
-        problems: list[FieldProblem] = []
-        for index, spec in event_types:
-            existing = selectors.event_type_queryset(tenant_id=tenant_id).filter(name=spec.name).first()
-            if existing is None:
-                services.event_type_create(tenant_id=tenant_id, spec=spec, changed_by=changed_by)
-                changes.append(f"created event type {spec.name} (version 1)")
-                continue
-            before = specs.event_type_as_json(existing)
-            try:
-                updated = services.event_type_update(
-                    event_type=existing,
-                    description=spec.description,
-                    status=spec.status,
-                    allow_additional_properties=spec.allow_additional_properties,
-                    properties=spec.properties,
-                    changed_by=changed_by,
-                )
-            except ProblemError as error:
-                problems.extend(_prefixed(error, "eventTypes", index))
-                continue
-            after = specs.event_type_as_json(selectors.event_type_by_name(tenant_id=tenant_id, name=spec.name))
-            if after == before:
-                unchanged += 1
-            elif updated.version != before["version"]:
-                changes.append(f"updated event type {spec.name} (version {before['version']} -> {updated.version})")
-            else:
-                changes.append(f"updated event type {spec.name} (version {updated.version} kept)")
-
-        for index, spec in derived:
-            existing = selectors.derived_attribute_queryset(tenant_id=tenant_id).filter(name=spec.name).first()
-            if existing is not None:
-                if services.derived_attribute_spec_of(existing) == spec:
-                    unchanged += 1
-                else:
-                    problems.append(
-                        FieldProblem(
-                            pointer("derivedAttributes", index),
-                            "immutable",
-                            f"The derived attribute {spec.name!r} exists with another definition; "
-                            "derived attributes cannot be changed, define one with a new name.",
-                        )
-                    )
-                continue
-            try:
-                services.derived_attribute_create(tenant_id=tenant_id, spec=spec)
-            except ProblemError as error:
-                problems.extend(_prefixed(error, "derivedAttributes", index))
-                continue
-            changes.append(f"created derived attribute {spec.name}")
+        unchanged = _attributes_import(tenant_id=tenant_id, attributes=attributes, changes=changes)
+        unchanged += _event_types_import(
+            tenant_id=tenant_id, event_types=event_types, changed_by=changed_by, changes=changes, problems=problems
+        )
+        unchanged += _derived_import(tenant_id=tenant_id, derived=derived, changes=changes, problems=problems)
         if problems:
             specs.raise_problems(problems)  # rolls the whole plan back
     return PlanImportResult(changes=tuple(changes), unchanged=unchanged)
+
+
+def _attributes_import(*, tenant_id: int, attributes: Sequence[tuple[int, Any]], changes: list[str]) -> int:
+    """Create or update the plan's attribute definitions; returns how many were unchanged."""
+    unchanged = 0
+    for _index, spec in attributes:
+        existing = selectors.attribute_definition_queryset(tenant_id=tenant_id).filter(name=spec.name).first()
+        if existing is None:
+            services.attribute_definition_create(tenant_id=tenant_id, spec=spec)
+            changes.append(f"created attribute definition {spec.name}")
+        elif services.attribute_definition_spec_of(existing) != spec:
+            services.attribute_definition_update(definition=existing, spec=spec)
+            changes.append(f"updated attribute definition {spec.name}")
+        else:
+            unchanged += 1
+    return unchanged
+
+
+def _event_types_import(
+    *,
+    tenant_id: int,
+    event_types: Sequence[tuple[int, Any]],
+    changed_by: str,
+    changes: list[str],
+    problems: list[FieldProblem],
+) -> int:
+    """Create or update the plan's event types (a new version when their contract changes);
+    returns how many were unchanged."""
+    unchanged = 0
+    for index, spec in event_types:
+        existing = selectors.event_type_queryset(tenant_id=tenant_id).filter(name=spec.name).first()
+        if existing is None:
+            services.event_type_create(tenant_id=tenant_id, spec=spec, changed_by=changed_by)
+            changes.append(f"created event type {spec.name} (version 1)")
+            continue
+        before = specs.event_type_as_json(existing)
+        try:
+            updated = services.event_type_update(
+                event_type=existing,
+                description=spec.description,
+                status=spec.status,
+                allow_additional_properties=spec.allow_additional_properties,
+                properties=spec.properties,
+                changed_by=changed_by,
+            )
+        except ProblemError as error:
+            problems.extend(_prefixed(error, "eventTypes", index))
+            continue
+        after = specs.event_type_as_json(selectors.event_type_by_name(tenant_id=tenant_id, name=spec.name))
+        if after == before:
+            unchanged += 1
+        elif updated.version != before["version"]:
+            changes.append(f"updated event type {spec.name} (version {before['version']} -> {updated.version})")
+        else:
+            changes.append(f"updated event type {spec.name} (version {updated.version} kept)")
+    return unchanged
+
+
+def _derived_import(
+    *, tenant_id: int, derived: Sequence[tuple[int, Any]], changes: list[str], problems: list[FieldProblem]
+) -> int:
+    """Create the plan's new derived attributes (an existing one may not change); returns how
+    many were unchanged."""
+    unchanged = 0
+    for index, spec in derived:
+        existing = selectors.derived_attribute_queryset(tenant_id=tenant_id).filter(name=spec.name).first()
+        if existing is not None:
+            if services.derived_attribute_spec_of(existing) == spec:
+                unchanged += 1
+            else:
+                problems.append(
+                    FieldProblem(
+                        pointer("derivedAttributes", index),
+                        "immutable",
+                        f"The derived attribute {spec.name!r} exists with another definition; "
+                        "derived attributes cannot be changed, define one with a new name.",
+                    )
+                )
+            continue
+        try:
+            services.derived_attribute_create(tenant_id=tenant_id, spec=spec)
+        except ProblemError as error:
+            problems.extend(_prefixed(error, "derivedAttributes", index))
+            continue
+        changes.append(f"created derived attribute {spec.name}")
+    return unchanged

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from django.db import IntegrityError, transaction
 
-from cdp_project.core.errors import FieldProblem, ProblemError, pointer
+from cdp_project.core.errors import FieldProblem, Problem, ProblemError, already_exists, pointer
 from jobs.models import Job
 from jobs.services import job_enqueue
 from tenants.models import Tenant
@@ -31,9 +31,7 @@ from .types import DerivedAttributeSpec, EventTypeSpec, FieldSpec
 
 
 def _already_exists(what: str, name: str) -> ProblemError:
-    return ProblemError(
-        code="already_exists", title="Already exists", status=409, detail=f"{what} {name!r} exists already."
-    )
+    return already_exists(f"{what} {name!r} exists already.")
 
 
 def property_specs_of(event_type: EventType) -> tuple[FieldSpec, ...]:
@@ -390,11 +388,8 @@ def derived_attributes_recompute(*, tenant_id: int, names: Sequence[str] | None 
         known = {d.name for d in definitions}
         unknown = sorted(set(names or ()) - known)
         if unknown:
-            raise ProblemError(
-                code="unknown_derived_attribute",
-                title="Unknown derived attribute",
-                status=422,
-                detail=f"No derived attribute {', '.join(repr(n) for n in unknown)}.",
+            raise Problem.UNKNOWN_DERIVED_ATTRIBUTE.error(
+                f"No derived attribute {', '.join(repr(n) for n in unknown)}.",
                 errors=tuple(FieldProblem("/names", "unknown_derived_attribute", repr(n)) for n in unknown),
             )
         chosen = [d for d in definitions if names is None or d.name in names]

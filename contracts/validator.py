@@ -23,6 +23,7 @@ from django.db.models import F
 
 from cdp_project.core import timestamps
 from cdp_project.core.errors import FieldProblem, pointer
+from cdp_project.core.jsonvalues import json_type_name
 
 from . import specs
 from .models import (
@@ -45,24 +46,6 @@ from .types import ContractCheck, FieldSpec
 ValueCheck = Callable[[object], tuple[str, str] | None]
 
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
-
-
-def json_type_name(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    if isinstance(value, list | tuple):
-        return "array"
-    if isinstance(value, Mapping):
-        return "object"
-    return type(value).__name__
 
 
 def _expected(type_: str, value: object) -> tuple[str, str]:
@@ -88,82 +71,104 @@ def canonical_datetime(value: str) -> str:
     return timestamps.format_utc(timestamps.parse_rfc3339(value, exact=True))
 
 
+def _string_check(spec: FieldSpec) -> ValueCheck:
+    max_length = spec.max_length
+
+    def check_string(value: object) -> tuple[str, str] | None:
+        if not isinstance(value, str):
+            return _expected("string", value)
+        if max_length is not None and len(value) > max_length:
+            return "too_long", f"at most {max_length} characters, got {len(value)}"
+        return None
+
+    return check_string
+
+
+def _integer_check(spec: FieldSpec) -> ValueCheck:
+    bounds = _bounds_check(spec)
+
+    def check_integer(value: object) -> tuple[str, str] | None:
+        # bool is an int in Python and 2.0 is a float: neither is a JSON integer here.
+        if type(value) is not int:
+            return _expected("integer", value)
+        if not INT64_MIN <= value <= INT64_MAX:
+            return "out_of_range", "does not fit in a signed 64-bit integer"
+        return bounds(value)
+
+    return check_integer
+
+
+def _number_check(spec: FieldSpec) -> ValueCheck:
+    bounds = _bounds_check(spec)
+
+    def check_number(value: object) -> tuple[str, str] | None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return _expected("number", value)
+        if isinstance(value, float) and not math.isfinite(value):
+            return "type", "expected a finite number, got NaN or an infinity"
+        if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
+            return "out_of_range", "does not fit in a signed 64-bit integer"
+        return bounds(value)
+
+    return check_number
+
+
+def _datetime_check(spec: FieldSpec) -> ValueCheck:
+    def check_datetime(value: object) -> tuple[str, str] | None:
+        if not isinstance(value, str):
+            return _expected("datetime (an RFC 3339 string)", value)
+        try:
+            timestamps.parse_rfc3339(value, exact=True)
+        except timestamps.TimestampError as error:
+            return "invalid_datetime", str(error)
+        return None
+
+    return check_datetime
+
+
+def _enum_check(spec: FieldSpec) -> ValueCheck:
+    allowed = frozenset(spec.values)
+    listed = ", ".join(spec.values)
+
+    def check_enum(value: object) -> tuple[str, str] | None:
+        if not isinstance(value, str) or value not in allowed:
+            return "enum", f"expected one of {listed}"
+        return None
+
+    return check_enum
+
+
+def _boolean_check(spec: FieldSpec) -> ValueCheck:
+    return lambda value: None if isinstance(value, bool) else _expected("boolean", value)
+
+
+def _array_check(spec: FieldSpec) -> ValueCheck:
+    return lambda value: None if isinstance(value, list) else _expected("array", value)
+
+
+def _object_check(spec: FieldSpec) -> ValueCheck:
+    return lambda value: None if isinstance(value, Mapping) else _expected("object", value)
+
+
+# One check builder per declared field type (DESIGN.md §6).
+_CHECK_BUILDERS: dict[str, Callable[[FieldSpec], ValueCheck]] = {
+    TYPE_STRING: _string_check,
+    TYPE_INTEGER: _integer_check,
+    TYPE_NUMBER: _number_check,
+    TYPE_BOOLEAN: _boolean_check,
+    TYPE_DATETIME: _datetime_check,
+    TYPE_ENUM: _enum_check,
+    TYPE_ARRAY: _array_check,
+    TYPE_OBJECT: _object_check,
+}
+
+
 def compile_value_check(spec: FieldSpec) -> ValueCheck:
     """One closure per declared field: the type rules of DESIGN.md §6."""
     type_ = spec.type
-    if type_ == TYPE_STRING:
-        max_length = spec.max_length
-
-        def check_string(value: object) -> tuple[str, str] | None:
-            if not isinstance(value, str):
-                return _expected("string", value)
-            if max_length is not None and len(value) > max_length:
-                return "too_long", f"at most {max_length} characters, got {len(value)}"
-            return None
-
-        return check_string
-
-    if type_ == TYPE_INTEGER:
-        bounds = _bounds_check(spec)
-
-        def check_integer(value: object) -> tuple[str, str] | None:
-            # bool is an int in Python and 2.0 is a float: neither is a JSON integer here.
-            if type(value) is not int:
-                return _expected("integer", value)
-            if not INT64_MIN <= value <= INT64_MAX:
-                return "out_of_range", "does not fit in a signed 64-bit integer"
-            return bounds(value)
-
-        return check_integer
-
-    if type_ == TYPE_NUMBER:
-        bounds = _bounds_check(spec)
-
-        def check_number(value: object) -> tuple[str, str] | None:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                return _expected("number", value)
-            if isinstance(value, float) and not math.isfinite(value):
-                return "type", "expected a finite number, got NaN or an infinity"
-            if isinstance(value, int) and not INT64_MIN <= value <= INT64_MAX:
-                return "out_of_range", "does not fit in a signed 64-bit integer"
-            return bounds(value)
-
-        return check_number
-
-    if type_ == TYPE_BOOLEAN:
-        return lambda value: None if isinstance(value, bool) else _expected("boolean", value)
-
-    if type_ == TYPE_DATETIME:
-
-        def check_datetime(value: object) -> tuple[str, str] | None:
-            if not isinstance(value, str):
-                return _expected("datetime (an RFC 3339 string)", value)
-            try:
-                timestamps.parse_rfc3339(value, exact=True)
-            except timestamps.TimestampError as error:
-                return "invalid_datetime", str(error)
-            return None
-
-        return check_datetime
-
-    if type_ == TYPE_ENUM:
-        allowed = frozenset(spec.values)
-        listed = ", ".join(spec.values)
-
-        def check_enum(value: object) -> tuple[str, str] | None:
-            if not isinstance(value, str) or value not in allowed:
-                return "enum", f"expected one of {listed}"
-            return None
-
-        return check_enum
-
-    if type_ == TYPE_ARRAY:
-        return lambda value: None if isinstance(value, list) else _expected("array", value)
-
-    if type_ == TYPE_OBJECT:
-        return lambda value: None if isinstance(value, Mapping) else _expected("object", value)
-
-    raise ValueError(f"unknown field type {type_!r}")
+    if type_ not in _CHECK_BUILDERS:
+        raise ValueError(f"unknown field type {type_!r}")
+    return _CHECK_BUILDERS[type_](spec)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from django.db.models import Q, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils.html import format_html
 
+from cdp_project.core.admin_base import ReadOnlyAdminMixin
 from profiles.admin import RULE_TEXT, merge_explanation, profile_link, profile_name
 from profiles.extensions import profile_admin_sections
 from profiles.models import Profile
@@ -43,19 +44,6 @@ class LiveFilter(admin.SimpleListFilter):
         return queryset
 
 
-class ReadOnlyAdmin(TenantScopedAdmin):
-    """Rows written only by services (resolution, merges): viewable, never edited here."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
 def _identifier_search(request: HttpRequest, queryset: QuerySet, search_term: str, field: str) -> QuerySet:
     ids = admin_profile_ids_search(text=search_term)
     partial = search_term.strip()
@@ -66,7 +54,7 @@ def _identifier_search(request: HttpRequest, queryset: QuerySet, search_term: st
 
 
 @admin.register(Profile)
-class ProfileAdmin(ReadOnlyAdmin):
+class ProfileAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["customer", "identifier_list", "status", "tenant", "created_at", "updated_at"]
     list_filter = ["tenant", LiveFilter]
     search_fields = ["id"]  # replaced by get_search_results; declared so the search box shows
@@ -151,7 +139,7 @@ class ProfileAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Identifier)
-class IdentifierAdmin(ReadOnlyAdmin):
+class IdentifierAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["type", "value", "tenant", "profile_link", "source", "first_seen_at", "last_seen_at"]
     list_filter = ["tenant", "type"]
     search_fields = ["value"]
@@ -171,7 +159,7 @@ class IdentifierAdmin(ReadOnlyAdmin):
 
 
 @admin.register(IdentityConflict)
-class IdentityConflictAdmin(ReadOnlyAdmin):
+class IdentityConflictAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = [
         "last_seen_at",
         "tenant",

@@ -7,12 +7,19 @@ import uuid
 from django.db import models
 from django.db.models import F, Q
 
+from cdp_project.core.retries import retryable_unique_register
 from profiles.models import Profile
 from tenants.models import Tenant
 
 from .types import IDENTIFIER_TYPES
 
 IDENTIFIER_UNIQUE_CONSTRAINT = "identifier_tenant_type_value_unique"
+# Two requests inserting the same identifier at once: run_with_retries tries again, and the
+# retry finds the identifier and uses it.
+retryable_unique_register(
+    constraint=IDENTIFIER_UNIQUE_CONSTRAINT,
+    sqlite_columns="identity_identifier.tenant_id, identity_identifier.type, identity_identifier.value",
+)
 
 
 class IdentifierType(models.TextChoices):

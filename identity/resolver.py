@@ -15,10 +15,11 @@ from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from cdp_project.core.bulk import array_literal, rows_insert, values_cte
-from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
+from cdp_project.core.errors import FieldProblem, Problem, busy
 from profiles.locks import profiles_lock, profiles_lock_states
 from profiles.merging import AttributeStep, MergeStep, profile_merge, profiles_apply
 from profiles.models import MergeLedgerEntry, Profile
+from profiles.services import profile_create, profile_touch, profiles_create
 from tenants.models import Tenant
 
 from .locks import identifier_keys_lock, identifier_keys_lock_many
@@ -209,13 +210,7 @@ def identity_resolve(
                 found = again
                 break
     else:
-        raise ProblemError(
-            code="busy",
-            title="Service busy",
-            status=503,
-            detail="The identity kept changing under concurrent merges; retry.",
-            headers={"Retry-After": "1"},
-        )
+        raise busy("The identity kept changing under concurrent merges; retry.")
 
     externals = _read_externals(tenant=tenant, owner_ids={row.profile_id for row in found.values()})
     owners = {type: row.profile_id for type, row in found.items()}
@@ -258,7 +253,7 @@ def _apply(
 ) -> uuid.UUID:
     now = timezone.now()
     if plan.primary_id is None:
-        primary_id = Profile.objects.create(tenant=tenant).pk
+        primary_id = profile_create(tenant_id=tenant.pk)
     else:
         primary_id = plan.primary_id
 
@@ -312,7 +307,7 @@ def _apply(
     )
 
     if plan.primary_id is not None and (plan.attach and not plan.merges):
-        Profile.objects.filter(pk=primary_id).update(updated_at=now)
+        profile_touch(profile_id=primary_id, now=now)
     return primary_id
 
 
@@ -431,13 +426,7 @@ def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) ->
         if len(locked) == len(owner_ids) and all(into is None for into in locked.values()):
             break
     else:
-        raise ProblemError(
-            code="busy",
-            title="Service busy",
-            status=503,
-            detail="The identities kept changing under concurrent merges; retry.",
-            headers={"Retry-After": "1"},
-        )
+        raise busy("The identities kept changing under concurrent merges; retry.")
 
     # Everything the owners hold, read once under their locks: their EXTERNAL ids decide,
     # and what a merged profile and its survivor held goes into the merge's ledger entry.
@@ -467,17 +456,10 @@ def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) ->
 
 def _check_usable(identity: NormalizedIdentity) -> None:
     if identity.problems:
-        raise unprocessable(
-            "invalid_identity",
-            "Invalid identity",
-            f"{len(identity.problems)} problem(s) in identity",
-            identity.problems,
-        )
+        raise Problem.INVALID_IDENTITY.error(f"{len(identity.problems)} problem(s) in identity", identity.problems)
     if not identity.values:
         detail = "identity holds no usable identifier"
-        raise unprocessable(
-            "invalid_identity", "Invalid identity", detail, [FieldProblem("/identity", "no_usable_identifier", detail)]
-        )
+        raise Problem.INVALID_IDENTITY.error(detail, [FieldProblem("/identity", "no_usable_identifier", detail)])
 
 
 def _decide(batch: _Batch, cache: Mapping[tuple[str, str], _Seen], request: ResolveRequest) -> Resolution:
@@ -543,44 +525,8 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], _Se
     now = timezone.now()
     new = set(batch.new_profiles)
     merged_existing = [pid for pid in batch.merged_into if pid not in new]
-    # What each profile of a merge holds when it merges: its stored identifiers, plus what
-    # earlier merges and attaches of the batch gave it (a revert gives both sides theirs back).
-    merging = set(batch.merged_into) | set(batch.merged_into.values())
-    holding = {pid: set(batch.stored.get(pid, ())) for pid in merging}
-    steps: list[MergeStep | AttributeStep] = []
-    for entry in batch.log:
-        if isinstance(entry, AttributeStep):
-            steps.append(entry)
-        elif entry[0] == "attach":
-            _, profile_id, key = entry
-            if profile_id in holding:
-                holding[profile_id].add(key)
-        else:
-            _, merged, survivor, plan, type, value, request = entry
-            moved = sorted(holding.pop(merged, set()))
-            kept = sorted(holding.get(survivor, set()))
-            if survivor in holding:
-                holding[survivor].update(moved)
-            steps.append(
-                MergeStep(
-                    merged_id=merged,
-                    survivor_id=survivor,
-                    rule=plan.rule,
-                    matched_by=plan.matched_by,
-                    identifier_type=type,
-                    identifier_value=value,
-                    trigger=request.trigger,
-                    source=request.source,
-                    moved_identifiers=tuple({"type": t, "value": v} for t, v in moved),
-                    survivor_identifiers=tuple({"type": t, "value": v} for t, v in kept),
-                )
-            )
-
-    rows_insert(
-        Profile,
-        ["id", "tenant", "created_at", "updated_at"],
-        [(pid, tenant.pk, now, now) for pid in batch.new_profiles],
-    )
+    steps = _steps_of(batch)
+    profiles_create(tenant_id=tenant.pk, profile_ids=batch.new_profiles, now=now)
     if merged_existing:
         cte, params = values_cte(
             "m",
@@ -615,6 +561,44 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], _Se
         tenant_id=tenant.pk, steps=steps, touched=[pid for pid in batch.touched if pid not in batch.merged_into]
     )
     return applied.changed
+
+
+def _steps_of(batch: _Batch) -> list[MergeStep | AttributeStep]:
+    """The batch's merges and attribute updates in their order, for profiles_apply; each
+    merge carries the identifiers each side held at that moment."""
+    # What each profile of a merge holds when it merges: its stored identifiers, plus what
+    # earlier merges and attaches of the batch gave it (a revert gives both sides theirs back).
+    merging = set(batch.merged_into) | set(batch.merged_into.values())
+    holding = {pid: set(batch.stored.get(pid, ())) for pid in merging}
+    steps: list[MergeStep | AttributeStep] = []
+    for entry in batch.log:
+        if isinstance(entry, AttributeStep):
+            steps.append(entry)
+        elif entry[0] == "attach":
+            _, profile_id, key = entry
+            if profile_id in holding:
+                holding[profile_id].add(key)
+        else:
+            _, merged, survivor, plan, type, value, request = entry
+            moved = sorted(holding.pop(merged, set()))
+            kept = sorted(holding.get(survivor, set()))
+            if survivor in holding:
+                holding[survivor].update(moved)
+            steps.append(
+                MergeStep(
+                    merged_id=merged,
+                    survivor_id=survivor,
+                    rule=plan.rule,
+                    matched_by=plan.matched_by,
+                    identifier_type=type,
+                    identifier_value=value,
+                    trigger=request.trigger,
+                    source=request.source,
+                    moved_identifiers=tuple({"type": t, "value": v} for t, v in moved),
+                    survivor_identifiers=tuple({"type": t, "value": v} for t, v in kept),
+                )
+            )
+    return steps
 
 
 def _seen_write(

@@ -4,32 +4,16 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
 
-from django.db.models import Q, QuerySet
+from django.db.models import Q
 
 from cdp_project.core.compiled import CompiledQuery, model_columns, model_from_row
-from cdp_project.core.errors import not_found
-from contracts.selectors import derived_attribute_statuses
-from profiles.extensions import profile_sections
 from profiles.models import Profile
-from profiles.selectors import profile_attributes, profile_derived, profile_get_live
 from tenants.models import Tenant
 
 from .models import Identifier, IdentityConflict
 from .normalization import identifier_candidates
 from .types import IDENTIFIER_TYPES
-
-
-@dataclass(frozen=True)
-class ProfileDetail:
-    profile: Profile
-    requested_id: uuid.UUID | None
-    attributes: dict[str, object]
-    derived: dict[str, object]
-    identifiers: list[Identifier]
-    derived_status: dict[str, str] = field(default_factory=dict)
-    sections: dict[str, object] = field(default_factory=dict)
 
 
 def _type_rank(identifier: Identifier) -> tuple[int, str]:
@@ -41,29 +25,9 @@ def profile_identifiers(*, profile_id: uuid.UUID) -> list[Identifier]:
     return sorted(Identifier.objects.filter(profile_id=profile_id), key=_type_rank)
 
 
-def profile_live_get(*, tenant: Tenant, profile_id: uuid.UUID) -> tuple[Profile, uuid.UUID | None]:
-    """The live profile for an id (following merges) or a 404 problem; another tenant's id is missing."""
-    found = profile_get_live(tenant_id=tenant.pk, profile_id=profile_id)
-    if found is None:
-        raise not_found(f"No profile {profile_id}.")
-    return found
-
-
-def profile_detail_get(*, tenant: Tenant, profile_id: uuid.UUID) -> ProfileDetail:
-    profile, requested_id = profile_live_get(tenant=tenant, profile_id=profile_id)
-    return profile_detail_build(tenant=tenant, profile=profile, requested_id=requested_id)
-
-
-def profile_detail_build(*, tenant: Tenant, profile: Profile, requested_id: uuid.UUID | None) -> ProfileDetail:
-    return ProfileDetail(
-        profile=profile,
-        requested_id=requested_id,
-        attributes=profile_attributes(profile_id=profile.pk),
-        derived=profile_derived(profile_id=profile.pk),
-        derived_status=derived_attribute_statuses(tenant_id=tenant.pk),
-        identifiers=profile_identifiers(profile_id=profile.pk),
-        sections=profile_sections(tenant_id=tenant.pk, profile_id=profile.pk),
-    )
+def profile_identifiers_section(*, tenant_id: int, profile_id: uuid.UUID) -> list[Identifier]:
+    """The `identifiers` of the profile detail (registered with profiles' sections)."""
+    return profile_identifiers(profile_id=profile_id)
 
 
 _owner = CompiledQuery(
@@ -86,10 +50,6 @@ def identifier_owner_get(*, tenant: Tenant, type: str, value: str) -> Profile | 
     sessions look their customer up with it)."""
     rows = _owner.run(tenant_id=tenant.pk, type=type, value=value)
     return model_from_row(Profile, rows[0]) if rows else None
-
-
-def identity_conflict_list(*, tenant: Tenant) -> QuerySet[IdentityConflict]:
-    return IdentityConflict.objects.filter(tenant=tenant)
 
 
 def admin_profile_ids_search(*, text: str) -> set[uuid.UUID]:

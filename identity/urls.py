@@ -4,6 +4,4 @@ from . import apis
 
 urlpatterns = [
     path("profiles", apis.ProfileLookupApi.as_view(), name="profile-lookup"),
-    path("profiles/<uuid:profile_id>", apis.ProfileDetailApi.as_view(), name="profile-detail"),
-    path("profiles/<uuid:profile_id>/merges", apis.ProfileMergeListApi.as_view(), name="profile-merges"),
 ]

@@ -8,6 +8,7 @@ from typing import Any
 from django.contrib import admin
 from django.http import HttpRequest
 
+from cdp_project.core.admin_base import ReadOnlyAdminMixin
 from tenants.models import Tenant
 from tenants.scoping import NO_TENANT, TenantScopedAdmin, request_tenant_id
 
@@ -28,21 +29,8 @@ class SourceAdmin(TenantScopedAdmin):
         return [*self.readonly_fields, "tenant", "key"] if obj else self.readonly_fields
 
 
-class ReadOnlyAdmin(TenantScopedAdmin):
-    """Audit data: nobody adds, edits or deletes it here, superusers included."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-
 @admin.register(Violation)
-class ViolationAdmin(ReadOnlyAdmin):
+class ViolationAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["last_seen_at", "source_key", "event_type", "code", "count", "first_seen_at", "tenant", "kept"]
     list_filter = ["tenant", "code", "source_key", "event_type", "last_seen_at"]
     search_fields = ["source_key", "event_type", "code", "sample"]
@@ -56,7 +44,7 @@ class ViolationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Event)
-class EventAdmin(ReadOnlyAdmin):
+class EventAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["occurred_at", "event_type", "source", "external_event_id", "profile_id", "tenant"]
     list_filter = ["tenant", "event_type", "source"]
     search_fields = ["external_event_id", "=profile__id", "event_type"]
@@ -67,7 +55,7 @@ class EventAdmin(ReadOnlyAdmin):
 
 
 @admin.register(ProfileUpdate)
-class ProfileUpdateAdmin(ReadOnlyAdmin):
+class ProfileUpdateAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["occurred_at", "source", "external_event_id", "profile_id", "changed", "tenant"]
     list_filter = ["tenant", "source"]
     search_fields = ["external_event_id", "=profile__id"]
@@ -76,7 +64,7 @@ class ProfileUpdateAdmin(ReadOnlyAdmin):
 
 
 @admin.register(IdempotencyKey)
-class IdempotencyKeyAdmin(ReadOnlyAdmin):
+class IdempotencyKeyAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     superuser_only = True  # an engineering detail behind "duplicate" answers: not for ops
     list_display = ["created_at", "kind", "source", "external_id", "record_id", "tenant"]
     list_filter = ["tenant", "kind", "source"]

@@ -8,7 +8,7 @@ import uuid
 from django.urls import reverse
 
 from profiles.extensions import AdminSection
-from profiles.models import DerivedValue
+from profiles.selectors import profile_derived_rows
 
 from .models import Event, Violation
 
@@ -16,7 +16,7 @@ RECENT = 20
 
 
 def derived_section(*, tenant_id: int, profile_id: uuid.UUID) -> AdminSection:
-    rows = DerivedValue.objects.filter(tenant_id=tenant_id, profile_id=profile_id).order_by("name")
+    rows = profile_derived_rows(tenant_id=tenant_id, profile_id=profile_id)
     return AdminSection(
         title="Derived attributes",
         columns=("name", "value", "events aggregated", "updated"),

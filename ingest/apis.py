@@ -12,7 +12,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cdp_project.core.errors import FieldProblem, ProblemError, not_found, unprocessable
+from cdp_project.core.errors import FieldProblem, Problem, ProblemError, not_found
 from cdp_project.core.pagination import paginate
 from cdp_project.core.schema import page_of, problem
 from cdp_project.core.timestamps import format_utc
@@ -31,18 +31,6 @@ from .serializers import (
     ProfileUpdateInput,
 )
 from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult
-
-TITLES = {
-    "unknown_source": "Unknown source",
-    "unknown_event_type": "Unknown event type",
-    "contract_violation": "Event violates its contract",
-    "invalid_identity": "Invalid identity",
-    "invalid_timestamp": "Invalid timestamp",
-    "validation_error": "Invalid request",
-    "idempotency_conflict": "Idempotency key reused with a different payload",
-    "payload_too_large": "Payload too large",
-    "invalid_channel_update": "Invalid channel update",
-}
 
 # The outcomes a batch summary always counts, in this order; `suppressed` is added when an item was.
 OUTCOMES = (ACCEPTED, DUPLICATE, REJECTED, CONFLICT)
@@ -131,14 +119,10 @@ def _single_response(result: ItemResult) -> Response:
 
 
 def _problem(result: ItemResult) -> ProblemError:
-    code = result.code or "validation_error"
-    if result.status == CONFLICT:
-        return ProblemError(code=code, title=TITLES[code], status=409, detail=result.detail)
-    if code == "payload_too_large":
-        return ProblemError(
-            code=code, title=TITLES[code], status=413, detail=result.problems[0].detail, errors=result.problems
-        )
-    return unprocessable(code, TITLES.get(code, "Invalid request"), result.detail, result.problems)
+    problem = result.error or Problem.VALIDATION_ERROR
+    if problem is Problem.PAYLOAD_TOO_LARGE:
+        return problem.error(result.problems[0].detail, result.problems)
+    return problem.error(result.detail, result.problems)
 
 
 def _batch_item(result: ItemResult) -> dict[str, Any]:
@@ -185,19 +169,14 @@ def batch_items(body: dict[str, Any], field: str, noun: str) -> list[Any]:
         problems = [FieldProblem(f"/{name}", "undeclared", f"unknown field {name!r}") for name in extra]
         if not isinstance(items, list):
             problems.insert(0, FieldProblem(f"/{field}", "required", f"{field} must be an array of {noun}"))
-        raise unprocessable("validation_error", "Invalid request", "The batch is malformed.", problems)
+        raise Problem.VALIDATION_ERROR.error("The batch is malformed.", problems)
     limit = settings.CDP_MAX_BATCH_EVENTS
     if len(items) > limit:
-        raise ProblemError(
-            code="batch_too_large",
-            title="Batch too large",
-            status=413,
-            detail=f"The batch holds {len(items)} {noun}; at most {limit} are accepted per request.",
+        raise Problem.BATCH_TOO_LARGE.error(
+            f"The batch holds {len(items)} {noun}; at most {limit} are accepted per request.",
         )
     if not items:
-        raise unprocessable(
-            "validation_error",
-            "Invalid request",
+        raise Problem.VALIDATION_ERROR.error(
             "The batch is empty.",
             [FieldProblem(f"/{field}", "required", f"at least one item in {field}")],
         )

@@ -6,37 +6,32 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
-import json
 import math
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
-from cdp_project.core.bulk import array_literal, rows_insert, rows_update
+from cdp_project.core.jsonvalues import canonical_json
+from cdp_project.core.retries import run_with_retries
 from contracts.selectors import derived_attribute_list
 from contracts.services import derived_attribute_backfill_finish, derived_attributes_job_finish
 from contracts.types import DerivedAttributeInfo
-from identity.concurrency import run_with_retries
 from jobs.models import Job
 from jobs.registry import Progress
 from profiles.locks import profiles_lock
-from profiles.models import DerivedValue
+from profiles.selectors import derived_values_stored
+from profiles.services import derived_values_create, derived_values_delete, derived_values_save
 
 from .models import Event
 
 # Sums are added in exact decimal arithmetic (inputs are at most 1e15 with ~17 significant
 # digits), so a total never depends on the order events arrive in.
 _EXACT = decimal.Context(prec=120)
-
-
-def _canonical(value: object) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass
@@ -66,15 +61,15 @@ class _Fold:
             return True
         if aggregation in ("min", "max"):
             if self.value is not None:
-                new, old = (_number(value), _canonical(value)), (_number(self.value), _canonical(self.value))
+                new, old = (_number(value), canonical_json(value)), (_number(self.value), canonical_json(self.value))
                 if (new >= old) if aggregation == "min" else (new <= old):
                     return False
             self.value = value
             return True
         if aggregation in ("first", "last"):
             if self.occurred_at is not None:
-                new_key = (occurred_at, _canonical(value))
-                old_key = (self.occurred_at, _canonical(self.value))
+                new_key = (occurred_at, canonical_json(value))
+                old_key = (self.occurred_at, canonical_json(self.value))
                 if (new_key >= old_key) if aggregation == "first" else (new_key <= old_key):
                     return False
             self.value, self.occurred_at = value, occurred_at
@@ -152,21 +147,7 @@ def derived_apply_events(
         return 0
     names = {d.name for event in relevant for d in definitions[event.event_type]}
     profile_ids = {event.profile_id for event in relevant}
-    stored: Any
-    if connection.vendor == "postgresql":  # the ids and names as two arrays; values decoded here
-        with connection.cursor() as cursor:
-            cursor.execute(
-                f"SELECT id, profile_id, name, count, value, occurred_at, exact FROM {DerivedValue._meta.db_table}"  # noqa: S608
-                " WHERE tenant_id = %s AND profile_id = ANY(%s::uuid[]) AND name = ANY(%s::varchar[])",
-                [tenant_id, array_literal(sorted(profile_ids)), array_literal(sorted(names))],
-            )
-            stored = [
-                (pk, pid, name, count, None if value is None else json.loads(value), at, exact)
-                for pk, pid, name, count, value, at, exact in cursor.fetchall()
-            ]
-    else:
-        stored = DerivedValue.objects.filter(tenant_id=tenant_id, profile_id__in=profile_ids, name__in=names)
-        stored = stored.values_list("pk", "profile_id", "name", "count", "value", "occurred_at", "exact")
+    stored = derived_values_stored(tenant_id=tenant_id, profile_ids=profile_ids, names=names)
     rows = {
         (profile_id, name): _Value(pk, profile_id, name, count, value, occurred_at, exact)
         for pk, profile_id, name, count, value, occurred_at, exact in stored
@@ -187,21 +168,11 @@ def derived_apply_events(
                 rows[key] = created[key] = row
             elif key not in created:
                 changed[key] = row
-    # Plain rows, one statement each: no ORM instances or CASE expressions on the hot path.
-    now = timezone.now()
-    rows_insert(
-        DerivedValue,
-        ["tenant", "profile", "name", "value", "number", "count", "occurred_at", "exact", "updated_at"],
-        [
-            (tenant_id, r.profile_id, r.name, r.value, r.number, r.count, r.occurred_at, r.exact, now)
-            for r in created.values()
-        ],
-    )
-    rows_update(
-        DerivedValue,
-        ["count", "value", "number", "occurred_at", "exact", "updated_at"],
-        [(r.pk, r.count, r.value, r.number, r.occurred_at, r.exact, now) for r in changed.values()],
+    derived_values_save(
         tenant_id=tenant_id,
+        created=[(r.profile_id, r.name, r.value, r.number, r.count, r.occurred_at, r.exact) for r in created.values()],
+        changed=[(r.pk, r.count, r.value, r.number, r.occurred_at, r.exact) for r in changed.values()],
+        now=timezone.now(),
     )
     return len(created) + len(changed)
 
@@ -283,7 +254,7 @@ def _recompute_profiles(
         return 0
     profiles_lock(tenant_id=tenant_id, profile_ids=profile_ids)
     names = {d.name for items in selected.values() for d in items}
-    DerivedValue.objects.filter(tenant_id=tenant_id, name__in=names, profile_id__in=profile_ids).delete()
+    derived_values_delete(tenant_id=tenant_id, profile_ids=profile_ids, names=names)
     folds: dict[tuple[uuid.UUID, str], _Fold] = {}
     rows = (
         Event.objects.filter(tenant_id=tenant_id, event_type__in=list(selected), profile_id__in=profile_ids)
@@ -295,20 +266,11 @@ def _recompute_profiles(
             fold = folds.setdefault((profile_id, definition.name), _Fold())
             fold.add(definition.aggregation, _property(definition, properties), occurred_at)
     values = [
-        DerivedValue(
-            tenant_id=tenant_id,
-            profile_id=profile_id,
-            name=name,
-            value=fold.value,
-            number=_as_number(fold.value),
-            count=fold.count,
-            occurred_at=fold.occurred_at,
-            exact=fold.exact,
-        )
+        (profile_id, name, fold.value, _as_number(fold.value), fold.count, fold.occurred_at, fold.exact)
         for (profile_id, name), fold in folds.items()
         if fold.count
     ]
-    DerivedValue.objects.bulk_create(values, batch_size=1000)
+    derived_values_create(tenant_id=tenant_id, rows=values)
     return len(values)
 
 

@@ -9,7 +9,7 @@ from django.db import connection
 
 from cdp_project.core.bulk import ids_in, values_cte
 from profiles.merging import merge_final_survivors
-from profiles.models import DerivedValue
+from profiles.services import derived_values_delete
 
 from .derived import derived_recompute
 from .models import ChannelUpdate, Event, ProfileUpdate
@@ -62,12 +62,7 @@ def records_move_on_merge(
                 [*cte_params, tenant_id],
             )
     # Derived values are recomputed exactly for the survivors from their (now larger) history.
-    condition, ids = ids_in(DerivedValue, "profile", final)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            f"DELETE FROM {DerivedValue._meta.db_table} WHERE tenant_id = %s AND {condition}",  # noqa: S608
-            [tenant_id, *ids],
-        )
+    derived_values_delete(tenant_id=tenant_id, profile_ids=final)
     receivers = {final[merged] for merged in final if own[merged].get("events")}
     if receivers:
         derived_recompute(tenant_id=tenant_id, profile_ids=receivers)

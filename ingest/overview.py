@@ -83,7 +83,39 @@ def overview_build(*, tenant_id: int | None, now: dt.datetime | None = None) -> 
     days = [today - dt.timedelta(days=DAYS - 1 - index) for index in range(DAYS)]
     since_7d = timezone.make_aware(dt.datetime.combine(days[0], dt.time.min))
     since_24h = now - dt.timedelta(hours=24)
+    rows, violations = _streams(tenant_id=tenant_id, days=days, since_7d=since_7d, since_24h=since_24h)
 
+    top_codes = list(
+        violations.values("code").annotate(refused=Sum("count"), streams=Count("pk")).order_by("-refused", "code")[:5]
+    )
+    merges = merges_per_day(tenant_id=tenant_id, since=since_7d)
+    new_profiles = profiles_created_per_day(tenant_id=tenant_id, since=since_7d)
+    merge_values = [merges.get(day, 0) for day in days]
+    profile_values = [new_profiles.get(day, 0) for day in days]
+    return {
+        "streams": sorted(rows.values(), key=lambda r: (-r.accepted_7d - r.rejected_7d, r.source, r.event_type)),
+        "days": days,
+        "top_codes": top_codes,
+        "merges": {
+            "values": merge_values,
+            "total": sum(merge_values),
+            "chart": bar_chart(merge_values, days, unit="merges"),
+        },
+        "new_profiles": {
+            "values": profile_values,
+            "total": sum(profile_values),
+            "chart": bar_chart(profile_values, days, unit="new profiles", color="#5b8c3a"),
+        },
+        "conflicts": _conflicts(tenant_id),
+        "jobs": _running_jobs(tenant_id),
+    }
+
+
+def _streams(
+    *, tenant_id: int | None, days: list[dt.date], since_7d: dt.datetime, since_24h: dt.datetime
+) -> tuple[dict[tuple[str, str], StreamRow], Any]:
+    """One row per (source, event type) with what was accepted and refused over the last 7
+    days and 24 hours, and the refusals of the window (a queryset, for their top codes)."""
     rows: dict[tuple[str, str], StreamRow] = {}
 
     def row(source: str, event_type: str) -> StreamRow:
@@ -109,44 +141,25 @@ def overview_build(*, tenant_id: int | None, now: dt.datetime | None = None) -> 
         stream.rejected_24h += item["d24"] or 0
     for stream in rows.values():
         stream.chart = bar_chart(stream.per_day, days, unit="accepted")
+    return rows, violations
 
-    top_codes = list(
-        violations.values("code").annotate(refused=Sum("count"), streams=Count("pk")).order_by("-refused", "code")[:5]
-    )
-    merges = merges_per_day(tenant_id=tenant_id, since=since_7d)
-    new_profiles = profiles_created_per_day(tenant_id=tenant_id, since=since_7d)
-    merge_values = [merges.get(day, 0) for day in days]
-    profile_values = [new_profiles.get(day, 0) for day in days]
+
+def _conflicts(tenant_id: int | None) -> dict[str, Any]:
+    """How many identity conflicts are open, and the latest with their profiles' labels."""
     open_conflicts, latest_conflicts = identity_conflicts_open(tenant_id=tenant_id)
     labels = profile_labels(
         profile_ids=[c.owner_profile_id for c in latest_conflicts] + [c.primary_profile_id for c in latest_conflicts]
     )
     return {
-        "streams": sorted(rows.values(), key=lambda r: (-r.accepted_7d - r.rejected_7d, r.source, r.event_type)),
-        "days": days,
-        "top_codes": top_codes,
-        "merges": {
-            "values": merge_values,
-            "total": sum(merge_values),
-            "chart": bar_chart(merge_values, days, unit="merges"),
-        },
-        "new_profiles": {
-            "values": profile_values,
-            "total": sum(profile_values),
-            "chart": bar_chart(profile_values, days, unit="new profiles", color="#5b8c3a"),
-        },
-        "conflicts": {
-            "open": open_conflicts,
-            "latest": [
-                {
-                    "conflict": conflict,
-                    "owner": labels.get(conflict.owner_profile_id, "a profile without identifiers"),
-                    "primary": labels.get(conflict.primary_profile_id, "a profile without identifiers"),
-                }
-                for conflict in latest_conflicts
-            ],
-        },
-        "jobs": _running_jobs(tenant_id),
+        "open": open_conflicts,
+        "latest": [
+            {
+                "conflict": conflict,
+                "owner": labels.get(conflict.owner_profile_id, "a profile without identifiers"),
+                "primary": labels.get(conflict.primary_profile_id, "a profile without identifiers"),
+            }
+            for conflict in latest_conflicts
+        ],
     }
 
 

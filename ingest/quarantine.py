@@ -32,7 +32,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from cdp_project.core.errors import FieldProblem, unprocessable
+from cdp_project.core.errors import FieldProblem, Problem, problems_detail
+from cdp_project.core.jsonvalues import canonical_json
 from identity.suppression import suppressed_indexes
 from jobs.services import job_enqueue
 from tenants.models import Tenant
@@ -85,7 +86,7 @@ def _text(raw: Any, name: str) -> str:
 
 
 def _digest(kind: str, raw: Any) -> str:
-    text = json.dumps([kind, raw], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    text = canonical_json([kind, raw])
     return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
 
 
@@ -200,7 +201,7 @@ def rejection_filter_parse(
     at: str = "",
     ignore: Iterable[str] = (),
     allowed: Iterable[str] = tuple(_FILTER_FIELDS),
-    title: str = "Invalid rejection filter",
+    problem: Problem = Problem.INVALID_REJECTION_FILTER,
 ) -> RejectionFilter:
     """Read `source`, `eventType`, `code` and `kind` (or only the `allowed` ones); a 422
     points at every bad one (`at` prefixes the pointers, e.g. `/filter`). Names in
@@ -209,9 +210,7 @@ def rejection_filter_parse(
     if data is None:
         return RejectionFilter()
     if not isinstance(data, Mapping):
-        raise unprocessable(
-            "validation_error", title, "The filter must be an object.", [FieldProblem(at, "type", "expected an object")]
-        )
+        raise problem.error("The filter must be an object.", [FieldProblem(at, "type", "expected an object")])
     problems: list[FieldProblem] = []
     values: dict[str, str] = {}
     for name, value in data.items():
@@ -231,8 +230,7 @@ def rejection_filter_parse(
             FieldProblem(f"{at}/kind", "unknown_kind", f"kind must be one of {', '.join(RecordKind.values)}")
         )
     if problems:
-        detail = f"{len(problems)} problem{'s' if len(problems) != 1 else ''} in the filter"
-        raise unprocessable("validation_error", title, detail, problems)
+        raise problem.error(problems_detail(len(problems), "the filter"), problems)
     return RejectionFilter(**values)
 
 

@@ -20,6 +20,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 
+from cdp_project.core.admin_base import ReadOnlyAdminMixin
 from cdp_project.core.errors import ProblemError
 from contracts import services as contract_services
 from contracts import specs as contract_specs
@@ -91,7 +92,7 @@ class DraftForm(forms.Form):
 
 
 @admin.register(QuarantinedItem)
-class QuarantinedItemAdmin(TenantScopedAdmin):
+class QuarantinedItemAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):  # items leave by replay or retention
     list_display = ["received_at", "kind", "source_key", "event_type", "code", "external_event_id", "replay_count"]
     list_filter = ["tenant", "kind", "code", "source_key", "event_type", "received_at"]
     search_fields = ["=external_event_id", "source_key", "event_type", "code"]
@@ -115,15 +116,6 @@ class QuarantinedItemAdmin(TenantScopedAdmin):
 
     def get_queryset(self, request: HttpRequest) -> Any:
         return super().get_queryset(request).filter(tenant__in=_visible_tenants(request)).select_related("tenant")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False  # items leave by replay or retention, never by hand
 
     @admin.display(description="problems")
     def errors_pretty(self, obj: QuarantinedItem) -> str:

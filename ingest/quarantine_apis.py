@@ -9,7 +9,7 @@ from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cdp_project.core.errors import FieldProblem, unprocessable
+from cdp_project.core.errors import FieldProblem, Problem
 from cdp_project.core.pagination import CursorPage, paginate
 from cdp_project.core.schema import problem
 from cdp_project.core.timestamps import format_utc
@@ -118,9 +118,7 @@ class RejectionReplayApi(TenantAPIView):
         if not isinstance(dry_run, bool):
             problems.append(FieldProblem("/dryRun", "type", "dryRun must be a boolean"))
         if problems:
-            raise unprocessable(
-                "validation_error", "Invalid replay request", "The replay request is malformed.", problems
-            )
+            raise Problem.INVALID_REPLAY_REQUEST.error("The replay request is malformed.", problems)
         chosen = quarantine.rejection_filter_parse(body.get("filter"), at="/filter")
         job = quarantine.rejections_replay_enqueue(tenant=self.tenant, filter=chosen, dry_run=dry_run)
         return job_accepted(job)

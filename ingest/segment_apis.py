@@ -19,7 +19,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cdp_project.core.errors import FieldProblem, ProblemError, bad_request, payload_too_large
+from cdp_project.core.errors import FieldProblem, Problem, payload_too_large
 from cdp_project.core.parsers import batch_fields_of, loads_strict, read_bounded
 from cdp_project.core.schema import problem
 from tenants.authentication import ApiKeyPrincipal, WriteKeyAuthentication
@@ -37,11 +37,11 @@ def gunzip_bounded(data: bytes, limit: int) -> bytes:
         try:
             out += inflater.decompress(data, limit + 1 - len(out))
         except zlib.error as error:
-            raise bad_request("malformed_gzip", f"The body is not valid gzip: {error}.") from None
+            raise Problem.MALFORMED_GZIP.error(f"The body is not valid gzip: {error}.") from None
         if len(out) > limit or inflater.unconsumed_tail:
             raise payload_too_large(f"The body inflates to more than the limit of {limit} bytes.")
         if not inflater.eof:
-            raise bad_request("malformed_gzip", "The gzip body is truncated.")
+            raise Problem.MALFORMED_GZIP.error("The gzip body is truncated.")
         data = inflater.unused_data
     return bytes(out)
 
@@ -65,14 +65,11 @@ class SegmentJSONParser(BaseParser):
         if encoding == "gzip":
             raw = gunzip_bounded(raw, limit)
         elif encoding not in ("", "identity"):
-            raise ProblemError(
-                code="unsupported_encoding",
-                title="Unsupported content encoding",
-                status=415,
-                detail=f"Content-Encoding {encoding[:40]!r} is not supported; send gzip or nothing.",
+            raise Problem.UNSUPPORTED_ENCODING.error(
+                f"Content-Encoding {encoding[:40]!r} is not supported; send gzip or nothing.",
             )
         if not raw.strip():
-            raise bad_request("malformed_json", "The body is empty; a JSON object was expected.")
+            raise Problem.MALFORMED_JSON.error("The body is empty; a JSON object was expected.")
         # In /v1/batch a message that breaks a bound of the JSON itself is refused alone.
         return loads_strict(raw, batch_fields=batch_fields_of(parser_context or {}))
 
@@ -163,9 +160,9 @@ class _SegmentApi(APIView):
     def body(self, request: Request) -> dict[str, Any]:
         data = request.data
         if not isinstance(data, dict):
-            raise bad_request("not_an_object", "The body must be a JSON object (a Segment message or batch).")
+            raise Problem.NOT_AN_OBJECT.error("The body must be a JSON object (a Segment message or batch).")
         if not data:
-            raise bad_request("empty_body", "The body is empty; a Segment message or batch was expected.")
+            raise Problem.EMPTY_BODY.error("The body is empty; a Segment message or batch was expected.")
         return data
 
     def ingest(self, request: Request, messages: list[Any], sent_at: Any) -> Response:
@@ -201,18 +198,14 @@ class SegmentBatchApi(_SegmentApi):
         body = self.body(request)
         messages = body.get("batch")
         if not isinstance(messages, list):
-            raise bad_request(
-                "malformed_batch",
+            raise Problem.MALFORMED_BATCH.error(
                 "The body holds no batch array.",
                 [FieldProblem("/batch", "required", "batch must be an array of messages")],
             )
         limit = settings.CDP_MAX_BATCH_EVENTS
         if len(messages) > limit:
-            raise ProblemError(
-                code="batch_too_large",
-                title="Batch too large",
-                status=413,
-                detail=f"The batch holds {len(messages)} messages; at most {limit} are accepted per request.",
+            raise Problem.BATCH_TOO_LARGE.error(
+                f"The batch holds {len(messages)} messages; at most {limit} are accepted per request.",
             )
         return self.ingest(request, messages, body.get("sentAt"))
 

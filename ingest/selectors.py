@@ -32,6 +32,12 @@ def profile_events(*, tenant: Tenant, profile_id: object) -> QuerySet[Event]:
     return Event.objects.filter(tenant=tenant, profile_id=profile_id).select_related("source")
 
 
+def events_of_type(*, tenant_id: int, event_type: str) -> QuerySet[Event]:
+    """The tenant's events of one type, not yet run (segments narrow it and correlate it
+    with their profile in `EXISTS` and `IN` subqueries)."""
+    return Event.objects.filter(tenant_id=tenant_id, event_type=event_type)
+
+
 def records_occurred_at(*, tenant: Tenant, source_key: str, external_ids: Sequence[str]) -> dict[str, dt.datetime]:
     """The occurredAt stored for each key of the source that was already applied."""
     keys = IdempotencyKey.objects.filter(tenant=tenant, source__key=source_key, external_id__in=external_ids)

@@ -12,16 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
 from cdp_project.core.bulk import array_literal, rows_insert
-from cdp_project.core.errors import ProblemError
+from cdp_project.core.errors import Problem, already_exists, problems_detail
+from cdp_project.core.retries import run_with_retries
 from channels.services import channel_update_apply
-from identity.concurrency import run_with_retries
 from identity.resolver import ResolveRequest, identities_resolve, identity_resolve
 from identity.suppression import suppressed_indexes
 from identity.types import Resolution
@@ -34,7 +34,7 @@ from .metrics import ingest_items_count
 from .models import ChannelUpdate, Event, IdempotencyKey, ProfileUpdate, RecordKind, Source, Violation
 from .pipeline import IngestContext, Prepared, prepare_channel_update, prepare_event, prepare_profile_update
 from .quarantine import quarantine_keep
-from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult
+from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult, rejection_problem
 
 SAMPLE_LIMIT = 2_000
 
@@ -46,9 +46,7 @@ def source_create(*, tenant: Tenant, key: str, name: str = "") -> Source:
         with transaction.atomic():
             return Source.objects.create(tenant=tenant, key=key, name=name or key)
     except IntegrityError:
-        raise ProblemError(
-            code="already_exists", title="Already exists", status=409, detail=f"A source {key!r} exists already."
-        ) from None
+        raise already_exists(f"A source {key!r} exists already.") from None
 
 
 def source_update(*, source: Source, name: str) -> Source:
@@ -107,9 +105,10 @@ def _ingest(
             results[item.index] = ItemResult(
                 index=item.index,
                 status=REJECTED,
-                code=item.problem_code,
-                detail=f"{len(item.problems)} problem{'s' if len(item.problems) != 1 else ''} in "
-                + (f"event {item.event_type!r}" if item.event_type else "the item"),
+                error=rejection_problem(item.problem_code),
+                detail=problems_detail(
+                    len(item.problems), f"event {item.event_type!r}" if item.event_type else "the item"
+                ),
                 problems=tuple(item.problems),
             )
     ordered = [results[index] for index in range(len(items))]
@@ -220,7 +219,7 @@ def _replay_result(
             index=item.index,
             status=CONFLICT,
             record_id=key.record_id,
-            code="idempotency_conflict",
+            error=Problem.IDEMPOTENCY_CONFLICT,
             detail=(
                 f"The key ({item.source_key}, {item.external_id}) was already used on "
                 f"{key.created_at.isoformat()} for a different {RecordKind(key.kind).label}; nothing was applied."
@@ -417,42 +416,8 @@ def _apply(
                 applied[item.key] = item
                 to_apply.append(item)
 
-        by_kind: dict[str, list[Prepared]] = {}
-        for item in to_apply:
-            by_kind.setdefault(item.kind, []).append(item)
-        requests = [
-            ResolveRequest(
-                identity=item.identity,  # type: ignore[arg-type]
-                occurred_at=item.occurred_at,  # type: ignore[arg-type]
-                source=item.source_key,
-                trigger=_trigger(item),
-                attributes=HANDLERS[item.kind].attributes(item),
-            )
-            for item in to_apply
-        ]
-        resolutions = identities_resolve(tenant=ctx.tenant, requests=requests)
-        _suppressed_check(ctx, to_apply, set(suppressed))
-        # A later item of this request may have merged the profile an earlier one landed on.
-        survivors: dict[uuid.UUID, uuid.UUID] = {}
-        for resolution in resolutions:
-            for merged in resolution.merged_profiles:
-                survivors[merged] = resolution.profile_id  # type: ignore[assignment]
-        accepted = {
-            item.index: Accepted(
-                item,
-                resolution,
-                _chase(survivors, resolution.profile_id),  # type: ignore[arg-type]
-                resolution.as_public(),
-            )
-            for item, resolution in zip(to_apply, resolutions, strict=True)
-        }
-        for kind, kind_items in by_kind.items():
-            handler = HANDLERS[kind]
-            batch = [accepted[item.index] for item in kind_items]
-            own = handler.values(ctx, batch)
-            rows = [_common_values(ctx, a) + values for a, values in zip(batch, own, strict=True)]
-            rows_insert(handler.model, COMMON_COLUMNS + handler.columns, rows)
-            handler.stored(ctx, rows)
+        accepted, survivors = _resolve(ctx, to_apply, suppressed)
+        _store(ctx, to_apply, accepted)
         for a in accepted.values():
             results[a.item.index] = ItemResult(
                 index=a.item.index,
@@ -472,6 +437,56 @@ def _apply(
                     result = _with_profile(result, _chase(survivors, result.profile_id))
                 results[item.index] = result
     return results
+
+
+def _resolve(
+    ctx: IngestContext, to_apply: Sequence[Prepared], suppressed: set[int] | frozenset[int]
+) -> tuple[dict[int, Accepted], dict[uuid.UUID, uuid.UUID]]:
+    """Resolve the identity maps of the items to apply, set-based, in their order. Returns
+    each item's acceptance (by index) and the profiles merged away on the way (merged ->
+    survivor): a later item may have merged the profile an earlier one landed on."""
+    requests = [
+        ResolveRequest(
+            identity=item.identity,  # type: ignore[arg-type]
+            occurred_at=item.occurred_at,  # type: ignore[arg-type]
+            source=item.source_key,
+            trigger=_trigger(item),
+            attributes=HANDLERS[item.kind].attributes(item),
+        )
+        for item in to_apply
+    ]
+    resolutions = identities_resolve(tenant=ctx.tenant, requests=requests)
+    _suppressed_check(ctx, to_apply, set(suppressed))
+    # A later item of this request may have merged the profile an earlier one landed on.
+    survivors: dict[uuid.UUID, uuid.UUID] = {}
+    for resolution in resolutions:
+        for merged in resolution.merged_profiles:
+            survivors[merged] = resolution.profile_id  # type: ignore[assignment]
+    accepted = {
+        item.index: Accepted(
+            item,
+            resolution,
+            _chase(survivors, resolution.profile_id),  # type: ignore[arg-type]
+            resolution.as_public(),
+        )
+        for item, resolution in zip(to_apply, resolutions, strict=True)
+    }
+    return accepted, survivors
+
+
+def _store(ctx: IngestContext, to_apply: Sequence[Prepared], accepted: Mapping[int, Accepted]) -> None:
+    """Each kind's handler applies its effects and its records go in, one statement per kind
+    (kinds in the order they first appear in the request)."""
+    by_kind: dict[str, list[Prepared]] = {}
+    for item in to_apply:
+        by_kind.setdefault(item.kind, []).append(item)
+    for kind, kind_items in by_kind.items():
+        handler = HANDLERS[kind]
+        batch = [accepted[item.index] for item in kind_items]
+        own = handler.values(ctx, batch)
+        rows = [_common_values(ctx, a) + values for a, values in zip(batch, own, strict=True)]
+        rows_insert(handler.model, COMMON_COLUMNS + handler.columns, rows)
+        handler.stored(ctx, rows)
 
 
 def _common_values(ctx: IngestContext, a: Accepted) -> tuple[object, ...]:
@@ -515,7 +530,7 @@ def _repeat_in_request(item: Prepared, earlier: Prepared, earlier_result: ItemRe
         index=item.index,
         status=CONFLICT,
         record_id=earlier_result.record_id,
-        code="idempotency_conflict",
+        error=Problem.IDEMPOTENCY_CONFLICT,
         detail=(
             f"The key ({item.source_key}, {item.external_id}) was used by item {earlier.index} of this request "
             "with a different payload; nothing was applied."

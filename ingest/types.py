@@ -6,7 +6,7 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from cdp_project.core.errors import FieldProblem
+from cdp_project.core.errors import FieldProblem, Problem
 
 ACCEPTED = "accepted"
 DUPLICATE = "duplicate"
@@ -25,6 +25,16 @@ class ItemResult:
     profile_id: uuid.UUID | None = None
     resolution: dict[str, Any] | None = None
     warnings: tuple[str, ...] = ()
-    code: str | None = None  # for conflict and rejected
+    error: Problem | None = None  # for conflict and rejected: the problem the API answers with
     detail: str = ""
     problems: tuple[FieldProblem, ...] = field(default_factory=tuple)
+
+    @property
+    def code(self) -> str | None:
+        return self.error.code if self.error is not None else None
+
+
+def rejection_problem(code: str) -> Problem:
+    """The catalogue entry of a refused item's code (`payload_too_large` is a 413, every
+    other refusal a 422 of its own title)."""
+    return Problem.PAYLOAD_TOO_LARGE if code == Problem.PAYLOAD_TOO_LARGE.code else Problem.of(code, status=422)

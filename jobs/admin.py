@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from cdp_project.core.admin_base import ReadOnlyAdminMixin
 from tenants.scoping import SuperuserOnlyAdmin, TenantScopedAdmin
 
 from .models import Job
 
 
 @admin.register(Job)
-class JobAdmin(TenantScopedAdmin):
+class JobAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["kind", "tenant", "status", "progress_display", "attempts", "created_at", "finished_at", "error"]
     list_filter = ["tenant", "status", "kind"]
     search_fields = ["id", "kind"]
@@ -48,15 +47,6 @@ class JobAdmin(TenantScopedAdmin):
             percent = 100 * job.progress_done // job.progress_total
             return f"{job.progress_done} / {job.progress_total} ({percent}%)"
         return str(job.progress_done)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 def _task_results_superuser_only() -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Protocol
 
+from cdp_project.core.hooks import Registry
+
 if TYPE_CHECKING:
     from .models import Job
 
@@ -25,16 +27,13 @@ class Progress(Protocol):
 
 Handler = Callable[["Job", dict[str, Any], Progress], Any]
 
-_handlers: dict[str, Handler] = {}
+_handlers: Registry[Handler] = Registry("job kind", unique=True)
 
 
 def register(kind: str, handler: Handler) -> None:
     """Register the handler of `kind`. Registering the same handler again is a no-op; another
     handler for a taken kind is a programming error."""
-    existing = _handlers.get(kind)
-    if existing is not None and existing is not handler:
-        raise ValueError(f"Job kind {kind!r} already has a handler ({existing!r}).")
-    _handlers[kind] = handler
+    _handlers.register(kind, handler)
 
 
 def handler_get(kind: str) -> Handler | None:
@@ -42,4 +41,4 @@ def handler_get(kind: str) -> Handler | None:
 
 
 def kinds() -> list[str]:
-    return sorted(_handlers)
+    return list(_handlers)

@@ -10,7 +10,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cdp_project.core.errors import FieldProblem, not_found, unprocessable
+from cdp_project.core.errors import FieldProblem, Problem, not_found
 from cdp_project.core.pagination import paginate
 from cdp_project.core.schema import problem
 from cdp_project.core.timestamps import format_utc
@@ -101,9 +101,9 @@ def _parse(tenant: Any, body: dict[str, Any]) -> tuple[dict[str, str] | None, uu
     if not isinstance(reason, str) or len(reason) > MAX_REASON:
         problems.append(FieldProblem("/reason", "type", f"reason must be a string of at most {MAX_REASON} characters"))
     if problems:
-        code = "invalid_identity" if all(p.pointer.startswith("/identity") for p in problems) else "validation_error"
-        title = "Invalid identity" if code == "invalid_identity" else "Invalid request"
-        raise unprocessable(code, title, f"{len(problems)} problem(s) in the erasure request.", problems)
+        only_identity = all(p.pointer.startswith("/identity") for p in problems)
+        problem = Problem.INVALID_IDENTITY if only_identity else Problem.VALIDATION_ERROR
+        raise problem.error(f"{len(problems)} problem(s) in the erasure request.", problems)
     return identity, profile_id, suppress, reason
 
 
@@ -226,8 +226,6 @@ class MergeRevertApi(TenantAPIView):
         if not isinstance(dry_run, bool):
             problems.append(FieldProblem("/dryRun", "type", "expected a boolean"))
         if problems:
-            raise unprocessable(
-                "invalid_request", "Invalid request", f"{len(problems)} problem(s) in the body.", problems
-            )
+            raise Problem.INVALID_REQUEST.error(f"{len(problems)} problem(s) in the body.", problems)
         outcome = reverts.merge_revert(tenant=self.tenant, merge_id=merge_id, dry_run=dry_run)
         return Response(revert_body(outcome))

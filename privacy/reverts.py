@@ -41,14 +41,14 @@ from django.db.models.fields.json import KT
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from cdp_project.core.errors import ProblemError, not_found
+from cdp_project.core.errors import Problem, ProblemError, not_found
+from cdp_project.core.retries import run_with_retries
 from cdp_project.core.timestamps import parse_rfc3339
 from channels.locks import profile_channels_lock
 from channels.models import Endpoint, EndpointHistory, HistoryKind
-from identity.concurrency import run_with_retries
 from identity.locks import identifier_keys_lock_many
 from identity.models import Identifier, IdentityConflict, MergeBlock
-from identity.resolver import merge_blocks_among, resolution_plan
+from identity.resolver import Plan, merge_blocks_among, resolution_plan
 from ingest.derived import derived_recompute
 from ingest.models import ChannelUpdate, Event, ProfileUpdate, RecordKind
 from profiles.locks import profiles_lock
@@ -68,7 +68,7 @@ RECORD_MODELS: tuple[tuple[str, Any], ...] = (
 
 
 def not_revertible(detail: str) -> ProblemError:
-    return ProblemError(code="merge_not_revertible", title="Merge cannot be reverted", status=409, detail=detail)
+    return Problem.MERGE_NOT_REVERTIBLE.error(detail)
 
 
 @dataclass(frozen=True)
@@ -205,23 +205,16 @@ def _revert(*, tenant: Tenant, merge_id: int, dry_run: bool) -> RevertOutcome:
         restored_id=restored_id,
     )
     now = timezone.now()
-    counts: dict[str, int] = {}
     back = sorted(key for key, owner in plan.identifiers.items() if owner == restored_id)
-
-    Profile.objects.filter(tenant=tenant, pk=restored_id).update(merged_into=None, merged_at=None, updated_at=now)
-    if tombstones:
-        Profile.objects.filter(tenant=tenant, pk__in=tombstones, merged_into_id=survivor_id).update(
-            merged_into=restored_id, updated_at=now
-        )
-    Profile.objects.filter(tenant=tenant, pk=survivor_id).update(updated_at=now)
-    Identifier.objects.filter(tenant=tenant, pk__in=[family[key] for key in back]).update(profile_id=restored_id)
-
-    for kind, model in RECORD_MODELS:
-        ids = [rid for rid, owner in plan.records.items() if owner == restored_id and plan.record_kind[rid] == kind]
-        counts[kind] = len(ids)
-        if ids:
-            model.objects.filter(tenant=tenant, pk__in=ids).update(profile_id=restored_id)
-
+    counts = _rows_move_back(
+        tenant=tenant,
+        plan=plan,
+        moving=[family[key] for key in back],
+        tombstones=tombstones,
+        survivor_id=survivor_id,
+        restored_id=restored_id,
+        now=now,
+    )
     _attributes_rebuild(
         tenant=tenant, undo=undo, records=records, plan=plan, survivor_id=survivor_id, restored_id=restored_id, now=now
     )
@@ -241,6 +234,52 @@ def _revert(*, tenant: Tenant, merge_id: int, dry_run: bool) -> RevertOutcome:
     derived_recompute(tenant_id=tenant.pk, profile_ids={survivor_id, restored_id})
 
     identifiers = [{"type": t, "value": v} for t, v in back]
+    revert = _revert_record(tenant=tenant, entry=entry, identifiers=identifiers, counts=counts)
+    return RevertOutcome(
+        merge_id=entry.pk,
+        survivor_id=survivor_id,
+        restored_id=restored_id,
+        dry_run=dry_run,
+        identifiers=identifiers,
+        counts=counts,
+        revert_id=None if dry_run else revert.pk,
+    )
+
+
+def _rows_move_back(
+    *,
+    tenant: Tenant,
+    plan: _Plan,
+    moving: Sequence[int],
+    tombstones: Sequence[uuid.UUID],
+    survivor_id: uuid.UUID,
+    restored_id: uuid.UUID,
+    now: dt.datetime,
+) -> dict[str, int]:
+    """The restored profile lives again with the tombstones merged into it, the identifiers
+    `moving` (pks) and its routed records; returns the records moved per kind."""
+    counts: dict[str, int] = {}
+    Profile.objects.filter(tenant=tenant, pk=restored_id).update(merged_into=None, merged_at=None, updated_at=now)
+    if tombstones:
+        Profile.objects.filter(tenant=tenant, pk__in=tombstones, merged_into_id=survivor_id).update(
+            merged_into=restored_id, updated_at=now
+        )
+    Profile.objects.filter(tenant=tenant, pk=survivor_id).update(updated_at=now)
+    Identifier.objects.filter(tenant=tenant, pk__in=moving).update(profile_id=restored_id)
+
+    for kind, model in RECORD_MODELS:
+        ids = [rid for rid, owner in plan.records.items() if owner == restored_id and plan.record_kind[rid] == kind]
+        counts[kind] = len(ids)
+        if ids:
+            model.objects.filter(tenant=tenant, pk__in=ids).update(profile_id=restored_id)
+    return counts
+
+
+def _revert_record(
+    *, tenant: Tenant, entry: MergeLedgerEntry, identifiers: list[dict[str, str]], counts: Mapping[str, int]
+) -> MergeLedgerEntry:
+    """The revert's own ledger entry, and the block that keeps the two profiles apart from now on."""
+    survivor_id, restored_id = entry.survivor_id, entry.merged_id
     revert = MergeLedgerEntry.objects.create(
         tenant=tenant,
         survivor_id=survivor_id,
@@ -257,15 +296,7 @@ def _revert(*, tenant: Tenant, merge_id: int, dry_run: bool) -> RevertOutcome:
     )
     a, b = sorted((survivor_id, restored_id))
     MergeBlock.objects.get_or_create(tenant=tenant, profile_a=a, profile_b=b, defaults={"revert_entry_id": revert.pk})
-    return RevertOutcome(
-        merge_id=entry.pk,
-        survivor_id=survivor_id,
-        restored_id=restored_id,
-        dry_run=dry_run,
-        identifiers=identifiers,
-        counts=counts,
-        revert_id=None if dry_run else revert.pk,
-    )
+    return revert
 
 
 def _identifiers_of(tenant: Tenant, profile_id: uuid.UUID) -> list[tuple[int, str, str]]:
@@ -324,24 +355,10 @@ def _route(
     restored_id: uuid.UUID,
 ) -> _Plan:
     """Decide the owner of every identifier and record of the family (see the module docstring)."""
-    undo: dict[str, Any] = entry.undo  # type: ignore[assignment]
     plan = _Plan()
-    owner: dict[Key, uuid.UUID] = {}
-    for item in entry.moved_identifiers:
-        key = (item["type"], item["value"])
-        if key in family:
-            owner[key] = restored_id
-    for item in undo.get("survivorIdentifiers", []):
-        key = (item["type"], item["value"])
-        if key in family and key not in owner:
-            owner[key] = survivor_id
+    owner = _owners_at_merge(entry=entry, family=family, survivor_id=survivor_id, restored_id=restored_id)
     floating = {key for key in family if key not in owner}  # attached after the merge
-    attacher: dict[Key, int] = {}
-    for index, record in enumerate(records):
-        for type in record.attached:
-            key = (type, record.identity.get(type, ""))
-            if key in floating and key not in attacher:
-                attacher[key] = index
+    attacher = _first_attachers(records=records, floating=floating)
 
     named = {(t, v) for r in records for t, v in r.identity.items()} - set(family)
     outside = _outside_owners(tenant=tenant, keys=named)
@@ -361,17 +378,10 @@ def _route(
         waiting: list[int] = []
         for index in pending:
             record = records[index]
-            owners: dict[str, uuid.UUID] = {}
-            wait = False
-            for type, value in record.identity.items():
-                key = (type, value)
-                if key in owner:
-                    owners[type] = owner[key]
-                elif key in outside_owner:
-                    owners[type] = outside_owner[key]
-                elif key in floating and attacher.get(key) != index:
-                    wait = True  # attached by a record not routed yet
-            if wait:
+            owners = _record_owners(
+                record=record, index=index, owner=owner, outside=outside_owner, floating=floating, attacher=attacher
+            )
+            if owners is None:
                 waiting.append(index)
                 continue
             decided = resolution_plan(
@@ -380,13 +390,7 @@ def _route(
                 externals={pid: external_of(pid) for pid in set(owners.values())},
                 blocked=blocked,
             )
-            target = decided.primary_id
-            if decided.merges or (target is not None and target not in (survivor_id, restored_id)):
-                raise not_revertible(
-                    f"The {record.trigger} would now resolve differently (to another profile or with a "
-                    f"merge); merge {entry.pk} cannot be reverted exactly."
-                )
-            target = target or survivor_id
+            target = _record_target(record=record, decided=decided, entry=entry, pair=(survivor_id, restored_id))
             plan.records[record.id] = target
             plan.record_kind[record.id] = record.kind
             for type in decided.attach:
@@ -406,11 +410,79 @@ def _route(
         tenant=tenant,
         entry=entry,
         owner=owner,
-        family_ids={survivor_id, restored_id, *map(uuid.UUID, undo.get("tombstones", []))},
+        family_ids={survivor_id, restored_id, *map(uuid.UUID, entry.undo.get("tombstones", []))},  # type: ignore[union-attr]
         external_of=external_of,
         blocked=blocked,
     )
     return plan
+
+
+def _owners_at_merge(
+    *, entry: MergeLedgerEntry, family: Mapping[Key, int], survivor_id: uuid.UUID, restored_id: uuid.UUID
+) -> dict[Key, uuid.UUID]:
+    """The identifiers of the family whose side the ledger entry records: those the merge
+    moved go back, those the survivor held stay."""
+    undo: dict[str, Any] = entry.undo  # type: ignore[assignment]
+    owner: dict[Key, uuid.UUID] = {}
+    for item in entry.moved_identifiers:
+        key = (item["type"], item["value"])
+        if key in family:
+            owner[key] = restored_id
+    for item in undo.get("survivorIdentifiers", []):
+        key = (item["type"], item["value"])
+        if key in family and key not in owner:
+            owner[key] = survivor_id
+    return owner
+
+
+def _first_attachers(*, records: Sequence[_Record], floating: set[Key]) -> dict[Key, int]:
+    """For each identifier attached after the merge, the index of the first record that attached it."""
+    attacher: dict[Key, int] = {}
+    for index, record in enumerate(records):
+        for type in record.attached:
+            key = (type, record.identity.get(type, ""))
+            if key in floating and key not in attacher:
+                attacher[key] = index
+    return attacher
+
+
+def _record_owners(
+    *,
+    record: _Record,
+    index: int,
+    owner: Mapping[Key, uuid.UUID],
+    outside: Mapping[Key, uuid.UUID],
+    floating: set[Key],
+    attacher: Mapping[Key, int],
+) -> dict[str, uuid.UUID] | None:
+    """The owners of the record's identifiers as routed so far, or None while one of them
+    is attached by a record not routed yet."""
+    owners: dict[str, uuid.UUID] = {}
+    wait = False
+    for type, value in record.identity.items():
+        key = (type, value)
+        if key in owner:
+            owners[type] = owner[key]
+        elif key in outside:
+            owners[type] = outside[key]
+        elif key in floating and attacher.get(key) != index:
+            wait = True  # attached by a record not routed yet
+    return None if wait else owners
+
+
+def _record_target(
+    *, record: _Record, decided: Plan, entry: MergeLedgerEntry, pair: tuple[uuid.UUID, uuid.UUID]
+) -> uuid.UUID:
+    """The side of the reverted pair (survivor, restored) a record resolves to now; a record
+    that would now resolve elsewhere, or merge, makes the revert inexact: refused."""
+    survivor_id, restored_id = pair
+    target = decided.primary_id
+    if decided.merges or (target is not None and target not in (survivor_id, restored_id)):
+        raise not_revertible(
+            f"The {record.trigger} would now resolve differently (to another profile or with a "
+            f"merge); merge {entry.pk} cannot be reverted exactly."
+        )
+    return target or survivor_id
 
 
 def _outsiders_check(
@@ -567,14 +639,7 @@ def _endpoints_restore(
         )
     )
     later = [pk for pk, _, _, _ in rows if pk not in recorded]
-    by_trigger = {r.trigger: r for r in records if r.kind == "channelUpdates"}
-    declared_by: dict[int, uuid.UUID] = {}
-    if later:
-        history = EndpointHistory.objects.filter(tenant=tenant, endpoint_id__in=later).order_by("occurred_at", "pk")
-        for endpoint_id, trigger in history.values_list("endpoint_id", "trigger"):
-            record = by_trigger.get(trigger)
-            if record is not None:
-                declared_by[endpoint_id] = plan.records[record.id]
+    declared_by = _later_declarers(tenant=tenant, later=later, records=records, plan=plan)
     owner: dict[int, uuid.UUID] = {}
     active: dict[int, bool] = {}
     for pk, _, _, _ in rows:
@@ -593,6 +658,46 @@ def _endpoints_restore(
                 active[other] = False
             active[pk] = True
     originally = {pk: is_active for pk, _, is_active, _ in rows}
+    return _endpoints_move(
+        tenant=tenant,
+        entry=entry,
+        owner=owner,
+        active=active,
+        originally=originally,
+        survivor_id=survivor_id,
+        restored_id=restored_id,
+        now=now,
+    )
+
+
+def _later_declarers(
+    *, tenant: Tenant, later: Sequence[int], records: Sequence[_Record], plan: _Plan
+) -> dict[int, uuid.UUID]:
+    """For endpoints declared after the merge: the profile their latest channel update is routed to."""
+    by_trigger = {r.trigger: r for r in records if r.kind == "channelUpdates"}
+    declared_by: dict[int, uuid.UUID] = {}
+    if later:
+        history = EndpointHistory.objects.filter(tenant=tenant, endpoint_id__in=later).order_by("occurred_at", "pk")
+        for endpoint_id, trigger in history.values_list("endpoint_id", "trigger"):
+            record = by_trigger.get(trigger)
+            if record is not None:
+                declared_by[endpoint_id] = plan.records[record.id]
+    return declared_by
+
+
+def _endpoints_move(
+    *,
+    tenant: Tenant,
+    entry: MergeLedgerEntry,
+    owner: Mapping[int, uuid.UUID],
+    active: Mapping[int, bool],
+    originally: Mapping[int, bool],
+    survivor_id: uuid.UUID,
+    restored_id: uuid.UUID,
+    now: dt.datetime,
+) -> int:
+    """Write the endpoints' end owners and active flags, with a history row for each that goes
+    back to the restored profile; returns how many went back."""
     moving = [pk for pk in owner if owner[pk] == restored_id]
     changed = [pk for pk in owner if owner[pk] != survivor_id or active[pk] != originally[pk]]
     # Every changed row inactive first, then each to its end state: no (profile, channel)

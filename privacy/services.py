@@ -28,8 +28,8 @@ from django.db import models, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from cdp_project.core.retries import run_with_retries
 from channels.models import Endpoint, EndpointHistory
-from identity.concurrency import run_with_retries
 from identity.locks import identifier_keys_lock_many
 from identity.models import Identifier, IdentityConflict
 from identity.suppression import suppressions_add, value_digest

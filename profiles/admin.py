@@ -11,6 +11,7 @@ from django.http import HttpRequest
 from django.urls import reverse
 from django.utils.html import format_html
 
+from cdp_project.core.admin_base import ReadOnlyAdminMixin
 from tenants.scoping import TenantScopedAdmin
 
 from .models import MergeLedgerEntry
@@ -44,7 +45,9 @@ def merge_explanation(entry: MergeLedgerEntry, labels: dict | None = None) -> st
 
 
 @admin.register(MergeLedgerEntry)
-class MergeLedgerEntryAdmin(TenantScopedAdmin):
+class MergeLedgerEntryAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
+    """Append-only: nobody adds, changes or deletes ledger entries here, superusers included."""
+
     list_display = ["created_at", "tenant", "merged", "survivor", "rule", "identifier", "trigger", "source"]
     list_filter = ["tenant", "rule", "identifier_type"]
     search_fields = ["identifier_value", "trigger", "source"]
@@ -107,13 +110,3 @@ class MergeLedgerEntryAdmin(TenantScopedAdmin):
         except ValueError:
             return super().get_search_results(request, queryset, search_term)
         return queryset.filter(survivor_id=profile_id) | queryset.filter(merged_id=profile_id), False
-
-    # Append-only: nobody adds, changes or deletes ledger entries here, superusers included.
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

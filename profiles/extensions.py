@@ -8,6 +8,8 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from cdp_project.core.hooks import Registry
+
 CHANNELS = ("EMAIL", "SMS", "PUSH", "WHATSAPP")
 
 ProfileSection = Callable[..., object]
@@ -27,8 +29,8 @@ class AdminSection:
 
 AdminSectionFn = Callable[..., AdminSection | None]
 
-_api_sections: dict[str, ProfileSection] = {}
-_admin_sections: dict[str, AdminSectionFn] = {}
+_api_sections: Registry[ProfileSection] = Registry("profile section")
+_admin_sections: Registry[AdminSectionFn] = Registry("profile admin section")
 
 
 def _no_endpoints(*, tenant_id: int, profile_id: uuid.UUID) -> object:
@@ -39,28 +41,37 @@ def _not_ready(*, tenant_id: int, profile_id: uuid.UUID) -> object:
     return {channel: {"ready": False, "reason": "no_endpoint"} for channel in CHANNELS}
 
 
-# Until the channels app registers its own, a profile has no endpoint and is ready nowhere.
-DEFAULT_SECTIONS: dict[str, ProfileSection] = {"endpoints": _no_endpoints, "readiness": _not_ready}
+def _no_identifiers(*, tenant_id: int, profile_id: uuid.UUID) -> object:
+    return []
+
+
+# Until the channels app registers its own, a profile has no endpoint and is ready nowhere;
+# until identity registers its own, it has no identifier (the detail renders those rows itself).
+DEFAULT_SECTIONS: dict[str, ProfileSection] = {
+    "endpoints": _no_endpoints,
+    "identifiers": _no_identifiers,
+    "readiness": _not_ready,
+}
 
 
 def register_profile_section(key: str, fn: ProfileSection) -> None:
     """`fn(*, tenant_id, profile_id) -> object` adds `"<key>": ...` to the profile detail
     (replacing the default for `endpoints` and `readiness`)."""
-    _api_sections[key] = fn
+    _api_sections.register(key, fn)
 
 
 def unregister_profile_section(key: str) -> None:
-    _api_sections.pop(key, None)
+    _api_sections.unregister(key)
 
 
 def register_profile_admin_section(key: str, fn: AdminSectionFn) -> None:
     """`fn(*, tenant_id, profile_id) -> AdminSection | None` adds a read-only table to the
     admin profile page (e.g. channel endpoints, recent events). Sections show in key order."""
-    _admin_sections[key] = fn
+    _admin_sections.register(key, fn)
 
 
 def unregister_profile_admin_section(key: str) -> None:
-    _admin_sections.pop(key, None)
+    _admin_sections.unregister(key)
 
 
 def profile_sections(*, tenant_id: int, profile_id: uuid.UUID) -> dict[str, object]:
@@ -70,8 +81,8 @@ def profile_sections(*, tenant_id: int, profile_id: uuid.UUID) -> dict[str, obje
 
 def profile_admin_sections(*, tenant_id: int, profile_id: uuid.UUID) -> list[AdminSection]:
     result = []
-    for key in sorted(_admin_sections):
-        section = _admin_sections[key](tenant_id=tenant_id, profile_id=profile_id)
+    for fn in _admin_sections.values():
+        section = fn(tenant_id=tenant_id, profile_id=profile_id)
         if section is not None:
             result.append(section)
     return result

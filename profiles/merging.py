@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cdp_project.core.bulk import array_literal, as_uuid, ids_in, rows_insert, rows_update, values_cte
+from cdp_project.core.hooks import Registry
 from cdp_project.core.metrics import MERGES
 from cdp_project.core.timestamps import format_utc
 
@@ -34,7 +35,7 @@ MergePairs = Sequence[tuple[uuid.UUID, uuid.UUID]]
 # handler(*, tenant_id, pairs) -> {merged_id: {"events": 3, ...}}
 MergeHandler = Callable[..., Mapping[uuid.UUID, Mapping[str, int]]]
 
-_handlers: dict[str, MergeHandler] = {}
+_handlers: Registry[MergeHandler] = Registry("merge handler")
 
 # The shape of MergeLedgerEntry.undo; a revert refuses entries of another version.
 UNDO_VERSION = 1
@@ -59,10 +60,6 @@ def register_merge_handler(key: str, handler: MergeHandler) -> None:
 
 def unregister_merge_handler(key: str) -> None:
     _handlers.pop(key, None)
-
-
-def merge_handler_keys() -> tuple[str, ...]:
-    return tuple(sorted(_handlers))
 
 
 def merge_final_survivors(pairs: MergePairs) -> dict[uuid.UUID, uuid.UUID]:
@@ -361,55 +358,69 @@ def profiles_apply(
     _attributes_write(tenant_id=tenant_id, original=original, state=state, now=now)
 
     if merges:
-        pairs = [(step.merged_id, step.survivor_id) for step, _, _ in merges]
-        counts: dict[uuid.UUID, dict[str, int]] = {
-            step.merged_id: {"identifiers": len(step.moved_identifiers), "attributes": len(taken)}
-            for step, taken, _ in merges
-        }
-        for merged_id, tombstones in _tombstones_before(tenant_id=tenant_id, pairs=pairs).items():
-            undo[merged_id]["tombstones"] = tombstones
-        for key in sorted(_handlers):
-            for merged_id, moved in (_handlers[key](tenant_id=tenant_id, pairs=pairs) or {}).items():
-                target = counts[merged_id]
-                for name, count in moved.items():
-                    if isinstance(count, int):
-                        target[name] = target.get(name, 0) + count
-                    else:  # the detail a revert needs, e.g. the moved endpoints and their flags
-                        undo[merged_id][name] = count
-        final = merge_final_survivors(pairs)
-        _tombstones_write(tenant_id=tenant_id, final=final, now=now)
+        final = _merges_write(tenant_id=tenant_id, merges=merges, undo=undo, now=now)
         changed_profiles -= set(final)
-        merged_count = len(merges)
-        transaction.on_commit(lambda: MERGES.inc(merged_count))  # counted when (and if) they commit
-        # The ledger rows go in with COPY: no model instances, no client-side parameters.
-        rows_insert(
-            MergeLedgerEntry,
-            LEDGER_COLUMNS,
-            [
-                (
-                    tenant_id,
-                    now,
-                    step.survivor_id,
-                    step.merged_id,
-                    step.rule,
-                    step.matched_by or "",
-                    step.identifier_type,
-                    step.identifier_value,
-                    step.trigger[:512],
-                    step.source[:63],
-                    counts[step.merged_id],
-                    [dict(item) for item in step.moved_identifiers],
-                    taken,
-                    lost,
-                    undo[step.merged_id],
-                )
-                for step, taken, lost in merges
-            ],
-        )
         applied.merges = len(merges)
     if changed_profiles:
         _updated_write(tenant_id=tenant_id, profile_ids=changed_profiles, now=now)
     return applied
+
+
+def _merges_write(
+    *,
+    tenant_id: int,
+    merges: Sequence[tuple[MergeStep, list[str], list[dict[str, Any]]]],
+    undo: dict[uuid.UUID, dict[str, Any]],
+    now: dt.datetime,
+) -> dict[uuid.UUID, uuid.UUID]:
+    """The merges of the batch after their attributes: the other apps' rows move (the merge
+    handlers, in key order), the merged profiles become tombstones and each merge gets its
+    ledger row. Returns merged profile -> final survivor."""
+    pairs = [(step.merged_id, step.survivor_id) for step, _, _ in merges]
+    counts: dict[uuid.UUID, dict[str, int]] = {
+        step.merged_id: {"identifiers": len(step.moved_identifiers), "attributes": len(taken)}
+        for step, taken, _ in merges
+    }
+    for merged_id, tombstones in _tombstones_before(tenant_id=tenant_id, pairs=pairs).items():
+        undo[merged_id]["tombstones"] = tombstones
+    for key in sorted(_handlers):
+        for merged_id, moved in (_handlers[key](tenant_id=tenant_id, pairs=pairs) or {}).items():
+            target = counts[merged_id]
+            for name, count in moved.items():
+                if isinstance(count, int):
+                    target[name] = target.get(name, 0) + count
+                else:  # the detail a revert needs, e.g. the moved endpoints and their flags
+                    undo[merged_id][name] = count
+    final = merge_final_survivors(pairs)
+    _tombstones_write(tenant_id=tenant_id, final=final, now=now)
+    merged_count = len(merges)
+    transaction.on_commit(lambda: MERGES.inc(merged_count))  # counted when (and if) they commit
+    # The ledger rows go in with COPY: no model instances, no client-side parameters.
+    rows_insert(
+        MergeLedgerEntry,
+        LEDGER_COLUMNS,
+        [
+            (
+                tenant_id,
+                now,
+                step.survivor_id,
+                step.merged_id,
+                step.rule,
+                step.matched_by or "",
+                step.identifier_type,
+                step.identifier_value,
+                step.trigger[:512],
+                step.source[:63],
+                counts[step.merged_id],
+                [dict(item) for item in step.moved_identifiers],
+                taken,
+                lost,
+                undo[step.merged_id],
+            )
+            for step, taken, lost in merges
+        ],
+    )
+    return final
 
 
 def _updated_write(*, tenant_id: int, profile_ids: Collection[uuid.UUID], now: dt.datetime) -> None:

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import models
+from django.db import connection, models
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import JSONObject, TruncDate
 
+from cdp_project.core.bulk import array_literal
 from cdp_project.core.compiled import CompiledQuery, Read
 from contracts.models import DerivedAttributeDefinition
-from contracts.selectors import derived_backfilling_exists
+from contracts.selectors import derived_attribute_statuses, derived_backfilling_exists
 
+from .extensions import profile_sections
 from .models import AttributeValue, DerivedValue, MergeLedgerEntry, Profile
 
 # Merges compress chains, so a tombstone normally points straight at a live profile;
@@ -39,6 +42,32 @@ def profile_get_live(*, tenant_id: int, profile_id: uuid.UUID) -> tuple[Profile,
     return profile, (profile_id if profile.pk != profile_id else None)
 
 
+@dataclass(frozen=True)
+class ProfileDetail:
+    profile: Profile
+    requested_id: uuid.UUID | None
+    attributes: dict[str, object]
+    derived: dict[str, object]
+    identifiers: list[Any]  # identity's Identifier rows, through the `identifiers` section
+    derived_status: dict[str, str] = field(default_factory=dict)
+    sections: dict[str, object] = field(default_factory=dict)
+
+
+def profile_detail_build(*, tenant_id: int, profile: Profile, requested_id: uuid.UUID | None) -> ProfileDetail:
+    """Everything `GET /api/v1/profiles/{id}` shows of a live profile: its values, and the
+    sections higher apps registered (identity's identifiers, channels' endpoints and readiness)."""
+    sections = profile_sections(tenant_id=tenant_id, profile_id=profile.pk)
+    return ProfileDetail(
+        profile=profile,
+        requested_id=requested_id,
+        attributes=profile_attributes(profile_id=profile.pk),
+        derived=profile_derived(profile_id=profile.pk),
+        derived_status=derived_attribute_statuses(tenant_id=tenant_id),
+        identifiers=sections.pop("identifiers"),
+        sections=sections,
+    )
+
+
 def profile_attributes(*, profile_id: uuid.UUID) -> dict[str, object]:
     """Current attribute values by name; removed attributes are left out."""
     rows = AttributeValue.objects.filter(profile_id=profile_id, value__isnull=False).order_by("name")
@@ -57,6 +86,49 @@ def profile_derived(*, profile_id: uuid.UUID) -> dict[str, object]:
     backfilling = derived_backfilling_exists(tenant_id=OuterRef("tenant_id"), name=OuterRef("name"))
     rows = DerivedValue.objects.filter(~backfilling, profile_id=profile_id).order_by("name")
     return {name: value for name, value in rows.values_list("name", "value")}
+
+
+def profile_derived_rows(*, tenant_id: int, profile_id: uuid.UUID) -> QuerySet[DerivedValue]:
+    """Every derived value row of the profile by name, backfilling ones included (for the admin)."""
+    return DerivedValue.objects.filter(tenant_id=tenant_id, profile_id=profile_id).order_by("name")
+
+
+def derived_values_stored(
+    *, tenant_id: int, profile_ids: Collection[uuid.UUID], names: Collection[str]
+) -> list[tuple[int, uuid.UUID, str, int, object, Any, bool]]:
+    """The stored derived values of these profiles and names, as
+    (pk, profile_id, name, count, value, occurred_at, exact), in one query: ingest folds new
+    events into them (PostgreSQL: the ids and names bound as two arrays, values decoded here)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"SELECT id, profile_id, name, count, value, occurred_at, exact FROM {DerivedValue._meta.db_table}"  # noqa: S608
+                " WHERE tenant_id = %s AND profile_id = ANY(%s::uuid[]) AND name = ANY(%s::varchar[])",
+                [tenant_id, array_literal(sorted(profile_ids)), array_literal(sorted(names))],
+            )
+            return [
+                (pk, pid, name, count, None if value is None else json.loads(value), at, exact)
+                for pk, pid, name, count, value, at, exact in cursor.fetchall()
+            ]
+    stored = DerivedValue.objects.filter(tenant_id=tenant_id, profile_id__in=profile_ids, name__in=names)
+    return list(stored.values_list("pk", "profile_id", "name", "count", "value", "occurred_at", "exact"))
+
+
+def profiles_live(*, tenant_id: int) -> QuerySet[Profile]:
+    """The tenant's live profiles (merge tombstones left out), not yet run."""
+    return Profile.objects.filter(tenant_id=tenant_id, merged_into__isnull=True)
+
+
+def attribute_values_present(*, tenant_id: int, profile: Any, name: str) -> QuerySet[AttributeValue]:
+    """The row holding a value of attribute `name` for `profile` (an id or an `OuterRef`,
+    for `EXISTS` subqueries in segments)."""
+    return AttributeValue.objects.filter(tenant_id=tenant_id, profile_id=profile, name=name, value__isnull=False)
+
+
+def derived_values_present(*, tenant_id: int, profile: Any, name: str) -> QuerySet[DerivedValue]:
+    """The row holding a value of derived attribute `name` for `profile` (an id or an
+    `OuterRef`, for `EXISTS` subqueries in segments)."""
+    return DerivedValue.objects.filter(tenant_id=tenant_id, profile_id=profile, name=name, value__isnull=False)
 
 
 def _profile_values_query(*, tenant_id: int, profile_id: uuid.UUID) -> QuerySet:

@@ -1,21 +1,99 @@
-"""Writes of the profiles app: attribute values."""
+"""Writes of the profiles app: profile rows, attribute values and derived values. Other apps
+(identity creates profiles, ingest keeps derived values) write these tables only through here."""
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 
+from django.db import connection
 from django.utils import timezone
 
+from cdp_project.core.bulk import ids_in, rows_insert, rows_update
+from cdp_project.core.jsonvalues import canonical_json
+
 from .locks import profiles_lock
-from .models import AttributeValue, Profile
+from .models import AttributeValue, DerivedValue, Profile
+
+# A derived value as ingest folds it: (profile_id, name, value, number, count, occurred_at, exact).
+DerivedRow = tuple[uuid.UUID, str, object, float | None, int, dt.datetime | None, bool]
+# A changed stored derived value: (pk, count, value, number, occurred_at, exact).
+DerivedChange = tuple[int, int, object, float | None, dt.datetime | None, bool]
 
 
-def canonical_json(value: object) -> str:
-    """The tie-breaker for equal occurred_at: any arrival order converges on the same value."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+def profile_create(*, tenant_id: int) -> uuid.UUID:
+    """A new, empty live profile (one INSERT); returns its id."""
+    return Profile.objects.create(tenant_id=tenant_id).pk
+
+
+def profiles_create(*, tenant_id: int, profile_ids: Sequence[uuid.UUID], now: dt.datetime) -> None:
+    """New, empty live profiles with the given ids, in one statement (none: no statement)."""
+    rows_insert(
+        Profile, ["id", "tenant", "created_at", "updated_at"], [(pid, tenant_id, now, now) for pid in profile_ids]
+    )
+
+
+def profile_touch(*, profile_id: uuid.UUID, now: dt.datetime) -> None:
+    """Mark the profile changed at `now` (one UPDATE), when something of another app that
+    belongs to it (an identifier) changed."""
+    Profile.objects.filter(pk=profile_id).update(updated_at=now)
+
+
+def derived_values_save(
+    *, tenant_id: int, created: Sequence[DerivedRow], changed: Sequence[DerivedChange], now: dt.datetime
+) -> None:
+    """Store folded derived values: one INSERT for the new ones and one UPDATE for the
+    changed ones (plain rows, no ORM instances or CASE expressions: ingest's hot path);
+    an empty side costs no statement. Runs in the caller's transaction, which holds the
+    profiles' row locks."""
+    rows_insert(
+        DerivedValue,
+        ["tenant", "profile", "name", "value", "number", "count", "occurred_at", "exact", "updated_at"],
+        [
+            (tenant_id, pid, name, value, number, count, at, exact, now)
+            for pid, name, value, number, count, at, exact in created
+        ],
+    )
+    rows_update(
+        DerivedValue,
+        ["count", "value", "number", "occurred_at", "exact", "updated_at"],
+        [(*row, now) for row in changed],
+        tenant_id=tenant_id,
+    )
+
+
+def derived_values_create(*, tenant_id: int, rows: Sequence[DerivedRow]) -> None:
+    """Store recomputed derived values (a profile's names were deleted first), in batches of 1000."""
+    values = [
+        DerivedValue(
+            tenant_id=tenant_id,
+            profile_id=profile_id,
+            name=name,
+            value=value,
+            number=number,
+            count=count,
+            occurred_at=occurred_at,
+            exact=exact,
+        )
+        for profile_id, name, value, number, count, occurred_at, exact in rows
+    ]
+    DerivedValue.objects.bulk_create(values, batch_size=1000)
+
+
+def derived_values_delete(
+    *, tenant_id: int, profile_ids: Collection[uuid.UUID], names: Collection[str] | None = None
+) -> None:
+    """Delete the profiles' derived values (only the named ones, given `names`), in one statement."""
+    if names is not None:
+        DerivedValue.objects.filter(tenant_id=tenant_id, name__in=names, profile_id__in=profile_ids).delete()
+        return
+    condition, ids = ids_in(DerivedValue, "profile", profile_ids)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"DELETE FROM {DerivedValue._meta.db_table} WHERE tenant_id = %s AND {condition}",  # noqa: S608
+            [tenant_id, *ids],
+        )
 
 
 def attribute_wins(

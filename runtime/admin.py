@@ -11,6 +11,7 @@ from django.contrib import admin
 from django.forms.models import BaseInlineFormSet
 from django.http import HttpRequest
 
+from cdp_project.core.admin_base import ReadOnlyAdminMixin
 from tenants.console import CommaSeparatedValuesField
 from tenants.scoping import TenantScopedAdmin, TenantScopedTabularInline
 
@@ -131,7 +132,7 @@ class VariableValueInline(TenantScopedTabularInline):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(TenantScopedAdmin):
+class ParticipantAdmin(ReadOnlyAdminMixin, TenantScopedAdmin):
     list_display = ["id", "campaign", "profile", "tenant", "created_at"]
     list_filter = ["campaign__active", "tenant"]
     list_select_related = ["campaign", "tenant"]
@@ -139,12 +140,3 @@ class ParticipantAdmin(TenantScopedAdmin):
     readonly_fields = ["id", "tenant", "campaign", "profile", "created_at"]
     fields = readonly_fields
     inlines = [VariableValueInline]
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False

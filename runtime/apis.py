@@ -16,7 +16,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cdp_project.core.errors import FieldProblem, bad_request, pointer, unprocessable
+from cdp_project.core.errors import FieldProblem, Problem, pointer
 from cdp_project.core.pagination import paginate
 from cdp_project.core.timestamps import format_utc
 from tenants.api_base import TenantAPIView
@@ -265,7 +265,7 @@ class RuntimeVariablesApi(RuntimeAPIView):
     def patch(self, request: Request) -> Response:
         body = request.data
         if not isinstance(body, dict):
-            raise bad_request("not_an_object", "The body must be a JSON object.")
+            raise Problem.NOT_AN_OBJECT.error("The body must be a JSON object.")
         problems = [
             FieldProblem(pointer(name), "unknown_field", f"Unknown field {name!r}; only 'variables' may be sent.")
             for name in sorted(body)
@@ -274,7 +274,7 @@ class RuntimeVariablesApi(RuntimeAPIView):
         if "variables" not in body:
             problems.insert(0, FieldProblem("/variables", "required", "This field is required."))
         if problems:
-            raise unprocessable("validation_error", "Invalid request", "The body is malformed.", problems)
+            raise Problem.VALIDATION_ERROR.error("The body is malformed.", problems)
         variables = services.participant_variables_set(
             participant=self.principal.participant, changes=body["variables"]
         )

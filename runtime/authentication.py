@@ -15,7 +15,7 @@ from rest_framework import authentication
 from rest_framework.request import Request
 from rest_framework_simplejwt.exceptions import TokenError
 
-from cdp_project.core.errors import ProblemError
+from cdp_project.core.errors import Problem, ProblemError
 from tenants.models import Tenant
 
 from .models import Campaign, Participant
@@ -43,16 +43,15 @@ class RuntimePrincipal:
         return self.participant.profile_id
 
 
-def _refused(code: str, title: str, detail: str) -> ProblemError:
-    header = f'{REALM}, error="invalid_token", error_description="{title}"'
-    return ProblemError(code=code, title=title, status=401, detail=detail, headers={"WWW-Authenticate": header})
+def _refused(problem: Problem, detail: str) -> ProblemError:
+    header = f'{REALM}, error="invalid_token", error_description="{problem.title}"'
+    return problem.error(detail, headers={"WWW-Authenticate": header})
 
 
 def participant_gone() -> ProblemError:
     """401 `token_revoked`: the token's participant no longer exists."""
     return _refused(
-        "token_revoked",
-        "Token revoked",
+        Problem.TOKEN_REVOKED,
         "The participant of this token no longer exists (it may have been combined in a merge); "
         "ask the backend for a new token.",
     )
@@ -66,21 +65,21 @@ class RuntimeTokenAuthentication(authentication.BaseAuthentication):
         try:
             text = header.decode("ascii")
         except UnicodeDecodeError:
-            raise _refused("invalid_token", "Invalid token", "The Authorization header is not ASCII.") from None
+            raise _refused(Problem.INVALID_TOKEN, "The Authorization header is not ASCII.") from None
         keyword, _, raw = text.partition(" ")
         if keyword.lower() != KEYWORD.lower():
             return None  # an API key or another scheme: the runtime endpoints answer 401 not_authenticated
         raw = raw.strip()
         if not raw or " " in raw:
-            raise _refused("invalid_token", "Invalid token", "Use 'Authorization: Bearer <token>' with one token.")
+            raise _refused(Problem.INVALID_TOKEN, "Use 'Authorization: Bearer <token>' with one token.")
         try:
             claims = runtime_token_decode(raw=raw)
         except TokenExpired:
             raise _refused(
-                "token_expired", "Token expired", "The runtime token has expired; ask the backend for a new one."
+                Problem.TOKEN_EXPIRED, "The runtime token has expired; ask the backend for a new one."
             ) from None
         except TokenError as error:
-            raise _refused("invalid_token", "Invalid token", f"The runtime token was refused: {error}.") from None
+            raise _refused(Problem.INVALID_TOKEN, f"The runtime token was refused: {error}.") from None
         participant = participant_for_token(
             tenant_id=claims.tenant_id, campaign_key=claims.campaign_key, participant_id=claims.participant_id
         )
@@ -88,8 +87,7 @@ class RuntimeTokenAuthentication(authentication.BaseAuthentication):
             raise participant_gone()
         if not participant.campaign.active:
             raise _refused(
-                "token_revoked",
-                "Token revoked",
+                Problem.TOKEN_REVOKED,
                 f"The campaign '{participant.campaign.key}' is not active; its runtime tokens no longer work.",
             )
         principal = RuntimePrincipal(

@@ -242,7 +242,3 @@ def runtime_context_get(*, participant: Participant) -> RuntimeContext:
         channels={channel: state.as_public() for channel, state in readiness.items()},
         variables=variables,
     )
-
-
-def participant_queryset(*, tenant: Tenant) -> QuerySet[Participant]:
-    return Participant.objects.filter(tenant=tenant).select_related("campaign")

@@ -10,8 +10,8 @@ from typing import Any
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
-from cdp_project.core.errors import FieldProblem, ProblemError, not_found, unprocessable
-from identity.concurrency import run_with_retries
+from cdp_project.core.errors import FieldProblem, Problem, ProblemError, already_exists, not_found, problems_detail
+from cdp_project.core.retries import run_with_retries
 from identity.normalization import identity_normalize
 from identity.selectors import identifier_owner_get
 from identity.types import IDENTIFIER_TYPES
@@ -29,9 +29,7 @@ from .variables import VariableSpec
 
 
 def _already_exists(key: str) -> ProblemError:
-    return ProblemError(
-        code="already_exists", title="Already exists", status=409, detail=f"A campaign {key!r} exists already."
-    )
+    return already_exists(f"A campaign {key!r} exists already.")
 
 
 def campaign_create(
@@ -125,9 +123,7 @@ def _profile_by_identity(*, tenant: Tenant, identity: Any) -> uuid.UUID:
     normalized = identity_normalize(tenant=tenant, identity=identity)
     if normalized.problems:
         count = len(normalized.problems)
-        raise unprocessable(
-            "invalid_identity", "Invalid identity", f"{count} problem(s) in identity", normalized.problems
-        )
+        raise Problem.INVALID_IDENTITY.error(f"{count} problem(s) in identity", normalized.problems)
     for type_ in IDENTIFIER_TYPES:
         value = normalized.values.get(type_)
         if value is None:
@@ -147,9 +143,7 @@ def runtime_session_create(
     participant on first use. The profile is found by identity (lookup only) or by id
     (merged ids lead to the survivor). Unknown or inactive campaign, unknown profile: 404."""
     if (identity is None) == (profile_id is None):
-        raise unprocessable(
-            "validation_error",
-            "Invalid request",
+        raise Problem.VALIDATION_ERROR.error(
             "Give exactly one of identity and profileId.",
             [FieldProblem("/identity", "required", "Give exactly one of identity and profileId.")],
         )
@@ -240,13 +234,7 @@ def participant_variables_set(*, participant: Participant, changes: Any) -> dict
             checker = campaign_checker(campaign=participant.campaign, version=version)
             problems = checker.problems(changes)
             if problems:
-                count = len(problems)
-                raise unprocessable(
-                    "invalid_variables",
-                    "Invalid campaign variables",
-                    f"{count} problem{'s' if count != 1 else ''} in variables",
-                    problems,
-                )
+                raise Problem.INVALID_VARIABLES.error(problems_detail(len(problems), "variables"), problems)
             stored = checker.by_name(participant_stored_values(participant=participant))
             written = [
                 VariableValue(

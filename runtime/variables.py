@@ -6,12 +6,12 @@ check), so a campaign variable and an event property can never disagree about wh
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cdp_project.core.errors import FieldProblem, ProblemError, pointer
+from cdp_project.core.jsonvalues import json_size
 from contracts import specs
 from contracts.types import FieldSpec
 from contracts.validator import ValueCheck, compile_value_check
@@ -47,7 +47,7 @@ def value_problem(check: ValueCheck, value: Any) -> tuple[str, str] | None:
     outcome = check(value)
     if outcome is not None:
         return outcome
-    size = len(json.dumps(value, ensure_ascii=False, separators=(",", ":")).encode())
+    size = json_size(value)
     if size > MAX_VALUE_BYTES:
         return "too_large", f"the value takes {size} bytes serialized; at most {MAX_VALUE_BYTES} are kept"
     return None

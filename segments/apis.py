@@ -15,7 +15,7 @@ from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from cdp_project.core.errors import ProblemError
+from cdp_project.core.errors import Problem
 from cdp_project.core.pagination import paginate
 from cdp_project.core.schema import page_of, problem
 from channels.types import CHANNELS
@@ -124,11 +124,8 @@ class SegmentExportApi(TenantAPIView):
         spec = exports.export_spec_parse(tenant_id=self.tenant.pk, params=request.query_params.dict())
         limit = settings.CDP_EXPORT_STREAM_MAX_ROWS
         if exports.export_row_count(segment=segment, spec=spec, up_to=limit + 1) > limit:
-            raise ProblemError(
-                code="export_too_large",
-                title="Export too large to stream",
-                status=422,
-                detail=f"This export has more than {limit:,} rows, too many to stream in one request: "
+            raise Problem.EXPORT_TOO_LARGE.error(
+                f"This export has more than {limit:,} rows, too many to stream in one request: "
                 f"POST /api/v1/segments/{segment.key}/exports with the same channel, format and attributes "
                 "runs it as a job, whose result links the file.",
             )

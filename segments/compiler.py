@@ -24,8 +24,8 @@ from django.db.models import BooleanField, Count, Exists, Expression, F, OuterRe
 from django.utils import timezone
 
 from channels.selectors import ready_endpoints
-from ingest.models import Event
-from profiles.models import AttributeValue, DerivedValue, Profile
+from ingest.selectors import events_of_type
+from profiles.selectors import attribute_values_present, derived_values_present, profiles_live
 
 from .language import (
     KIND_BOOLEAN,
@@ -227,18 +227,14 @@ class _Compiler:
         raise TypeError(f"unknown node {node!r}")
 
     def attribute(self, node: AttributeCondition) -> Q:
-        rows = AttributeValue.objects.filter(
-            tenant_id=self.tenant_id, profile_id=OuterRef(self.profile), name=node.name, value__isnull=False
-        )
+        rows = attribute_values_present(tenant_id=self.tenant_id, profile=OuterRef(self.profile), name=node.name)
         if node.comparison.op != "exists":
             rows = rows.filter(JsonCompare("value", None, node.comparison, scalar_index=True))
         return Q(Exists(rows))
 
     def derived(self, node: DerivedCondition) -> Q:
         comparison = node.comparison
-        rows = DerivedValue.objects.filter(
-            tenant_id=self.tenant_id, profile_id=OuterRef(self.profile), name=node.name, value__isnull=False
-        )
+        rows = derived_values_present(tenant_id=self.tenant_id, profile=OuterRef(self.profile), name=node.name)
         if comparison.op == "exists":
             return Q(Exists(rows))
         if comparison.kind == KIND_NUMBER:
@@ -252,7 +248,7 @@ class _Compiler:
         return q
 
     def event(self, node: EventCondition) -> Q:
-        events = Event.objects.filter(tenant_id=self.tenant_id, event_type=node.event_type)
+        events = events_of_type(tenant_id=self.tenant_id, event_type=node.event_type)
         if node.within is not None:
             events = events.filter(occurred_at__gte=self.now - node.within)
         for condition in node.where:
@@ -279,16 +275,12 @@ def _number_lookup(column: str, comparison: Comparison) -> Q:
     return Q(**{f"{column}__{name}": comparison.value})
 
 
-def live_profiles(*, tenant_id: int) -> QuerySet[Profile]:
-    return Profile.objects.filter(tenant_id=tenant_id, merged_into__isnull=True)
-
-
 def members_queryset(
     *, tenant_id: int, checked: CheckedDefinition, now: dt.datetime | None = None
-) -> QuerySet[Profile]:
+) -> QuerySet:
     """The live profiles of the tenant matching the definition: one SQL query. `now`
     anchors `within` (the time of the request by default)."""
-    return live_profiles(tenant_id=tenant_id).filter(members_condition(tenant_id=tenant_id, checked=checked, now=now))
+    return profiles_live(tenant_id=tenant_id).filter(members_condition(tenant_id=tenant_id, checked=checked, now=now))
 
 
 def members_condition(

@@ -18,12 +18,13 @@ from __future__ import annotations
 import os
 import time
 import uuid
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from django.conf import settings
 
-from cdp_project.core.errors import ProblemError, not_found
+from cdp_project.core.errors import Problem, ProblemError, not_found
 from jobs.models import Job
 from jobs.registry import Progress
 from jobs.selectors import job_get
@@ -89,12 +90,8 @@ def _spec_at_run(*, job: Job, params: dict[str, Any]) -> ExportSpec:
             body={"channel": params["channel"], "format": params["format"], "attributes": params["attributes"]},
         )
     except ProblemError as error:  # an attribute removed since the export was asked for
-        raise ProblemError(
-            code=error.code,
-            title=error.title,
-            status=error.status,
-            detail="; ".join(f"{p.pointer}: {p.detail}" for p in error.errors) or error.detail,
-        ) from None
+        detail = "; ".join(f"{p.pointer}: {p.detail}" for p in error.errors) or error.detail
+        raise replace(error, detail=detail, errors=(), headers={}) from None
 
 
 def segment_export_job(job: Job, params: dict[str, Any], progress: Progress) -> dict[str, Any]:
@@ -122,7 +119,7 @@ def segment_export_job(job: Job, params: dict[str, Any], progress: Progress) -> 
         if error.code != DERIVED_BACKFILLING_CODE:
             raise
         # A recompute began after the export was asked for: worth a retry later (a 503 is transient).
-        raise ProblemError(code=error.code, title=error.title, status=503, detail=error.detail) from None
+        raise replace(error, status=503, errors=(), headers={}) from None
     total = rows_done + remaining
     progress(done=rows_done, total=total)
 
@@ -214,22 +211,14 @@ def export_job_file(*, tenant_id: int, job_id: str) -> tuple[Job, Path]:
     if job.kind != JOB_SEGMENT_EXPORT:
         raise not_found("No such export.")
     if job.status == Job.Status.FAILED:
-        raise ProblemError(
-            code="export_failed", title="Export failed", status=409, detail=f"The export job failed: {job.error}"
-        )
+        raise Problem.EXPORT_FAILED.error(f"The export job failed: {job.error}")
     if job.status != Job.Status.SUCCEEDED:
-        raise ProblemError(
-            code="export_not_ready",
-            title="Export not ready",
-            status=409,
-            detail=f"The export job is {job.status}; GET /api/v1/jobs/{job.pk} says when it has succeeded.",
+        raise Problem.EXPORT_NOT_READY.error(
+            f"The export job is {job.status}; GET /api/v1/jobs/{job.pk} says when it has succeeded.",
         )
     path = export_path(job=job)
     if not path.is_file():
-        raise ProblemError(
-            code="export_gone",
-            title="Export file gone",
-            status=410,
-            detail="The file was removed (exports are kept CDP_EXPORT_RETENTION_HOURS); run the export again.",
+        raise Problem.EXPORT_GONE.error(
+            "The file was removed (exports are kept CDP_EXPORT_RETENTION_HOURS); run the export again.",
         )
     return job, path

@@ -25,7 +25,8 @@ from typing import Any
 from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import F, FilteredRelation, Q, QuerySet
 
-from cdp_project.core.errors import FieldProblem, unprocessable
+from cdp_project.core.errors import FieldProblem, Problem
+from cdp_project.core.jsonvalues import compact_json
 from channels.selectors import ready_endpoints
 from channels.types import CHANNELS
 from contracts.models import DERIVED_BACKFILLING
@@ -121,7 +122,7 @@ def _spec_build(
                 FieldProblem(at, "unknown_attribute", f"{name[:60]!r} is not an attribute or derived attribute.")
             )
     if problems:
-        raise unprocessable("invalid_export", "Invalid export request", f"{len(problems)} problem(s)", problems)
+        raise Problem.INVALID_EXPORT.error(f"{len(problems)} problem(s)", problems)
     return ExportSpec(channel=channel, format=output, columns=tuple(columns))
 
 
@@ -256,7 +257,7 @@ def _csv_cell(value: Any) -> str:
         if value.startswith(_FORMULA_START) or (value[:1] in "+-" and not value[1:2].isdigit() and value):
             return "'" + value
         return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return compact_json(value)
 
 
 def export_encode(*, rows: Iterable[Mapping[str, Any]], spec: ExportSpec, header: bool = True) -> Iterator[str]:
@@ -265,7 +266,7 @@ def export_encode(*, rows: Iterable[Mapping[str, Any]], spec: ExportSpec, header
     names = [*FIXED_COLUMNS, *(c.name for c in spec.columns)]
     if spec.format == "ndjson":
         for row in rows:
-            yield json.dumps(row, ensure_ascii=False, separators=(",", ":")) + "\n"
+            yield compact_json(row) + "\n"
         return
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")

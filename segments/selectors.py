@@ -10,15 +10,14 @@ from contextlib import contextmanager
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Q, QuerySet
 
-from cdp_project.core.errors import FieldProblem, ProblemError, not_found, unprocessable
-from profiles.models import Profile
+from cdp_project.core.errors import FieldProblem, Problem, ProblemError, not_found
 
 from .compiler import members_condition, members_queryset
 from .language import CheckedDefinition, ContractView, definition_check
 from .models import Segment
 
 SAMPLE_SIZE = 20
-DERIVED_BACKFILLING_CODE = "derived_backfilling"
+DERIVED_BACKFILLING_CODE = Problem.DERIVED_BACKFILLING.code
 # The session settings of a member count on PostgreSQL. No JIT: a count reads a good part of
 # the tenant's rows, so its plan's cost passes jit_above_cost, and compiling its expressions
 # takes about 0.1 s, more than it saves on a read of well under a second. A work_mem for the
@@ -60,9 +59,7 @@ def segment_checked(*, segment: Segment, contract: ContractView | None = None) -
     contract = contract if contract is not None else ContractView(segment.tenant_id)
     checked, problems = definition_check(definition=segment.definition, contract=contract)
     if checked is None:
-        raise unprocessable(
-            "segment_invalid",
-            "Segment no longer matches the contracts",
+        raise Problem.SEGMENT_INVALID.error(
             f"Segment {segment.key!r} uses contract fields that changed; fix its definition.",
             tuple(FieldProblem(p.pointer, p.code, p.detail) for p in problems),
         )
@@ -72,11 +69,8 @@ def segment_checked(*, segment: Segment, contract: ContractView | None = None) -
 def derived_backfilling_error(*, segment: Segment, problems: Sequence[FieldProblem]) -> ProblemError:
     """409 `derived_backfilling`: the answer would read derived values still being computed."""
     names = sorted({p.detail for p in problems})
-    return ProblemError(
-        code=DERIVED_BACKFILLING_CODE,
-        title="Derived attribute still backfilling",
-        status=409,
-        detail=(
+    return Problem.DERIVED_BACKFILLING.error(
+        (
             f"Segment {segment.key!r} reads {', '.join(repr(n) for n in names)}, whose values are still being "
             "computed from the stored events, so the answer would be incomplete. Try again once "
             "GET /api/v1/derived-attributes/{name} says status ready."
@@ -87,7 +81,7 @@ def derived_backfilling_error(*, segment: Segment, problems: Sequence[FieldProbl
 
 def segment_members(
     *, segment: Segment, now: dt.datetime | None = None, incomplete: Sequence[FieldProblem] = ()
-) -> QuerySet[Profile]:
+) -> QuerySet:
     """The segment's live members (one query, not yet run).
 
     Never an incomplete answer: when a derived attribute the definition reads is still

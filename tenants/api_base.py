@@ -7,7 +7,7 @@ from typing import Any
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from cdp_project.core.errors import bad_request
+from cdp_project.core.errors import Problem
 
 from .authentication import ApiKeyAuthentication, ApiKeyPrincipal
 from .models import Tenant
@@ -31,7 +31,7 @@ class TenantAPIView(APIView):
         body is never read as an empty object)."""
         data = request.data
         if request.stream is None:
-            raise bad_request("malformed_json", "The body is empty; a JSON object was expected.")
+            raise Problem.MALFORMED_JSON.error("The body is empty; a JSON object was expected.")
         if not isinstance(data, dict):
-            raise bad_request("not_an_object", "The body must be a JSON object.")
+            raise Problem.NOT_AN_OBJECT.error("The body must be a JSON object.")
         return data

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
+from cdp_project.core.errors import FieldProblem, Problem, ProblemError, already_exists
 
 from . import keys
 from .models import SCOPE_INGEST, SCOPES, ApiKey, Operator, Tenant, validate_region
@@ -18,7 +18,7 @@ from .write_keys import source_exists
 
 
 def _invalid(pointer: str, code: str, detail: str) -> ProblemError:
-    return unprocessable("validation_error", "Invalid request", detail, [FieldProblem(pointer, code, detail)])
+    return Problem.VALIDATION_ERROR.error(detail, [FieldProblem(pointer, code, detail)])
 
 
 def tenant_create(*, slug: str, name: str, default_region: str = "GB") -> Tenant:
@@ -38,9 +38,7 @@ def tenant_create(*, slug: str, name: str, default_region: str = "GB") -> Tenant
         with transaction.atomic():
             tenant.save()
     except IntegrityError:
-        raise ProblemError(
-            code="already_exists", title="Already exists", status=409, detail=f"A tenant {slug!r} exists already."
-        ) from None
+        raise already_exists(f"A tenant {slug!r} exists already.") from None
     return tenant
 
 
@@ -71,9 +69,7 @@ def api_key_create(
         if normalized != [SCOPE_INGEST]:
             raise _invalid("/scopes", "write_key_scope", "A key bound to a source carries the ingest scope only.")
         if not source_exists(tenant=tenant, key=source):
-            raise unprocessable(
-                "unknown_source",
-                "Unknown source",
+            raise Problem.UNKNOWN_SOURCE.error(
                 f"{source!r} is not a registered source of tenant {tenant.slug!r}; create it first.",
                 [FieldProblem("/source", "unknown_source", f"{source!r} is not a registered source")],
             )
@@ -118,9 +114,7 @@ def operator_create(*, tenant: Tenant, username: str, password: str, email: str 
     if not username:
         raise _invalid("/username", "required", "An operator needs a username.")
     if User.objects.filter(username=username).exists():
-        raise ProblemError(
-            status=409, code="already_exists", title="Already exists", detail=f"The user {username!r} already exists."
-        )
+        raise already_exists(f"The user {username!r} already exists.")
     candidate = User(username=username, email=email)
     try:
         validate_password(password, user=candidate)

@@ -12,21 +12,23 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 
-from .errors import ProblemError
+from .errors import Problem, ProblemError
 from .parsers import read_bounded
-from .problems import PROBLEM_CONTENT_TYPE, is_api_path, problem_response, unavailable_response
+from .problems import (
+    INTERNAL_ERROR_DETAIL,
+    PROBLEM_CONTENT_TYPE,
+    error_response,
+    is_api_path,
+    problem_response,
+    unavailable_response,
+)
+from .text import unstorable_reason
 
 logger = logging.getLogger(__name__)
 
 
 def _unstorable(text: str) -> bool:
-    if "\x00" in text:
-        return True
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
+    return unstorable_reason(text) is not None
 
 
 class RefuseUnstorableInputMiddleware:
@@ -45,10 +47,7 @@ class RefuseUnstorableInputMiddleware:
                         break
             if where is not None:
                 return problem_response(
-                    code="invalid_characters",
-                    title="Bad request",
-                    status=400,
-                    detail=f"{where.capitalize()} contains a NUL character or a lone surrogate.",
+                    Problem.INVALID_CHARACTERS, f"{where.capitalize()} contains a NUL character or a lone surrogate."
                 )
         return self.get_response(request)
 
@@ -75,38 +74,39 @@ class ChunkedBodyMiddleware:
     def _read(request: HttpRequest) -> HttpResponse | None:
         if not request.META.get("wsgi.input_terminated") or "wsgi.input" not in request.META:
             response = problem_response(
-                code="length_required",
-                title="Length required",
-                status=411,
-                detail="This server does not read chunked request bodies: send the body with a Content-Length.",
+                Problem.LENGTH_REQUIRED,
+                "This server does not read chunked request bodies: send the body with a Content-Length.",
             )
             response["Connection"] = "close"  # the unread chunks must not be taken for the next request
             return response
         try:
             raw = read_bounded(request.META["wsgi.input"], None, settings.CDP_MAX_BODY_BYTES)
         except ProblemError as error:
-            return problem_response(code=error.code, title=error.title, status=error.status, detail=error.detail)
+            return error_response(error)  # read_bounded: 413 payload_too_large
         # From here on the request is one with a known length, read from memory.
         request.META["CONTENT_LENGTH"] = str(len(raw))
         request._stream = io.BytesIO(raw)  # noqa: SLF001 - HttpRequest reads its body from _stream
         return None
 
 
-_CODES = {
-    400: ("bad_request", "Bad request"),
-    403: ("permission_denied", "Permission denied"),
-    404: ("not_found", "Not found"),
-    405: ("method_not_allowed", "Method not allowed"),
-    411: ("length_required", "Length required"),
-    413: ("payload_too_large", "Payload too large"),
-    414: ("uri_too_long", "URI too long"),
-    431: ("headers_too_large", "Request header fields too large"),
-    500: ("internal_error", "Internal server error"),
-    503: ("service_unavailable", "Service unavailable"),
+_PROBLEMS = {
+    problem.status: problem
+    for problem in (
+        Problem.BAD_REQUEST,
+        Problem.PERMISSION_DENIED,
+        Problem.NOT_FOUND,
+        Problem.METHOD_NOT_ALLOWED,
+        Problem.LENGTH_REQUIRED,
+        Problem.PAYLOAD_TOO_LARGE,
+        Problem.URI_TOO_LONG,
+        Problem.HEADERS_TOO_LARGE,
+        Problem.INTERNAL_ERROR,
+        Problem.SERVICE_UNAVAILABLE,
+    )
 }
 _DETAILS = {
     404: "No API resource at {path}.",
-    500: "The server failed to handle the request; nothing was leaked. Retry later.",
+    500: INTERNAL_ERROR_DETAIL,
 }
 _KEPT_HEADERS = ("Retry-After", "Allow", "WWW-Authenticate", "Connection")
 
@@ -128,9 +128,12 @@ class ProblemResponsesMiddleware:
         if response.get("Content-Type", "").startswith(PROBLEM_CONTENT_TYPE):
             return response
         status = response.status_code
-        code, title = _CODES.get(status, (f"http_{status}", response.reason_phrase or "Error"))
+        known = _PROBLEMS.get(status)
+        code, title = (known.code, known.title) if known else (f"http_{status}", response.reason_phrase or "Error")
         detail = _DETAILS.get(status, f"The request was refused ({status} {response.reason_phrase}).")
-        problem = problem_response(code=code, title=title, status=status, detail=detail.format(path=request.path))
+        problem = error_response(
+            ProblemError(code=code, title=title, status=status, detail=detail.format(path=request.path))
+        )
         for name in _KEPT_HEADERS:
             if name in response:
                 problem[name] = response[name]

@@ -9,12 +9,11 @@ from rest_framework.exceptions import NotFound
 from rest_framework.pagination import Cursor, CursorPagination
 from rest_framework.response import Response
 
-from .errors import FieldProblem, bad_request
+from .errors import FieldProblem, Problem
 
 
 def _invalid_cursor(detail: str) -> Exception:
-    return bad_request(
-        "invalid_cursor",
+    return Problem.INVALID_CURSOR.error(
         "The cursor is not one this list handed out; start again without it.",
         [FieldProblem("", "invalid_cursor", detail)],
     )

@@ -14,22 +14,24 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework.response import Response
 from rest_framework.views import set_rollback
 
-from .errors import FieldProblem, ProblemError, escape_pointer_token
+from .errors import FieldProblem, Problem, ProblemError, escape_pointer_token, problems_detail
 
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
 
-_DRF_CODES: dict[type[Exception], tuple[str, str]] = {
-    drf_exceptions.ParseError: ("malformed_request", "Malformed request"),
-    drf_exceptions.NotAuthenticated: ("not_authenticated", "Authentication required"),
-    drf_exceptions.AuthenticationFailed: ("authentication_failed", "Authentication failed"),
-    drf_exceptions.PermissionDenied: ("permission_denied", "Permission denied"),
-    drf_exceptions.NotFound: ("not_found", "Not found"),
-    drf_exceptions.MethodNotAllowed: ("method_not_allowed", "Method not allowed"),
-    drf_exceptions.NotAcceptable: ("not_acceptable", "Not acceptable"),
-    drf_exceptions.UnsupportedMediaType: ("unsupported_media_type", "Unsupported media type"),
-    drf_exceptions.Throttled: ("throttled", "Too many requests"),
+# DRF's exceptions as problems of the catalogue (the status stays DRF's: a NotAuthenticated
+# without a WWW-Authenticate challenge is a 403).
+_DRF_PROBLEMS: dict[type[Exception], Problem] = {
+    drf_exceptions.ParseError: Problem.MALFORMED_REQUEST,
+    drf_exceptions.NotAuthenticated: Problem.NOT_AUTHENTICATED,
+    drf_exceptions.AuthenticationFailed: Problem.AUTHENTICATION_FAILED,
+    drf_exceptions.PermissionDenied: Problem.PERMISSION_DENIED,
+    drf_exceptions.NotFound: Problem.NOT_FOUND,
+    drf_exceptions.MethodNotAllowed: Problem.METHOD_NOT_ALLOWED,
+    drf_exceptions.NotAcceptable: Problem.NOT_ACCEPTABLE,
+    drf_exceptions.UnsupportedMediaType: Problem.UNSUPPORTED_MEDIA_TYPE,
+    drf_exceptions.Throttled: Problem.THROTTLED,
 }
 
 
@@ -83,18 +85,13 @@ def problem_exception_handler(exc: Exception, context: Mapping[str, Any]) -> Res
     elif isinstance(exc, drf_exceptions.ValidationError):
         # Serializers declare the public camelCase names, so field names are pointer tokens as they are.
         errors = _validation_problems(exc.detail)
-        count = len(errors)
-        body = problem_body(
-            code="validation_error",
-            title="Invalid request",
-            status=422,
-            detail=f"{count} problem{'s' if count != 1 else ''} in the request body",
-            errors=errors,
-        )
-        status = 422
+        problem = Problem.VALIDATION_ERROR
+        detail = problems_detail(len(errors), "the request body")
+        body = problem_body(code=problem.code, title=problem.title, status=problem.status, detail=detail, errors=errors)
+        status = problem.status
     elif isinstance(exc, drf_exceptions.APIException):
         code, title = next(
-            ((c, t) for cls, (c, t) in _DRF_CODES.items() if isinstance(exc, cls)),
+            ((p.code, p.title) for cls, p in _DRF_PROBLEMS.items() if isinstance(exc, cls)),
             (str(exc.default_code), "Request failed"),
         )
         status = exc.status_code
@@ -125,13 +122,14 @@ def _unavailable() -> tuple[dict[str, Any], int, dict[str, str]]:
     """The answer to a request the database could not serve (it is down, restarting or
     dropped the connection): 503 with Retry-After, never 500. Nothing was applied: the
     transaction, if any, did not commit, so a retry with the same ids is safe."""
+    problem = Problem.DATABASE_UNAVAILABLE
     body = problem_body(
-        code="database_unavailable",
-        title="Service unavailable",
-        status=503,
+        code=problem.code,
+        title=problem.title,
+        status=problem.status,
         detail="The database is unavailable; nothing was applied. Retry later with the same ids.",
     )
-    return body, 503, {"Retry-After": str(RETRY_AFTER_SECONDS)}
+    return body, problem.status, {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 def unavailable_response() -> JsonResponse:
@@ -139,15 +137,19 @@ def unavailable_response() -> JsonResponse:
     return JsonResponse(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
 
 
-def problem_response(
-    *, code: str, title: str, status: int, detail: str = "", errors: Sequence[FieldProblem] = ()
-) -> JsonResponse:
-    return JsonResponse(
-        problem_body(code=code, title=title, status=status, detail=detail, errors=errors),
-        status=status,
-        content_type=PROBLEM_CONTENT_TYPE,
+def error_response(error: ProblemError) -> JsonResponse:
+    """A problem answered outside DRF (middleware, Django's handlers), with its headers."""
+    body = problem_body(
+        code=error.code, title=error.title, status=error.status, detail=error.detail, errors=error.errors
     )
+    return JsonResponse(body, status=error.status, headers=error.headers, content_type=PROBLEM_CONTENT_TYPE)
 
+
+def problem_response(problem: Problem, detail: str = "", errors: Sequence[FieldProblem] = ()) -> JsonResponse:
+    return error_response(problem.error(detail, errors))
+
+
+INTERNAL_ERROR_DETAIL = "The server failed to handle the request; nothing was leaked. Retry later."
 
 # Paths where every error is a problem document: the API and the compatible ingress.
 API_PREFIXES = ("/api/", "/v1/")
@@ -163,9 +165,7 @@ def _is_api(request: HttpRequest) -> bool:
 
 def handler404(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if _is_api(request):
-        return problem_response(
-            code="not_found", title="Not found", status=404, detail=f"No API resource at {request.path}."
-        )
+        return problem_response(Problem.NOT_FOUND, f"No API resource at {request.path}.")
     from django.views.defaults import page_not_found
 
     return page_not_found(request, exception)
@@ -180,12 +180,7 @@ def handler500(request: HttpRequest) -> HttpResponse:
             return HttpResponse(body["detail"], status=status, headers=headers, content_type="text/plain")
         return unavailable_response()
     if _is_api(request):
-        return problem_response(
-            code="internal_error",
-            title="Internal server error",
-            status=500,
-            detail="The server failed to handle the request; nothing was leaked. Retry later.",
-        )
+        return problem_response(Problem.INTERNAL_ERROR, INTERNAL_ERROR_DETAIL)
     from django.views.defaults import server_error
 
     return server_error(request)

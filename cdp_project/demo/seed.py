@@ -59,11 +59,19 @@ def demo_traffic(now: dt.datetime) -> dict[str, list[dict[str, Any]]]:
     signs up to the newsletter with her email: two anonymous profiles. Then she orders
     signed in from the phone: the profiles merge. Later someone else's account sends Mia's
     email: two different EXTERNAL ids are never merged, so ops get a conflict to review."""
+    return {
+        "events": _demo_events(now),
+        "profile_updates": _demo_profile_updates(now),
+        "channel_updates": _demo_channel_updates(now),
+    }
+
+
+def _demo_events(now: dt.datetime) -> list[dict[str, Any]]:
     ann = {"EXTERNAL": "demo-cust-1", "EMAIL": "ann.demo@example.com"}
     bob = {"EXTERNAL": "demo-cust-2", "PHONE": "+44 7400 123456"}
     mia_phone = {"DEVICE_KEY": "demo-device-mia"}
     mia = {"EXTERNAL": "demo-cust-3", "EMAIL": "mia.demo@example.com", "DEVICE_KEY": "demo-device-mia"}
-    events = [
+    return [
         _order(1, ann, 120.0, _at(now, days=6)),
         _order(2, ann, 35.5, _at(now, days=2)),
         _order(3, bob, 18.0, _at(now, days=1)),
@@ -110,7 +118,10 @@ def demo_traffic(now: dt.datetime) -> dict[str, list[dict[str, Any]]]:
             "properties": {"productId": "P-1"},
         },
     ]
-    profile_updates = [
+
+
+def _demo_profile_updates(now: dt.datetime) -> list[dict[str, Any]]:
+    return [
         {
             "source": "crm",
             "externalEventId": "demo-crm-1",
@@ -126,7 +137,10 @@ def demo_traffic(now: dt.datetime) -> dict[str, list[dict[str, Any]]]:
             "attributes": {"firstName": "Bob", "tier": "silver"},
         },
     ]
-    channel_updates = [
+
+
+def _demo_channel_updates(now: dt.datetime) -> list[dict[str, Any]]:
+    return [
         {
             "source": "crm",
             "externalEventId": "demo-optin-1",
@@ -147,7 +161,6 @@ def demo_traffic(now: dt.datetime) -> dict[str, list[dict[str, Any]]]:
             "consent": "pending",
         },
     ]
-    return {"events": events, "profile_updates": profile_updates, "channel_updates": channel_updates}
 
 
 def demo_tenant_seed(*, tenant: Tenant, changed_by: str = "demo_load") -> None:

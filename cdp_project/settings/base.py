@@ -31,7 +31,6 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "phonenumber_field",
     "django_tasks",
     "django_tasks_db",
     "tenants",

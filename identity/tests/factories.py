@@ -7,7 +7,7 @@ import itertools
 
 from django.db import transaction
 
-from identity.concurrency import run_with_retries
+from cdp_project.core.retries import run_with_retries
 from identity.normalization import identity_normalize
 from identity.resolver import identity_resolve
 from identity.types import Resolution

@@ -10,8 +10,8 @@ import time
 import pytest
 from django.db import connection, transaction
 
+from cdp_project.core.retries import run_with_retries
 from conftest import make_client
-from identity.concurrency import run_with_retries
 from identity.models import Identifier
 from identity.normalization import identity_normalize
 from identity.resolver import identity_resolve

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from cdp_project.core.errors import ProblemError
-from identity.concurrency import run_with_retries
+from cdp_project.core.retries import run_with_retries
 from identity.models import Identifier
 from profiles.models import Profile
 

@@ -11,8 +11,8 @@ from typing import Any
 from django.db import transaction
 from rest_framework.test import APIClient
 
+from cdp_project.core.retries import run_with_retries
 from conftest import make_client
-from identity.concurrency import run_with_retries
 from identity.normalization import identity_normalize
 from identity.resolver import identity_resolve
 from profiles.services import profile_attributes_apply

@@ -1,4 +1,10 @@
-"""Bounded retries of transactions that lost a race (DESIGN.md §8)."""
+"""Bounded retries of transactions that lost a race (DESIGN.md §8).
+
+A deadlock, a serialization failure or a busy SQLite database is always worth another
+attempt; a unique violation only on a constraint an app declared racy (two requests
+inserting the same identifier at once): an app registers those with
+`retryable_unique_register` beside the constraint, in its models module, so the
+registration exists whenever the table does."""
 
 from __future__ import annotations
 
@@ -10,10 +16,9 @@ from typing import TypeVar
 
 from django.db import DatabaseError, IntegrityError, OperationalError
 
-from cdp_project.core.errors import ProblemError
-from cdp_project.core.metrics import LOCK_RETRIES
-
-from .models import IDENTIFIER_UNIQUE_CONSTRAINT
+from .errors import busy
+from .hooks import Registry
+from .metrics import LOCK_RETRIES
 
 logger = logging.getLogger(__name__)
 
@@ -22,38 +27,38 @@ T = TypeVar("T")
 DEADLOCK_DETECTED = "40P01"
 SERIALIZATION_FAILURE = "40001"
 UNIQUE_VIOLATION = "23505"
-_SQLITE_IDENTIFIER_UNIQUE = "identity_identifier.tenant_id, identity_identifier.type, identity_identifier.value"
+
+# constraint name -> the columns SQLite names in its message ("UNIQUE constraint failed: <columns>")
+_retryable_unique: Registry[str] = Registry("retryable unique constraint")
+
+BUSY_DETAIL = "The request lost a race with concurrent requests too often; nothing was applied. Retry."
+
+
+def retryable_unique_register(*, constraint: str, sqlite_columns: str) -> None:
+    """A violation of this unique constraint means a concurrent insert of the same row:
+    the retry finds the row and uses it."""
+    _retryable_unique.register(constraint, sqlite_columns)
 
 
 def is_retryable(error: BaseException) -> bool:
     """A deadlock, a serialization failure, a busy SQLite database, or a concurrent insert
-    of the same identifier: retrying the whole transaction can succeed."""
+    on a registered constraint: retrying the whole transaction can succeed."""
     cause = error.__cause__
     sqlstate = getattr(cause, "sqlstate", None)
     if isinstance(error, IntegrityError):
         if sqlstate == UNIQUE_VIOLATION:
             diag = getattr(cause, "diag", None)
-            return getattr(diag, "constraint_name", None) == IDENTIFIER_UNIQUE_CONSTRAINT
-        return _SQLITE_IDENTIFIER_UNIQUE in str(error)
+            return getattr(diag, "constraint_name", None) in _retryable_unique
+        return any(columns in str(error) for columns in _retryable_unique.values())
     if sqlstate in (DEADLOCK_DETECTED, SERIALIZATION_FAILURE):
         return True
     return isinstance(error, OperationalError) and "database is locked" in str(error)
 
 
-def busy_problem() -> ProblemError:
-    return ProblemError(
-        code="busy",
-        title="Service busy",
-        status=503,
-        detail="The request lost a race with concurrent requests too often; nothing was applied. Retry.",
-        headers={"Retry-After": "1"},
-    )
-
-
 def run_with_retries(fn: Callable[[], T], *, attempts: int = 5) -> T:
     """Call `fn` (which opens its own `transaction.atomic(durable=True)`) and retry it, with a
     small jittered backoff, when it failed on a deadlock, a serialization failure or a
-    concurrent insert of the same identifier. Each failed attempt rolled back entirely.
+    concurrent insert on a registered constraint. Each failed attempt rolled back entirely.
     After the last attempt: ProblemError 503 `busy` with `Retry-After: 1`."""
     for attempt in range(1, attempts + 1):
         try:
@@ -64,7 +69,7 @@ def run_with_retries(fn: Callable[[], T], *, attempts: int = 5) -> T:
             if attempt == attempts:
                 LOCK_RETRIES.labels(outcome="gave_up").inc()
                 logger.warning("giving up after %s attempts: %s", attempts, error)
-                raise busy_problem() from error
+                raise busy(BUSY_DETAIL) from error
             LOCK_RETRIES.labels(outcome="retried").inc()
             logger.info("retrying after a lost race (attempt %s): %s", attempt, error)
             time.sleep(random.uniform(0.005, 0.02) * 2 ** (attempt - 1))

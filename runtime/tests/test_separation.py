@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 
 from conftest import make_client
 from runtime.tests.factories import bearer, campaign_make, mint, profile_make
-from tests.runtime.test_isolation import TOKEN_ENDPOINTS, _api_routes
+from runtime.tests.test_isolation import TOKEN_ENDPOINTS, _api_routes
 
 pytestmark = pytest.mark.django_db
 
