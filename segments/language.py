@@ -26,7 +26,6 @@ from contracts.selectors import attribute_definition_list, derived_attribute_lis
 from contracts.types import FieldSpec
 
 OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "exists")
-ORDERING_OPERATORS = ("gt", "gte", "lt", "lte")
 COUNT_OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte")
 
 # What the compiler compares a contract type as.
