@@ -1,15 +1,15 @@
 """Contracts API (scope admin): event types, attribute definitions, derived attributes.
 
 Bodies are parsed by `specs` (the one parser shared with plans and the admin), so every
-bad definition answers 422 with a pointer such as `/properties/1/type`. The serializers
-below describe the shapes for OpenAPI and render the output.
+bad definition answers 422 with a pointer such as `/properties/1/type`; its strict
+serializers are the ones below, which document the shapes and render the output.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,56 +22,13 @@ from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
 from . import selectors, services, specs
-from .models import AGGREGATIONS, DERIVED_STATUSES, FIELD_TYPES, STATUSES
+from .models import DERIVED_STATUSES
+from .specs import EventTypeReplaceSerializer, EventTypeSerializer
 
 TAGS = ["administration"]
 
 
-def _inline_enum(choices: tuple[str, ...], **kwargs: Any) -> serializers.CharField:
-    """A choice field documented by a pattern: drf-spectacular turns every `enum` into a
-    named component, and ours would collide with other apps' fields of the same name
-    (e.g. `status`), which fails `check --deploy`. The parser in `specs` checks the choice."""
-
-    @extend_schema_field({"type": "string", "pattern": "^(" + "|".join(choices) + ")$"})
-    class InlineEnumField(serializers.CharField):
-        pass
-
-    return InlineEnumField(help_text=" | ".join(choices), **kwargs)
-
-
-class _TypedFieldSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    type = _inline_enum(FIELD_TYPES)
-    values = serializers.ListField(child=serializers.CharField(), required=False, help_text="enum only")
-    maxLength = serializers.IntegerField(min_value=1, required=False, help_text="string only")
-    minimum = serializers.FloatField(required=False, help_text="integer and number only")
-    maximum = serializers.FloatField(required=False, help_text="integer and number only")
-    filterable = serializers.BooleanField(default=False)
-    description = serializers.CharField(required=False, max_length=2000)
-
-
-class PropertySerializer(_TypedFieldSerializer):
-    required = serializers.BooleanField(default=False)
-    derivable = serializers.BooleanField(default=False)
-
-
-class EventTypeSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    description = serializers.CharField(required=False, allow_blank=True, max_length=2000)
-    status = _inline_enum(STATUSES, default="active")
-    version = serializers.IntegerField(read_only=True, help_text="Grows with every change of the properties.")
-    allowAdditionalProperties = serializers.BooleanField(default=False)
-    properties = PropertySerializer(many=True, required=False)
-
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        return specs.event_type_as_json(instance)
-
-
-class EventTypeReplaceSerializer(EventTypeSerializer):
-    name = serializers.CharField(max_length=100, required=False, help_text="If given, must be the name in the URL.")
-
-
-class AttributeDefinitionSerializer(_TypedFieldSerializer):
+class AttributeDefinitionSerializer(specs.TypedFieldSerializer):
     def to_representation(self, instance: Any) -> dict[str, Any]:
         return specs.attribute_definition_as_json(instance)
 
@@ -82,12 +39,7 @@ class DerivedJobSerializer(serializers.Serializer):
     status = serializers.CharField()
 
 
-class DerivedAttributeSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    eventType = serializers.CharField(max_length=100)
-    property = serializers.CharField(allow_null=True, required=False, help_text="null for count")
-    aggregation = _inline_enum(AGGREGATIONS)
-    description = serializers.CharField(required=False, max_length=2000)
+class DerivedAttributeSerializer(specs.DerivedAttributeBody):
     status = serializers.ChoiceField(
         choices=DERIVED_STATUSES,
         read_only=True,

@@ -8,11 +8,14 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
+from rest_framework import serializers
+from rest_framework.fields import SkipField, empty
+
 from cdp_project.core.errors import FieldProblem, ProblemError, pointer, unprocessable
+from cdp_project.core.serializers import StrictBooleanField, StrictCharField, StrictSerializer, body_parse, choice_field
 
 from .models import (
     AGGREGATIONS,
@@ -26,7 +29,6 @@ from .models import (
 )
 from .types import DerivedAttributeSpec, EventTypeSpec, FieldSpec
 
-_NAME_RE = re.compile(NAME_PATTERN)
 MAX_DESCRIPTION = 2000
 MAX_PROPERTIES = 500
 MAX_ENUM_VALUES = 500
@@ -35,14 +37,6 @@ MAX_MAX_LENGTH = 1_000_000
 _READ_ONLY = frozenset({"version"})
 
 Path = tuple[str | int, ...]
-
-
-class _Problems:
-    def __init__(self) -> None:
-        self.items: list[FieldProblem] = []
-
-    def add(self, at: Path, code: str, detail: str) -> None:
-        self.items.append(FieldProblem(pointer(*at), code, detail))
 
 
 def raise_problems(problems: Sequence[FieldProblem]) -> None:
@@ -69,254 +63,285 @@ def _is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _check_keys(data: Mapping[str, Any], allowed: Iterable[str], at: Path, problems: _Problems) -> None:
-    known = set(allowed) | _READ_ONLY
-    for key in data:
-        if key not in known:
-            problems.add((*at, key), "unknown_field", f"Unknown field {key!r}; expected one of {', '.join(allowed)}.")
+NAME_INVALID = f"Use 1–{NAME_MAX_LENGTH} letters, digits, '_', '.' or '-', starting with a letter or '_'."
 
 
-def _name(data: Mapping[str, Any], key: str, at: Path, problems: _Problems, *, required: bool = True) -> str | None:
-    if key not in data or data[key] is None:
-        if required:
-            problems.add((*at, key), "required", "This field is required.")
-        return None
-    value = data[key]
-    if not isinstance(value, str) or not _NAME_RE.match(value):
-        problems.add(
-            (*at, key),
-            "invalid",
-            f"Use 1–{NAME_MAX_LENGTH} letters, digits, '_', '.' or '-', starting with a letter or '_'.",
-        )
-        return None
-    return value
-
-
-def _bool(data: Mapping[str, Any], key: str, at: Path, problems: _Problems, default: bool = False) -> bool:
-    value = data.get(key, default)
-    if not isinstance(value, bool):
-        problems.add((*at, key), "invalid", "Must be true or false.")
-        return default
-    return value
-
-
-def _description(data: Mapping[str, Any], at: Path, problems: _Problems) -> str:
-    value = data.get("description", "")
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        problems.add((*at, "description"), "invalid", "Must be a string.")
-        return ""
-    if len(value) > MAX_DESCRIPTION:
-        problems.add((*at, "description"), "too_long", f"At most {MAX_DESCRIPTION} characters.")
-        return ""
-    return value
-
-
-def _choice(data: Mapping[str, Any], key: str, choices: Sequence[str], at: Path, problems: _Problems) -> str | None:
-    if key not in data or data[key] is None:
-        problems.add((*at, key), "required", "This field is required.")
-        return None
-    value = data[key]
-    if value not in choices or not isinstance(value, str):
-        problems.add((*at, key), "invalid_choice", f"Must be one of {', '.join(choices)}.")
-        return None
-    return value
-
-
-def _object(data: Any, at: Path, problems: _Problems) -> Mapping[str, Any] | None:
-    if not isinstance(data, Mapping):
-        problems.add(at, "invalid", "Must be a JSON object.")
-        return None
-    return data
-
-
-def _field(data: Any, at: Path, problems: _Problems, *, kind: str) -> FieldSpec | None:
-    """kind is "property" (required and derivable apply) or "attribute"."""
-    obj = _object(data, at, problems)
-    if obj is None:
-        return None
-    allowed = ["name", "type", "values", "maxLength", "minimum", "maximum", "filterable", "description"]
-    if kind == "property":
-        allowed += ["required", "derivable"]
-    before = len(problems.items)
-    _check_keys(obj, allowed, at, problems)
-    name = _name(obj, "name", at, problems)
-    type_ = _choice(obj, "type", FIELD_TYPES, at, problems)
-
-    values: tuple[str, ...] = ()
-    raw_values = obj.get("values")
-    if type_ == TYPE_ENUM:
-        if raw_values is None:
-            problems.add((*at, "values"), "required", "An enum needs its list of allowed values.")
-        elif not isinstance(raw_values, list) or not raw_values:
-            problems.add((*at, "values"), "invalid", "Must be a non-empty list of strings.")
-        elif len(raw_values) > MAX_ENUM_VALUES:
-            problems.add((*at, "values"), "invalid", f"At most {MAX_ENUM_VALUES} values.")
-        else:
-            for index, item in enumerate(raw_values):
-                if not isinstance(item, str) or not item or len(item) > MAX_ENUM_VALUE_LENGTH:
-                    problems.add(
-                        (*at, "values", index),
-                        "invalid",
-                        f"Each value is a non-empty string of at most {MAX_ENUM_VALUE_LENGTH} characters.",
-                    )
-                elif item in raw_values[:index]:
-                    problems.add((*at, "values", index), "duplicate", f"The value {item!r} appears twice.")
-            values = tuple(v for v in raw_values if isinstance(v, str))
-    elif raw_values not in (None, []) and type_ is not None:
-        problems.add((*at, "values"), "not_allowed", "Only an enum has values.")
-
-    max_length = obj.get("maxLength")
-    if max_length is not None:
-        if type_ is not None and type_ != TYPE_STRING:
-            problems.add((*at, "maxLength"), "not_allowed", "Only a string has a maxLength.")
-            max_length = None
-        elif not isinstance(max_length, int) or isinstance(max_length, bool) or not 1 <= max_length <= MAX_MAX_LENGTH:
-            problems.add((*at, "maxLength"), "invalid", f"Must be an integer from 1 to {MAX_MAX_LENGTH}.")
-            max_length = None
-
-    bounds: dict[str, float | int | None] = {}
-    for key in ("minimum", "maximum"):
-        bound = obj.get(key)
-        bounds[key] = None
-        if bound is None:
-            continue
-        if type_ is not None and type_ not in NUMERIC_TYPES:
-            problems.add((*at, key), "not_allowed", "Only an integer or a number has bounds.")
-        elif not _is_number(bound) or abs(bound) > 1e300:
-            problems.add((*at, key), "invalid", "Must be a finite number.")
-        else:
-            bounds[key] = normalize_number(float(bound) if isinstance(bound, float) else bound)
-    if bounds["minimum"] is not None and bounds["maximum"] is not None and bounds["minimum"] > bounds["maximum"]:
-        problems.add((*at, "maximum"), "invalid", "The maximum is below the minimum.")
-
-    required = _bool(obj, "required", at, problems) if kind == "property" else False
-    derivable = _bool(obj, "derivable", at, problems) if kind == "property" else False
-    filterable = _bool(obj, "filterable", at, problems)
-    description = _description(obj, at, problems)
-    if len(problems.items) != before or name is None or type_ is None:
-        return None
-    return FieldSpec(
-        name=name,
-        type=type_,
-        required=required,
-        filterable=filterable,
-        derivable=derivable,
-        values=values,
-        max_length=max_length,
-        minimum=bounds["minimum"],
-        maximum=bounds["maximum"],
-        description=description,
+def name_field(**kwargs: Any) -> StrictCharField:
+    """A contract name (an event type, a property, an attribute); required unless
+    `required=False`, when null is as absent."""
+    null = "absent" if kwargs.get("required") is False else "required"
+    return StrictCharField(
+        max_length=NAME_MAX_LENGTH,
+        regex=NAME_PATTERN,
+        null=null,
+        messages={"invalid": NAME_INVALID},
+        **kwargs,
     )
 
 
-def _properties(raw: Any, at: Path, problems: _Problems) -> tuple[FieldSpec, ...]:
+class DescriptionField(StrictCharField):
+    """Optional text; null and "" are no description."""
+
+    def __init__(self, **kwargs: Any):
+        messages = {
+            "invalid": "Must be a string.",
+            "max_length": ("too_long", f"At most {MAX_DESCRIPTION} characters."),
+        }
+        super().__init__(required=False, max_length=MAX_DESCRIPTION, accept_blank=True, messages=messages, **kwargs)
+
+    def to_internal_value(self, data: Any) -> str:
+        return "" if data is None else super().to_internal_value(data)
+
+
+_NAME = name_field()
+
+
+def _skip_unless_given(value: Any) -> None:
+    if value is empty or value is None:
+        raise SkipField()
+
+
+class TypedFieldSerializer(StrictSerializer):
+    # A typed field (an attribute definition; a property adds `required` and `derivable`):
+    # the details a type does not have are refused, bounds must be in order.
+    parse_order = (
+        "name",
+        "type",
+        "values",
+        "maxLength",
+        "minimum",
+        "maximum",
+        "required",
+        "derivable",
+        "filterable",
+        "description",
+    )
+    accepted_keys = tuple(_READ_ONLY)
+
+    name = name_field()
+    type = choice_field(FIELD_TYPES, null="required")
+    values = serializers.ListField(child=serializers.CharField(), required=False, help_text="enum only")
+    maxLength = serializers.IntegerField(min_value=1, required=False, help_text="string only")
+    minimum = serializers.FloatField(required=False, help_text="integer and number only")
+    maximum = serializers.FloatField(required=False, help_text="integer and number only")
+    filterable = StrictBooleanField(default=False)
+    description = DescriptionField()
+
+    def parse_values(self, value: Any, path: Path) -> tuple[tuple[str, ...], list[FieldProblem]]:
+        type_ = self.parsed.get("type")
+        if type_ != TYPE_ENUM:
+            if value in (empty, None, []) or type_ is None:
+                raise SkipField()
+            return (), [FieldProblem(pointer(*path), "not_allowed", "Only an enum has values.")]
+        if value is empty or value is None:
+            return (), [FieldProblem(pointer(*path), "required", "An enum needs its list of allowed values.")]
+        if not isinstance(value, list) or not value:
+            return (), [FieldProblem(pointer(*path), "invalid", "Must be a non-empty list of strings.")]
+        if len(value) > MAX_ENUM_VALUES:
+            return (), [FieldProblem(pointer(*path), "invalid", f"At most {MAX_ENUM_VALUES} values.")]
+        problems = []
+        for index, item in enumerate(value):
+            if not isinstance(item, str) or not item or len(item) > MAX_ENUM_VALUE_LENGTH:
+                detail = f"Each value is a non-empty string of at most {MAX_ENUM_VALUE_LENGTH} characters."
+                problems.append(FieldProblem(pointer(*path, index), "invalid", detail))
+            elif item in value[:index]:
+                problems.append(FieldProblem(pointer(*path, index), "duplicate", f"The value {item!r} appears twice."))
+        return tuple(v for v in value if isinstance(v, str)), problems
+
+    def parse_maxLength(self, value: Any, path: Path) -> tuple[int, list[FieldProblem]]:
+        _skip_unless_given(value)
+        type_ = self.parsed.get("type")
+        if type_ is not None and type_ != TYPE_STRING:
+            return value, [FieldProblem(pointer(*path), "not_allowed", "Only a string has a maxLength.")]
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_MAX_LENGTH:
+            return value, [FieldProblem(pointer(*path), "invalid", f"Must be an integer from 1 to {MAX_MAX_LENGTH}.")]
+        return value, []
+
+    def parse_minimum(self, value: Any, path: Path) -> tuple[float | int | None, list[FieldProblem]]:
+        _skip_unless_given(value)
+        type_ = self.parsed.get("type")
+        if type_ is not None and type_ not in NUMERIC_TYPES:
+            return None, [FieldProblem(pointer(*path), "not_allowed", "Only an integer or a number has bounds.")]
+        if not _is_number(value) or abs(value) > 1e300:
+            return None, [FieldProblem(pointer(*path), "invalid", "Must be a finite number.")]
+        return normalize_number(float(value) if isinstance(value, float) else value), []
+
+    def parse_maximum(self, value: Any, path: Path) -> tuple[float | int | None, list[FieldProblem]]:
+        maximum, problems = self.parse_minimum(value, path)
+        minimum = self.parsed.get("minimum")
+        if not problems and minimum is not None and maximum is not None and minimum > maximum:
+            problems = [FieldProblem(pointer(*path), "invalid", "The maximum is below the minimum.")]
+        return maximum, problems
+
+    def spec(self, parsed: Mapping[str, Any]) -> FieldSpec:
+        return FieldSpec(
+            name=parsed["name"],
+            type=parsed["type"],
+            required=parsed.get("required", False),
+            filterable=parsed["filterable"],
+            derivable=parsed.get("derivable", False),
+            values=parsed.get("values", ()),
+            max_length=parsed.get("maxLength"),
+            minimum=parsed.get("minimum"),
+            maximum=parsed.get("maximum"),
+            description=parsed["description"] if "description" in parsed else "",
+        )
+
+
+class PropertySerializer(TypedFieldSerializer):
+    required = StrictBooleanField(default=False)
+    derivable = StrictBooleanField(default=False)
+
+
+def _field(data: Any, at: Path, *, kind: str) -> tuple[FieldSpec | None, list[FieldProblem]]:
+    """kind is "property" (required and derivable apply) or "attribute"."""
+    body = PropertySerializer if kind == "property" else TypedFieldSerializer
+    parsed, problems = body_parse(body, data, at=at)
+    return (None if parsed is None else body().spec(parsed)), problems
+
+
+def _properties(raw: Any, at: Path) -> tuple[tuple[FieldSpec, ...], list[FieldProblem]]:
     if not isinstance(raw, list):
-        problems.add(at, "invalid", "Must be a list of property definitions.")
-        return ()
+        return (), [FieldProblem(pointer(*at), "invalid", "Must be a list of property definitions.")]
     if len(raw) > MAX_PROPERTIES:
-        problems.add(at, "invalid", f"At most {MAX_PROPERTIES} properties.")
-        return ()
+        return (), [FieldProblem(pointer(*at), "invalid", f"At most {MAX_PROPERTIES} properties.")]
     specs: list[FieldSpec] = []
+    problems: list[FieldProblem] = []
     seen: set[str] = set()
     for index, item in enumerate(raw):
-        spec = _field(item, (*at, index), problems, kind="property")
+        spec, found = _field(item, (*at, index), kind="property")
+        problems.extend(found)
         if spec is None:
             continue
         if spec.name in seen:
-            problems.add((*at, index, "name"), "duplicate", f"The property {spec.name!r} is declared twice.")
+            detail = f"The property {spec.name!r} is declared twice."
+            problems.append(FieldProblem(pointer(*at, index, "name"), "duplicate", detail))
             continue
         seen.add(spec.name)
         specs.append(spec)
-    return tuple(specs)
+    return tuple(specs), problems
 
 
 def parse_property(data: Any, *, at: Path = ()) -> tuple[FieldSpec | None, tuple[FieldProblem, ...]]:
-    problems = _Problems()
-    spec = _field(data, at, problems, kind="property")
-    return spec, tuple(problems.items)
+    spec, problems = _field(data, at, kind="property")
+    return spec, tuple(problems)
+
+
+class EventTypeSerializer(StrictSerializer):
+    # An event type. Whole (POST, PUT, plans): defaults for what is absent. Partial
+    # (PATCH): only what is given. Context `name`: the name in the URL, which the body may
+    # repeat but not change. Output: `event_type_as_json`.
+    accepted_keys = tuple(_READ_ONLY)
+
+    name = name_field()
+    description = DescriptionField(allow_blank=True)
+    status = choice_field(STATUSES, default=STATUSES[0], null="required")
+    version = serializers.IntegerField(read_only=True, help_text="Grows with every change of the properties.")
+    allowAdditionalProperties = StrictBooleanField(default=False)
+    properties = PropertySerializer(many=True, required=False)
+
+    def parse_properties(self, value: Any, path: Path) -> tuple[tuple[FieldSpec, ...], list[FieldProblem]]:
+        if value is empty and self.partial:
+            raise SkipField()
+        return _properties([] if value is empty else value, path)
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return event_type_as_json(instance)
+
+
+class EventTypeReplaceSerializer(EventTypeSerializer):
+    name = name_field(required=False, help_text="If given, must be the name in the URL.")
+
+    def parse_name(self, value: Any, path: Path) -> tuple[str, list[FieldProblem]]:
+        if value is empty or value == self.context["name"]:
+            raise SkipField()
+        return value, [FieldProblem(pointer(*path), "immutable", "An event type cannot be renamed; create a new one.")]
+
+
+_EVENT_TYPE_CHANGES = {
+    "name": "name",
+    "description": "description",
+    "status": "status",
+    "allowAdditionalProperties": "allow_additional_properties",
+    "properties": "properties",
+}
 
 
 def parse_event_type(
     data: Any, *, partial: bool = False, name: str | None = None, at: Path = ()
 ) -> dict[str, Any] | EventTypeSpec:
-    """Parse an event type body. Whole (POST, PUT, plans): an EventTypeSpec, with defaults
-    for what is absent. Partial (PATCH): a dict of only the given fields, snake_case.
-    `name` is the name from the URL: the body may repeat it but not change it."""
-    problems = _Problems()
-    obj = _object(data, at, problems)
-    if obj is None:
-        raise_problems(problems.items)
-    assert obj is not None
-    _check_keys(obj, ["name", "description", "status", "allowAdditionalProperties", "properties"], at, problems)
-    changes: dict[str, Any] = {}
-    if name is None:
-        changes["name"] = _name(obj, "name", at, problems)
-    elif "name" in obj and obj["name"] != name:
-        problems.add((*at, "name"), "immutable", "An event type cannot be renamed; create a new one.")
-    if not partial or "description" in obj:
-        changes["description"] = _description(obj, at, problems)
-    if not partial or "status" in obj:
-        changes["status"] = (
-            _choice(obj, "status", STATUSES, at, problems) if "status" in obj else STATUSES[0]
-        ) or STATUSES[0]
-    if not partial or "allowAdditionalProperties" in obj:
-        changes["allow_additional_properties"] = _bool(obj, "allowAdditionalProperties", at, problems)
-    if not partial or "properties" in obj:
-        changes["properties"] = _properties(obj.get("properties", []), (*at, "properties"), problems)
-    raise_problems(problems.items)
+    """Parse an event type body (`EventTypeSerializer`). Whole (POST, PUT, plans): an
+    EventTypeSpec, with defaults for what is absent. Partial (PATCH): a dict of only the
+    given fields, snake_case. `name` is the name from the URL: the body may repeat it but
+    not change it."""
+    body = EventTypeSerializer if name is None else EventTypeReplaceSerializer
+    parsed, problems = body_parse(body, data, at=at, partial=partial, context={"name": name})
+    raise_problems(problems)
+    assert parsed is not None
+    changes = {_EVENT_TYPE_CHANGES[key]: value for key, value in parsed.items() if key != "name"}
     if partial:
         return changes
-    return EventTypeSpec(name=changes.get("name") or name or "", **{k: v for k, v in changes.items() if k != "name"})
+    return EventTypeSpec(name=parsed.get("name") or name or "", **changes)
 
 
 def parse_attribute_definition(
     data: Any, *, partial_of: FieldSpec | None = None, name: str | None = None, at: Path = ()
 ) -> FieldSpec:
-    """Parse an attribute definition. For PATCH, `partial_of` is the current definition:
-    the given fields are laid over it and the result is checked as a whole."""
-    problems = _Problems()
-    obj = _object(data, at, problems)
-    raise_problems(problems.items)
-    assert obj is not None
-    if name is not None and "name" in obj and obj["name"] != name:
-        problems.add((*at, "name"), "immutable", "An attribute cannot be renamed; create a new one.")
-        raise_problems(problems.items)
+    """Parse an attribute definition (`TypedFieldSerializer`). For PATCH, `partial_of` is the
+    current definition: the given fields are laid over it and the result is checked as a whole."""
+    if not isinstance(data, Mapping):
+        raise_problems([FieldProblem(pointer(*at), "invalid", "Must be a JSON object.")])
+    if name is not None and "name" in data and data["name"] != name:
+        raise_problems(
+            [FieldProblem(pointer(*at, "name"), "immutable", "An attribute cannot be renamed; create a new one.")]
+        )
     if partial_of is not None:
         merged = field_as_json(partial_of, kind="attribute")
-        if "type" in obj and obj["type"] != partial_of.type:
+        if "type" in data and data["type"] != partial_of.type:
             # A new type drops the old type's details unless they are given again.
             for key in ("values", "maxLength", "minimum", "maximum"):
                 merged.pop(key, None)
-        merged.update(obj)
-        obj = {key: value for key, value in merged.items() if value is not None}
-    spec = _field(obj, at, problems, kind="attribute")
-    raise_problems(problems.items)
+        merged.update(data)
+        data = {key: value for key, value in merged.items() if value is not None}
+    spec, problems = _field(data, at, kind="attribute")
+    raise_problems(problems)
     assert spec is not None
     return spec
 
 
+class DerivedAttributeBody(StrictSerializer):
+    # A derived attribute as clients send it (the API's DerivedAttributeSerializer adds
+    # what it answers). A count has no property; every other aggregation needs one.
+    parse_order = ("name", "eventType", "aggregation", "property", "description")
+    accepted_keys = tuple(_READ_ONLY)
+
+    name = name_field()
+    eventType = name_field()
+    property = serializers.CharField(allow_null=True, required=False, help_text="null for count")
+    aggregation = choice_field(AGGREGATIONS, null="required")
+    description = DescriptionField()
+
+    def parse_property(self, value: Any, path: Path) -> tuple[str | None, list[FieldProblem]]:
+        aggregation = self.parsed.get("aggregation")
+        if aggregation == "count":
+            if value is not empty and value is not None:
+                return None, [FieldProblem(pointer(*path), "not_allowed", "A count has no property.")]
+            return None, []
+        if aggregation is None:
+            raise SkipField()
+        return _NAME.run_validation(None if value is empty else value), []
+
+
 def parse_derived_attribute(data: Any, *, at: Path = ()) -> DerivedAttributeSpec:
-    problems = _Problems()
-    obj = _object(data, at, problems)
-    raise_problems(problems.items)
-    assert obj is not None
-    _check_keys(obj, ["name", "eventType", "property", "aggregation", "description"], at, problems)
-    name = _name(obj, "name", at, problems)
-    event_type = _name(obj, "eventType", at, problems)
-    aggregation = _choice(obj, "aggregation", AGGREGATIONS, at, problems)
-    prop = None
-    if aggregation == "count":
-        if obj.get("property") is not None:
-            problems.add((*at, "property"), "not_allowed", "A count has no property.")
-    elif aggregation is not None:
-        prop = _name(obj, "property", at, problems)
-    description = _description(obj, at, problems)
-    raise_problems(problems.items)
-    assert name is not None and event_type is not None and aggregation is not None
+    parsed, problems = body_parse(DerivedAttributeBody, data, at=at)
+    raise_problems(problems)
+    assert parsed is not None
     return DerivedAttributeSpec(
-        name=name, event_type=event_type, property=prop, aggregation=aggregation, description=description
+        name=parsed["name"],
+        event_type=parsed["eventType"],
+        property=parsed.get("property"),
+        aggregation=parsed["aggregation"],
+        description=parsed["description"] if "description" in parsed else "",
     )
 
 
@@ -361,10 +386,9 @@ def definition_digest(*, allow_additional_properties: bool, properties: Sequence
 
 def definition_from_json(definition: Mapping[str, Any]) -> tuple[bool, tuple[FieldSpec, ...]]:
     """Read a frozen version back (written by this module, so trusted but still checked)."""
-    problems = _Problems()
-    properties = _properties(definition.get("properties", []), ("properties",), problems)
-    if problems.items:
-        raise ProblemError(code="corrupt_contract", title="Corrupt contract", status=500, detail=str(problems.items[0]))
+    properties, problems = _properties(definition.get("properties", []), ("properties",))
+    if problems:
+        raise ProblemError(code="corrupt_contract", title="Corrupt contract", status=500, detail=str(problems[0]))
     return bool(definition.get("allowAdditionalProperties", False)), properties
 
 

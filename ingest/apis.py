@@ -22,60 +22,20 @@ from tenants.permissions import HasAdminScope, HasIngestScope
 
 from . import selectors, services
 from .models import KEY_PATTERN
+from .serializers import (
+    BatchInput,
+    ChannelUpdateBatchInput,
+    ChannelUpdateInput,
+    EventInput,
+    ProfileUpdateBatchInput,
+    ProfileUpdateInput,
+)
 from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult
 
 # The outcomes a batch summary always counts, in this order; `suppressed` is added when an item was.
 OUTCOMES = (ACCEPTED, DUPLICATE, REJECTED, CONFLICT)
 
 # --- schema-only serializers -------------------------------------------------------------
-
-
-class _Identity(serializers.Serializer):
-    EXTERNAL = serializers.CharField(required=False)
-    EMAIL = serializers.CharField(required=False)
-    PHONE = serializers.CharField(required=False)
-    DEVICE_KEY = serializers.CharField(required=False)
-
-
-class EventInput(serializers.Serializer):
-    source = serializers.CharField()
-    externalEventId = serializers.CharField(max_length=255)
-    eventType = serializers.CharField()
-    occurredAt = serializers.DateTimeField(help_text="RFC 3339 with an explicit offset")
-    identity = _Identity()
-    properties = serializers.DictField()
-
-
-class ProfileUpdateInput(serializers.Serializer):
-    source = serializers.CharField()
-    externalEventId = serializers.CharField(max_length=255)
-    occurredAt = serializers.DateTimeField()
-    identity = _Identity()
-    attributes = serializers.DictField(help_text="registered attributes; null removes one")
-
-
-class ChannelUpdateInput(serializers.Serializer):
-    source = serializers.CharField()
-    externalEventId = serializers.CharField(max_length=255)
-    occurredAt = serializers.DateTimeField()
-    identity = _Identity()
-    channel = serializers.ChoiceField(choices=["EMAIL", "SMS", "PUSH", "WHATSAPP"])
-    address = serializers.CharField()
-    consent = serializers.ChoiceField(choices=["granted", "denied", "pending"], required=False)
-    reachability = serializers.ChoiceField(choices=["reachable", "bounced", "unreachable"], required=False)
-    reason = serializers.CharField(required=False, help_text="evidence, e.g. a double-opt-in confirmation reference")
-
-
-class BatchInput(serializers.Serializer):
-    events = EventInput(many=True)
-
-
-class ProfileUpdateBatchInput(serializers.Serializer):
-    updates = ProfileUpdateInput(many=True)
-
-
-class ChannelUpdateBatchInput(serializers.Serializer):
-    updates = ChannelUpdateInput(many=True)
 
 
 class ResolutionOutput(serializers.Serializer):

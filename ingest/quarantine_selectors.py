@@ -12,9 +12,10 @@ from typing import Any
 from django.db.models import Count, F, Max, Min, QuerySet, Window
 from django.db.models.functions import RowNumber
 
+from cdp_project.core.timestamps import parse_rfc3339_or_none
 from contracts.models import TYPE_DATETIME, TYPE_INTEGER, TYPE_NUMBER, TYPE_STRING
 from contracts.selectors import event_type_queryset
-from contracts.validator import contract_snapshot, json_type_name, parse_rfc3339
+from contracts.validator import contract_snapshot, json_type_name
 from tenants.models import Tenant
 
 from .models import QuarantinedItem, RecordKind
@@ -69,7 +70,7 @@ class DiscoveredEventType:
 
 def _value_type(value: Any) -> str:
     name = json_type_name(value)
-    if name == TYPE_STRING and parse_rfc3339(value) is not None:
+    if name == TYPE_STRING and parse_rfc3339_or_none(value, exact=True) is not None:
         return TYPE_DATETIME
     return name
 

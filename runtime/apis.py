@@ -24,44 +24,11 @@ from tenants.permissions import HasAdminScope, HasRuntimeScope
 
 from . import selectors, services, specs
 from .authentication import RuntimePrincipal, RuntimeTokenAuthentication
+from .specs import CampaignSerializer, CampaignUpdateSerializer
 
 PROBLEM = OpenApiResponse(description="RFC 9457 problem (application/problem+json)")
 
 # --- campaigns (admin) --------------------------------------------------------------------
-
-
-class VariableDefinitionSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=100)
-    type = serializers.CharField(help_text="string | integer | number | boolean | datetime | enum | array | object")
-    values = serializers.ListField(child=serializers.CharField(), required=False, help_text="enum only")
-    maxLength = serializers.IntegerField(min_value=1, required=False, help_text="string only")
-    minimum = serializers.FloatField(required=False, help_text="integer and number only")
-    maximum = serializers.FloatField(required=False, help_text="integer and number only")
-    default = serializers.JSONField(required=False, allow_null=True, help_text="a value of the type, or null")
-
-
-class CampaignSerializer(serializers.Serializer):
-    """Shapes for OpenAPI; bodies are parsed by `specs.campaign_parse`, output by `specs.campaign_as_json`."""
-
-    key = serializers.CharField(max_length=100)
-    name = serializers.CharField(max_length=200)
-    active = serializers.BooleanField(default=True)
-    variables = VariableDefinitionSerializer(many=True, required=False)
-    createdAt = serializers.DateTimeField(read_only=True)
-    updatedAt = serializers.DateTimeField(read_only=True)
-
-    def to_representation(self, instance: Any) -> dict[str, Any]:
-        return specs.campaign_as_json(instance)
-
-
-class CampaignUpdateSerializer(serializers.Serializer):
-    name = serializers.CharField(max_length=200, required=False)
-    active = serializers.BooleanField(
-        required=False, help_text="false makes the campaign's runtime tokens fail at once"
-    )
-    variables = VariableDefinitionSerializer(
-        many=True, required=False, help_text="Replaces the whole list; values of kept names survive."
-    )
 
 
 class CampaignListSerializer(serializers.Serializer):

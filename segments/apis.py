@@ -1,7 +1,7 @@
 """Segments API (scope admin): saved definitions, their members, channel-aware exports.
 
-Bodies are parsed and checked by `services.segment_spec_parse` (422 with a pointer per
-problem); the serializers below describe the shapes for OpenAPI and render the output."""
+A segment body is parsed and documented by one definition (`serializers`), checked by
+`services.segment_spec_parse` (422 with a pointer per problem)."""
 
 from __future__ import annotations
 
@@ -24,23 +24,12 @@ from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope
 
 from . import export_jobs, exports, selectors, services
+from .serializers import SegmentReplaceSerializer, SegmentSerializer
 
 TAGS = ["segments"]
 BACKFILLING = problem(
     "derived_backfilling: a derived attribute it reads is still being computed (the answer would be incomplete)"
 )
-
-
-class SegmentSerializer(serializers.Serializer):
-    key = serializers.CharField(max_length=100)
-    name = serializers.CharField(max_length=200)
-    definition = serializers.JSONField(help_text="Conditions: all/any/not, attribute, derived, event, channel.")
-    createdAt = serializers.DateTimeField(source="created_at", read_only=True)
-    updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
-
-
-class SegmentReplaceSerializer(SegmentSerializer):
-    key = serializers.CharField(max_length=100, required=False, help_text="If given, must be the key in the URL.")
 
 
 class SegmentListSerializer(serializers.Serializer):

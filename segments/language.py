@@ -19,14 +19,13 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from cdp_project.core.errors import FieldProblem, pointer
+from cdp_project.core.timestamps import parse_rfc3339_or_none
 from channels.types import CHANNELS
 from contracts.models import DERIVED_BACKFILLING, NAME_PATTERN
 from contracts.selectors import attribute_definition_list, derived_attribute_list, event_type_get
 from contracts.types import FieldSpec
-from contracts.validator import parse_rfc3339
 
 OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "exists")
-ORDERING_OPERATORS = ("gt", "gte", "lt", "lte")
 COUNT_OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte")
 
 # What the compiler compares a contract type as.
@@ -338,7 +337,7 @@ class _Checker:
                 return None
             return raw
         if kind == KIND_DATETIME:
-            parsed = parse_rfc3339(raw) if isinstance(raw, str) else None
+            parsed = parse_rfc3339_or_none(raw, exact=True)
             if parsed is None:
                 self.add(at, "type", f"{what} is datetime: expected an RFC 3339 timestamp with an offset.")
                 return None

@@ -3,20 +3,19 @@ contracts change (registered with `contracts.hooks` in SegmentsConfig.ready())."
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import IntegrityError, transaction
 
 from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
+from cdp_project.core.serializers import body_parse
 from contracts.types import FieldSpec
 
 from .language import ContractView, definition_check, definition_references
-from .models import KEY_MAX_LENGTH, KEY_PATTERN, NAME_MAX_LENGTH, Segment
+from .models import Segment
+from .serializers import SegmentReplaceSerializer, SegmentSerializer
 from .types import SegmentSpec
-
-_KEY = re.compile(KEY_PATTERN)
 
 
 def _raise(problems: Sequence[FieldProblem]) -> None:
@@ -31,35 +30,15 @@ def _raise(problems: Sequence[FieldProblem]) -> None:
 
 
 def segment_spec_parse(*, tenant_id: int, body: Mapping[str, Any], key: str | None = None) -> SegmentSpec:
-    """Read `{"key", "name", "definition"}` and check the definition against the tenant's
-    contracts; a 422 lists every problem, with pointers (`/definition/all/2/op`). With
-    `key` (a PUT), the body's key may be left out, and must match when given."""
-    problems: list[FieldProblem] = []
-    for field in body:
-        if field not in ("key", "name", "definition"):
-            problems.append(FieldProblem(f"/{field}", "unknown_field", f"Unknown field {field!r}."))
-    if key is None or "key" in body:
-        given = body.get("key")
-        if not isinstance(given, str) or not _KEY.match(given) or len(given) > KEY_MAX_LENGTH:
-            problems.append(
-                FieldProblem(
-                    "/key", "invalid", "key is 1–100 lowercase letters, digits, '.', '_' or '-', starting alphanumeric."
-                )
-            )
-        elif key is not None and given != key:
-            problems.append(FieldProblem("/key", "immutable", "A segment cannot be renamed; create a new one."))
-        else:
-            key = given
-    name = body.get("name")
-    if not isinstance(name, str) or not name.strip() or len(name) > NAME_MAX_LENGTH or "\x00" in name:
-        problems.append(FieldProblem("/name", "invalid", f"name is a non-empty string of at most {NAME_MAX_LENGTH}."))
-    if "definition" not in body:
-        problems.append(FieldProblem("/definition", "required", "definition is required."))
-    else:
-        _, found = definition_check(definition=body["definition"], contract=ContractView(tenant_id=tenant_id))
-        problems.extend(found)
+    """Read `{"key", "name", "definition"}` (`serializers.SegmentSerializer`) and check the
+    definition against the tenant's contracts; a 422 lists every problem, with pointers
+    (`/definition/all/2/op`). With `key` (a PUT), the body's key may be left out, and must
+    match when given."""
+    serializer = SegmentSerializer if key is None else SegmentReplaceSerializer
+    parsed, problems = body_parse(serializer, body, context={"tenant_id": tenant_id, "key": key})
     _raise(problems)
-    return SegmentSpec(key=key or "", name=name.strip(), definition=body["definition"])
+    assert parsed is not None
+    return SegmentSpec(key=key or parsed["key"], name=parsed["name"], definition=parsed["definition"])
 
 
 def _check(*, tenant_id: int, definition: Any) -> None:

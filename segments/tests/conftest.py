@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from django.utils import timezone
 
+from cdp_project.core.timestamps import parse_rfc3339, parse_rfc3339_or_none
 from channels.selectors import profile_readiness
 from conftest import make_client
 from contracts.plans import contracts_plan_import
-from contracts.validator import parse_rfc3339
 from ingest.models import Event
 from ingest.services import source_create
 from jobs.worker import jobs_run_pending
@@ -234,7 +234,7 @@ def _typed(value: Any, type_: str) -> Any:
     if type_ == "boolean":
         return value if isinstance(value, bool) else None
     if type_ == "datetime":
-        return parse_rfc3339(value) if isinstance(value, str) else None
+        return parse_rfc3339_or_none(value, exact=True)
     if type_ in ("string", "enum"):
         return value if isinstance(value, str) else None
     return value
@@ -242,7 +242,7 @@ def _typed(value: Any, type_: str) -> Any:
 
 def _target(value: Any, type_: str) -> Any:
     if type_ == "datetime":
-        return parse_rfc3339(value)
+        return parse_rfc3339(value, exact=True)
     if type_ in ("integer", "number"):
         return float(value)
     return value
