@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import models, transaction
+from django.db.models import Q, Value
 from django.utils import timezone
 
 from cdp_project.core.errors import FieldProblem, Problem, problems_detail
@@ -101,12 +101,18 @@ def _row(ctx: IngestContext, item: Prepared, result: ItemResult) -> QuarantinedI
         else "",
         code=result.code or "validation_error",
         errors=[problem.as_dict() for problem in result.problems],
-        payload=item.raw,
+        payload=_json_value(item.raw),
         digest=_digest(item.kind, item.raw),
         identity=dict(item.identity.values) if item.identity is not None else {},
         received_at=ctx.now,
         position=item.index,
     )
+
+
+def _json_value(value: object) -> object:
+    """The item as sent, as a JSON value: a `null` item is stored as JSON null (Django would
+    store None as SQL NULL, which the NOT NULL column refuses)."""
+    return Value(None, output_field=models.JSONField()) if value is None else value
 
 
 def _room(tenant: Tenant) -> int:

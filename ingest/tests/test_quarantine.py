@@ -69,6 +69,23 @@ def test_refused_batch_items_are_kept_in_one_insert_and_accepted_ones_are_not(in
     assert kept[""].payload == "not an object" and kept[""].errors[0]["pointer"] == ""
 
 
+def test_a_null_batch_item_is_refused_and_kept_as_json_null_not_a_server_error(ingest_api, shop, event):
+    # Django stores None in a JSONField as SQL NULL; the payload column is NOT NULL (it was a 500).
+    for path, key, good in ((BATCH, "events", variant(event, 1)), ("/api/v1/profile-updates/batch", "updates", None)):
+        items = [None, good] if good else [None]
+        response = ingest_api.post(path, {key: items}, format="json")
+        assert response.status_code == 200, response.content
+        results = response.json()["results"]
+        assert results[0]["status"] == "rejected" and results[0]["errors"][0]["pointer"] == ""
+        if good:
+            assert results[1]["status"] == "accepted"
+    # `payload=None` matches the JSON null value, `payload__isnull` an SQL NULL.
+    assert QuarantinedItem.objects.filter(payload=None, payload__isnull=False).count() == 2
+    rows = list(QuarantinedItem.objects.all())
+    assert {row.kind for row in rows} == {"event", "profile_update"}
+    assert all(row.payload is None for row in rows)
+
+
 def test_a_request_without_refusals_does_not_touch_the_quarantine(ingest_api, shop, event):
     with CaptureQueriesContext(connection) as queries:
         response = ingest_api.post(BATCH, {"events": [variant(event, 1), variant(event, 2)]}, format="json")
