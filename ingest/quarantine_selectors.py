@@ -14,8 +14,8 @@ from django.db.models.functions import RowNumber
 
 from cdp_project.core.jsonvalues import json_type_name
 from cdp_project.core.timestamps import parse_rfc3339_or_none
-from contracts.models import TYPE_DATETIME, TYPE_INTEGER, TYPE_NUMBER, TYPE_STRING
 from contracts.selectors import event_type_queryset
+from contracts.types import TYPE_DATETIME, TYPE_INTEGER, TYPE_NUMBER, TYPE_STRING
 from contracts.validator import contract_snapshot
 from tenants.models import Tenant
 

@@ -22,9 +22,8 @@ from cdp_project.core.errors import FieldProblem, pointer
 from cdp_project.core.jsonvalues import json_type_name
 from cdp_project.core.timestamps import parse_rfc3339_or_none
 from channels.types import CHANNELS
-from contracts.models import DERIVED_BACKFILLING, NAME_PATTERN
 from contracts.selectors import attribute_definition_list, derived_attribute_list, event_type_get
-from contracts.types import FieldSpec
+from contracts.types import DERIVED_BACKFILLING, NAME_PATTERN, FieldSpec
 
 OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "exists")
 COUNT_OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte")
