@@ -14,6 +14,8 @@ from typing import Any
 import phonenumbers
 
 from cdp_project.core.errors import FieldProblem
+from cdp_project.core.jsonvalues import json_type_name
+from cdp_project.core.text import has_lone_surrogate
 from identity.normalization import InvalidIdentifier, blocked_values, normalize_value
 from tenants.models import Tenant
 
@@ -28,24 +30,12 @@ class InvalidAddress(ValueError):
 
 
 def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, list):
-        return "array"
-    if isinstance(value, dict):
-        return "object"
-    return "string" if isinstance(value, str) else type(value).__name__
+    return json_type_name(value, integers=False)
 
 
 def _check_text(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidAddress("contains a lone surrogate") from None
+    if has_lone_surrogate(text):
+        raise InvalidAddress("contains a lone surrogate")
     for char in text:
         if unicodedata.category(char) == "Cc":
             raise InvalidAddress(f"contains a control character (U+{ord(char):04X})")

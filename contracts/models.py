@@ -13,46 +13,37 @@ from django.db.models import Q
 
 from tenants.models import Tenant
 
-# Names of event types, properties and attributes: what backends type into JSON.
-NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$"
-NAME_MAX_LENGTH = 100
-name_validator = RegexValidator(
-    NAME_PATTERN, "Use 1–100 letters, digits, '_', '.' or '-', starting with a letter or '_'."
-)
-
-TYPE_STRING = "string"
-TYPE_INTEGER = "integer"
-TYPE_NUMBER = "number"
-TYPE_BOOLEAN = "boolean"
-TYPE_DATETIME = "datetime"
-TYPE_ENUM = "enum"
-TYPE_ARRAY = "array"
-TYPE_OBJECT = "object"
-FIELD_TYPES = (
-    TYPE_STRING,
-    TYPE_INTEGER,
-    TYPE_NUMBER,
+# The contract vocabulary lives in .types (modules that need only these names import it,
+# not the models); re-exported here for the models and their migrations.
+from .types import (  # noqa: F401
+    AGGREGATIONS,
+    DERIVED_BACKFILLING,
+    DERIVED_READY,
+    DERIVED_STATUSES,
+    FIELD_TYPE_CHOICES,
+    FIELD_TYPES,
+    JOB_DERIVED_BACKFILL,
+    JOB_DERIVED_RECOMPUTE,
+    NAME_MAX_LENGTH,
+    NAME_PATTERN,
+    NUMERIC_AGGREGATIONS,
+    NUMERIC_TYPES,
+    STATUS_ACTIVE,
+    STATUS_DEPRECATED,
+    STATUSES,
+    TYPE_ARRAY,
     TYPE_BOOLEAN,
     TYPE_DATETIME,
     TYPE_ENUM,
-    TYPE_ARRAY,
+    TYPE_INTEGER,
+    TYPE_NUMBER,
     TYPE_OBJECT,
+    TYPE_STRING,
 )
-NUMERIC_TYPES = (TYPE_INTEGER, TYPE_NUMBER)
-FIELD_TYPE_CHOICES = [(t, t) for t in FIELD_TYPES]
 
-STATUS_ACTIVE = "active"
-STATUS_DEPRECATED = "deprecated"
-STATUSES = (STATUS_ACTIVE, STATUS_DEPRECATED)
-
-AGGREGATIONS = ("count", "sum", "min", "max", "first", "last")
-NUMERIC_AGGREGATIONS = ("sum", "min", "max")
-DERIVED_READY = "ready"
-DERIVED_BACKFILLING = "backfilling"
-DERIVED_STATUSES = (DERIVED_READY, DERIVED_BACKFILLING)
-# Kinds of the jobs that compute derived values (ingest registers their handlers).
-JOB_DERIVED_BACKFILL = "derived.backfill"
-JOB_DERIVED_RECOMPUTE = "derived.recompute"
+name_validator = RegexValidator(
+    NAME_PATTERN, "Use 1–100 letters, digits, '_', '.' or '-', starting with a letter or '_'."
+)
 
 
 def _typed_field_constraints(prefix: str) -> list[models.BaseConstraint]:

@@ -6,7 +6,6 @@ the three can never disagree. Every problem is reported at once, with a JSON Poi
 from __future__ import annotations
 
 import hashlib
-import json
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -14,7 +13,8 @@ from typing import Any
 from rest_framework import serializers
 from rest_framework.fields import SkipField, empty
 
-from cdp_project.core.errors import FieldProblem, ProblemError, pointer, unprocessable
+from cdp_project.core.errors import FieldProblem, Problem, invalid_body, pointer
+from cdp_project.core.jsonvalues import canonical_json
 from cdp_project.core.serializers import StrictBooleanField, StrictCharField, StrictSerializer, body_parse, choice_field
 
 from .models import (
@@ -41,13 +41,7 @@ Path = tuple[str | int, ...]
 
 def raise_problems(problems: Sequence[FieldProblem]) -> None:
     if problems:
-        count = len(problems)
-        raise unprocessable(
-            "validation_error",
-            "Invalid request",
-            f"{count} problem{'s' if count != 1 else ''} in the request body",
-            tuple(problems),
-        )
+        raise invalid_body(problems)
 
 
 def normalize_number(value: float | int | None) -> float | int | None:
@@ -380,15 +374,14 @@ def definition_digest(*, allow_additional_properties: bool, properties: Sequence
     canonical = definition_json(
         allow_additional_properties=allow_additional_properties, properties=sorted(properties, key=lambda p: p.name)
     )
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+    return hashlib.sha256(canonical_json(canonical).encode()).hexdigest()
 
 
 def definition_from_json(definition: Mapping[str, Any]) -> tuple[bool, tuple[FieldSpec, ...]]:
     """Read a frozen version back (written by this module, so trusted but still checked)."""
     properties, problems = _properties(definition.get("properties", []), ("properties",))
     if problems:
-        raise ProblemError(code="corrupt_contract", title="Corrupt contract", status=500, detail=str(problems[0]))
+        raise Problem.CORRUPT_CONTRACT.error(str(problems[0]))
     return bool(definition.get("allowAdditionalProperties", False)), properties
 
 

@@ -6,6 +6,44 @@ from dataclasses import dataclass
 
 from cdp_project.core.errors import FieldProblem
 
+# Names of event types, properties and attributes: what backends type into JSON.
+NAME_PATTERN = r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$"
+NAME_MAX_LENGTH = 100
+
+TYPE_STRING = "string"
+TYPE_INTEGER = "integer"
+TYPE_NUMBER = "number"
+TYPE_BOOLEAN = "boolean"
+TYPE_DATETIME = "datetime"
+TYPE_ENUM = "enum"
+TYPE_ARRAY = "array"
+TYPE_OBJECT = "object"
+FIELD_TYPES = (
+    TYPE_STRING,
+    TYPE_INTEGER,
+    TYPE_NUMBER,
+    TYPE_BOOLEAN,
+    TYPE_DATETIME,
+    TYPE_ENUM,
+    TYPE_ARRAY,
+    TYPE_OBJECT,
+)
+NUMERIC_TYPES = (TYPE_INTEGER, TYPE_NUMBER)
+FIELD_TYPE_CHOICES = [(t, t) for t in FIELD_TYPES]
+
+STATUS_ACTIVE = "active"
+STATUS_DEPRECATED = "deprecated"
+STATUSES = (STATUS_ACTIVE, STATUS_DEPRECATED)
+
+AGGREGATIONS = ("count", "sum", "min", "max", "first", "last")
+NUMERIC_AGGREGATIONS = ("sum", "min", "max")
+DERIVED_READY = "ready"
+DERIVED_BACKFILLING = "backfilling"
+DERIVED_STATUSES = (DERIVED_READY, DERIVED_BACKFILLING)
+# Kinds of the jobs that compute derived values (ingest registers their handlers).
+JOB_DERIVED_BACKFILL = "derived.backfill"
+JOB_DERIVED_RECOMPUTE = "derived.recompute"
+
 
 @dataclass(frozen=True)
 class ContractCheck:

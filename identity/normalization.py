@@ -10,8 +10,9 @@ import phonenumbers
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_email
 
-from cdp_project.core.errors import FieldProblem, escape_pointer_token, unprocessable
-from contracts.validator import json_type_name
+from cdp_project.core.errors import FieldProblem, Problem, escape_pointer_token
+from cdp_project.core.jsonvalues import json_type_name
+from cdp_project.core.text import has_lone_surrogate
 from tenants.models import Tenant
 
 from .types import IDENTIFIER_TYPES, IgnoredIdentifier, NormalizedIdentity
@@ -26,10 +27,8 @@ class InvalidIdentifier(ValueError):
 
 
 def _check_characters(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidIdentifier("contains a lone surrogate") from None
+    if has_lone_surrogate(text):
+        raise InvalidIdentifier("contains a lone surrogate")
     for char in text:
         if unicodedata.category(char) == "Cc":
             raise InvalidIdentifier(f"contains a control character (U+{ord(char):04X})")
@@ -154,16 +153,12 @@ def identifier_normalize(*, tenant: Tenant, type: str, value: str, pointer: str 
     at = pointer or f"/identity/{escape_pointer_token(type)}"
     if type not in IDENTIFIER_TYPES:
         detail = _unknown_type_detail(type)
-        raise unprocessable(
-            "invalid_identity", "Invalid identity", detail, [FieldProblem(at, "unknown_identifier_type", detail)]
-        )
+        raise Problem.INVALID_IDENTITY.error(detail, [FieldProblem(at, "unknown_identifier_type", detail)])
     try:
         return normalize_value(type=type, value=value, region=tenant.default_region, phone_extension=True)
     except InvalidIdentifier as error:
         detail = f"{type} {error}"
-        raise unprocessable(
-            "invalid_identity", "Invalid identity", detail, [FieldProblem(at, "invalid_identity", detail)]
-        )
+        raise Problem.INVALID_IDENTITY.error(detail, [FieldProblem(at, "invalid_identity", detail)])
 
 
 def identifier_candidates(*, text: str, region: str) -> dict[str, str]:

@@ -6,7 +6,7 @@ class IngestConfig(AppConfig):
     verbose_name = "Ingest"
 
     def ready(self) -> None:
-        from contracts.models import JOB_DERIVED_BACKFILL, JOB_DERIVED_RECOMPUTE
+        from contracts.types import JOB_DERIVED_BACKFILL, JOB_DERIVED_RECOMPUTE
         from jobs.registry import register as register_job
         from profiles.extensions import register_profile_admin_section
         from profiles.merging import register_merge_handler

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import json
 import re
 import uuid
 from collections.abc import Mapping, Sequence
@@ -19,7 +18,8 @@ from typing import Any
 from django.conf import settings
 from django.utils import timezone
 
-from cdp_project.core.errors import FieldProblem, pointer
+from cdp_project.core.errors import FieldProblem, Problem, pointer
+from cdp_project.core.jsonvalues import canonical_json, json_size
 from cdp_project.core.parsers import RefusedItem
 from cdp_project.core.timestamps import TimestampError, parse_rfc3339
 from channels.normalization import channel_update_parse
@@ -38,14 +38,14 @@ CHANNEL_FIELDS = ("channel", "address", "consent", "reachability", "reason")
 CHANNEL_UPDATE_FIELDS = ("source", "externalEventId", "occurredAt", "identity", *CHANNEL_FIELDS)
 
 # The problem code a 422 answers with, chosen by where its first problem points.
-_CODE_BY_FIELD = {
-    "source": "unknown_source",
-    "eventType": "unknown_event_type",
-    "occurredAt": "invalid_timestamp",
-    "identity": "invalid_identity",
-    "properties": "contract_violation",
-    "attributes": "contract_violation",
-    **{name: "invalid_channel_update" for name in CHANNEL_FIELDS},
+_PROBLEM_BY_FIELD = {
+    "source": Problem.UNKNOWN_SOURCE,
+    "eventType": Problem.UNKNOWN_EVENT_TYPE,
+    "occurredAt": Problem.INVALID_TIMESTAMP,
+    "identity": Problem.INVALID_IDENTITY,
+    "properties": Problem.CONTRACT_VIOLATION,
+    "attributes": Problem.CONTRACT_VIOLATION,
+    **{name: Problem.INVALID_CHANNEL_UPDATE for name in CHANNEL_FIELDS},
 }
 
 
@@ -90,11 +90,13 @@ class Prepared:
         return (self.source.pk, self.external_id)
 
     @property
-    def problem_code(self) -> str:
+    def problem(self) -> Problem:
+        """What a refused item answers with: 413 when it is too large, else the 422 of the
+        field its first problem is at (a contract violation, an unknown source, ...)."""
         if self.too_large:
-            return "payload_too_large"
+            return Problem.PAYLOAD_TOO_LARGE
         first = self.problems[0].pointer.split("/")[1] if self.problems and self.problems[0].pointer else ""
-        return _CODE_BY_FIELD.get(first, "validation_error")
+        return _PROBLEM_BY_FIELD.get(first, Problem.VALIDATION_ERROR)
 
     @property
     def label(self) -> str:
@@ -158,8 +160,7 @@ def fingerprint(kind: str, item: Prepared) -> str:
         "identity": dict(sorted(item.identity.values.items())),
         "body": item.body,
     }
-    text = json.dumps(canonical, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+    return hashlib.sha256(canonical_json(canonical).encode("utf-8")).hexdigest()
 
 
 def _envelope(index: int, kind: str, raw: Any, fields: Sequence[str], ctx: IngestContext) -> Prepared:
@@ -171,7 +172,7 @@ def _envelope(index: int, kind: str, raw: Any, fields: Sequence[str], ctx: Inges
     if not isinstance(raw, dict):
         item.problems.append(FieldProblem("", "type", "each item must be a JSON object"))
         return item
-    size = len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    size = json_size(raw)
     if size > settings.CDP_MAX_EVENT_BYTES:
         item.too_large = True
         item.problems.append(

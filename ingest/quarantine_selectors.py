@@ -12,10 +12,11 @@ from typing import Any
 from django.db.models import Count, F, Max, Min, QuerySet, Window
 from django.db.models.functions import RowNumber
 
+from cdp_project.core.jsonvalues import json_type_name
 from cdp_project.core.timestamps import parse_rfc3339_or_none
-from contracts.models import TYPE_DATETIME, TYPE_INTEGER, TYPE_NUMBER, TYPE_STRING
 from contracts.selectors import event_type_queryset
-from contracts.validator import contract_snapshot, json_type_name
+from contracts.types import TYPE_DATETIME, TYPE_INTEGER, TYPE_NUMBER, TYPE_STRING
+from contracts.validator import contract_snapshot
 from tenants.models import Tenant
 
 from .models import QuarantinedItem, RecordKind

@@ -34,7 +34,7 @@ from .metrics import ingest_items_count
 from .models import ChannelUpdate, Event, IdempotencyKey, ProfileUpdate, RecordKind, Source, Violation
 from .pipeline import IngestContext, Prepared, prepare_channel_update, prepare_event, prepare_profile_update
 from .quarantine import quarantine_keep
-from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult, rejection_problem
+from .types import ACCEPTED, CONFLICT, DUPLICATE, REJECTED, SUPPRESSED, ItemResult
 
 SAMPLE_LIMIT = 2_000
 
@@ -105,7 +105,7 @@ def _ingest(
             results[item.index] = ItemResult(
                 index=item.index,
                 status=REJECTED,
-                error=rejection_problem(item.problem_code),
+                error=item.problem,
                 detail=problems_detail(
                     len(item.problems), f"event {item.event_type!r}" if item.event_type else "the item"
                 ),

@@ -33,8 +33,3 @@ class ItemResult:
     def code(self) -> str | None:
         return self.error.code if self.error is not None else None
 
-
-def rejection_problem(code: str) -> Problem:
-    """The catalogue entry of a refused item's code (`payload_too_large` is a 413, every
-    other refusal a 422 of its own title)."""
-    return Problem.PAYLOAD_TOO_LARGE if code == Problem.PAYLOAD_TOO_LARGE.code else Problem.of(code, status=422)

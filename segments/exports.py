@@ -29,8 +29,8 @@ from cdp_project.core.errors import FieldProblem, Problem
 from cdp_project.core.jsonvalues import compact_json
 from channels.selectors import ready_endpoints
 from channels.types import CHANNELS
-from contracts.models import DERIVED_BACKFILLING
 from contracts.selectors import attribute_definition_list, derived_attribute_list
+from contracts.types import DERIVED_BACKFILLING
 
 from .models import Segment
 from .selectors import DERIVED_BACKFILLING_CODE, segment_member_condition, settings_read

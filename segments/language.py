@@ -19,11 +19,11 @@ from dataclasses import dataclass, field
 from typing import Any, Union
 
 from cdp_project.core.errors import FieldProblem, pointer
+from cdp_project.core.jsonvalues import json_type_name
 from cdp_project.core.timestamps import parse_rfc3339_or_none
 from channels.types import CHANNELS
-from contracts.models import DERIVED_BACKFILLING, NAME_PATTERN
 from contracts.selectors import attribute_definition_list, derived_attribute_list, event_type_get
-from contracts.types import FieldSpec
+from contracts.types import DERIVED_BACKFILLING, NAME_PATTERN, FieldSpec
 
 OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte", "in", "exists")
 COUNT_OPERATORS = ("eq", "neq", "gt", "gte", "lt", "lte")
@@ -222,15 +222,7 @@ class ContractView:
 
 
 def _json_type(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
+    return json_type_name(value, integers=False)
 
 
 class _Checker:

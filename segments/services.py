@@ -8,7 +8,7 @@ from typing import Any
 
 from django.db import IntegrityError, transaction
 
-from cdp_project.core.errors import FieldProblem, ProblemError, unprocessable
+from cdp_project.core.errors import FieldProblem, Problem, already_exists, problems_detail
 from cdp_project.core.serializers import body_parse
 from contracts.types import FieldSpec
 
@@ -20,13 +20,7 @@ from .types import SegmentSpec
 
 def _raise(problems: Sequence[FieldProblem]) -> None:
     if problems:
-        count = len(problems)
-        raise unprocessable(
-            "validation_error",
-            "Invalid segment",
-            f"{count} problem{'s' if count != 1 else ''} in the segment",
-            tuple(problems),
-        )
+        raise Problem.INVALID_SEGMENT.error(problems_detail(len(problems), "the segment"), tuple(problems))
 
 
 def segment_spec_parse(*, tenant_id: int, body: Mapping[str, Any], key: str | None = None) -> SegmentSpec:
@@ -53,9 +47,7 @@ def segment_create(*, tenant_id: int, spec: SegmentSpec) -> Segment:
         with transaction.atomic():
             return Segment.objects.create(tenant_id=tenant_id, key=spec.key, name=spec.name, definition=spec.definition)
     except IntegrityError:
-        raise ProblemError(
-            code="already_exists", title="Already exists", status=409, detail=f"A segment {spec.key!r} exists already."
-        ) from None
+        raise already_exists(f"A segment {spec.key!r} exists already.") from None
 
 
 def segment_update(*, segment: Segment, spec: SegmentSpec) -> Segment:

@@ -147,20 +147,8 @@ def problems_detail(count: int, where: str) -> str:
 # --- factories of the common ones (their signatures are kept for every caller) ----------
 
 
-def bad_request(code: str, detail: str, errors: Sequence[FieldProblem] = ()) -> ProblemError:
-    return ProblemError(code=code, title="Bad request", status=400, detail=detail, errors=errors)
-
-
-def unprocessable(code: str, title: str, detail: str, errors: Sequence[FieldProblem] = ()) -> ProblemError:
-    return ProblemError(code=code, title=title, status=422, detail=detail, errors=errors)
-
-
 def not_found(detail: str = "No such object.") -> ProblemError:
     return Problem.NOT_FOUND.error(detail)
-
-
-def conflict(code: str, title: str, detail: str) -> ProblemError:
-    return ProblemError(code=code, title=title, status=409, detail=detail)
 
 
 def payload_too_large(detail: str) -> ProblemError:

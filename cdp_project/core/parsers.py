@@ -15,7 +15,8 @@ from typing import Any
 from django.conf import settings
 from rest_framework.parsers import BaseParser
 
-from .errors import FieldProblem, ProblemError, bad_request, payload_too_large, pointer
+from .errors import FieldProblem, Problem, ProblemError, payload_too_large, pointer
+from .text import unstorable_reason
 
 
 class Unacceptable:
@@ -89,16 +90,6 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any] | Unaccep
     return result
 
 
-def _bad_string(text: str) -> str | None:
-    if "\x00" in text:
-        return "contains a NUL character"
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return "contains a lone surrogate"
-    return None
-
-
 def check_json_tree(
     data: Any, *, max_depth: int, max_string: int, root: tuple[str | int, ...] = ()
 ) -> list[FieldProblem]:
@@ -108,7 +99,7 @@ def check_json_tree(
     while stack:
         value, path, depth = stack.pop()
         if isinstance(value, str):
-            reason = _bad_string(value)
+            reason = unstorable_reason(value)
             if reason:
                 problems.append(FieldProblem(pointer(*path), "invalid_characters", f"the string {reason}"))
             elif len(value) > max_string:
@@ -124,7 +115,7 @@ def check_json_tree(
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
                 if isinstance(key, str):
-                    reason = _bad_string(key)
+                    reason = unstorable_reason(key)
                     if reason:
                         problems.append(FieldProblem(pointer(*path), "invalid_characters", f"an object key {reason}"))
                         continue
@@ -139,7 +130,7 @@ def _safe_copy(value: Any, *, max_depth: int, max_string: int, depth: int = 0) -
     """The value with every part `check_json_tree` would refuse replaced by null (and keys
     it would refuse dropped). Only called on an item already known to hold a problem."""
     if isinstance(value, str):
-        return None if _bad_string(value) or len(value) > max_string else value
+        return None if unstorable_reason(value) or len(value) > max_string else value
     if isinstance(value, Unacceptable):
         return None
     if isinstance(value, dict | list):
@@ -150,7 +141,7 @@ def _safe_copy(value: Any, *, max_depth: int, max_string: int, depth: int = 0) -
         return {
             k: _safe_copy(v, max_depth=max_depth, max_string=max_string, depth=depth + 1)
             for k, v in value.items()
-            if not _bad_string(k)
+            if not unstorable_reason(k)
         }
     return value
 
@@ -161,7 +152,7 @@ def _decode(raw: bytes) -> Any:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
-        raise bad_request("malformed_json", f"The body is not valid UTF-8 (byte {error.start}).") from None
+        raise Problem.MALFORMED_JSON.error(f"The body is not valid UTF-8 (byte {error.start}).") from None
     try:
         return json.loads(
             text,
@@ -171,15 +162,17 @@ def _decode(raw: bytes) -> Any:
             object_pairs_hook=_no_duplicate_keys,
         )
     except RecursionError:
-        raise bad_request("too_deep", f"The body nests deeper than {settings.CDP_MAX_NESTING_DEPTH} levels.") from None
+        raise Problem.TOO_DEEP.error(f"The body nests deeper than {settings.CDP_MAX_NESTING_DEPTH} levels.") from None
     except json.JSONDecodeError as error:
-        raise bad_request(
-            "malformed_json", f"The body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}."
+        raise Problem.MALFORMED_JSON.error(
+            f"The body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}."
         ) from None
 
 
 def _refuse(problems: list[FieldProblem]) -> ProblemError:
-    return bad_request(problems[0].code, f"The body was refused: {len(problems)} problem(s).", problems)
+    return Problem.of(problems[0].code, status=400).error(
+        f"The body was refused: {len(problems)} problem(s).", problems
+    )
 
 
 def loads_strict(raw: bytes, *, batch_fields: Collection[str] = ()) -> Any:
@@ -250,5 +243,5 @@ class StrictJSONParser(BaseParser):
                 content_length = None
         raw = read_bounded(stream, content_length, settings.CDP_MAX_BODY_BYTES)
         if not raw.strip():
-            raise bad_request("malformed_json", "The body is empty; a JSON object was expected.")
+            raise Problem.MALFORMED_JSON.error("The body is empty; a JSON object was expected.")
         return loads_strict(raw, batch_fields=batch_fields_of(parser_context or {}))

@@ -10,8 +10,7 @@ from pathlib import Path
 import pytest
 
 from cdp_project.core.errors import Problem, ProblemError, already_exists, busy, invalid_body, not_found
-from ingest.pipeline import _CODE_BY_FIELD
-from ingest.types import rejection_problem
+from ingest.pipeline import _PROBLEM_BY_FIELD
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 
@@ -58,11 +57,13 @@ def test_a_code_computed_elsewhere_is_looked_up_by_code_and_status():
         Problem.of("busy", status=500)
 
 
-@pytest.mark.parametrize("code", sorted({*_CODE_BY_FIELD.values(), "validation_error", "payload_too_large"}))
-def test_every_code_a_refused_ingest_item_can_carry_is_in_the_catalogue(code):
-    problem = rejection_problem(code)
-    assert problem.code == code
-    assert problem.status == (413 if code == "payload_too_large" else 422)
+@pytest.mark.parametrize(
+    "problem",
+    sorted({*_PROBLEM_BY_FIELD.values(), Problem.VALIDATION_ERROR, Problem.PAYLOAD_TOO_LARGE}, key=lambda p: p.name),
+)
+def test_every_problem_a_refused_ingest_item_can_carry_is_the_catalogue_entry_of_its_code(problem):
+    assert Problem.of(problem.code, status=problem.status) is problem
+    assert problem.status == (413 if problem is Problem.PAYLOAD_TOO_LARGE else 422)
 
 
 def _table(text: str, header: str) -> list[list[str]]:
