@@ -46,8 +46,9 @@ class SegmentSerializer(StrictSerializer):
     updatedAt = serializers.DateTimeField(source="updated_at", read_only=True)
 
     def refuse_unknown(self, key: str, expected: str) -> None:
-        # The pointer as segments have always written it (the key unescaped).
-        self.problems.append(FieldProblem(f"/{key}", "unknown_field", self.unknown_detail.format(name=key)))
+        # Segments name the unknown key without the list of expected ones; the pointer is
+        # escaped (RFC 6901) like every other pointer the API writes.
+        self.problems.append(FieldProblem(pointer(key), "unknown_field", self.unknown_detail.format(name=key)))
 
     def validate_key(self, value: str) -> str:
         if self.context.get("key") is not None and value != self.context["key"]:

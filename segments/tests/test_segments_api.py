@@ -107,6 +107,14 @@ def test_every_problem_of_a_definition_is_reported_at_once_with_pointers(api):
     assert api.get("/api/v1/segments/bad").status_code == 404
 
 
+def test_an_unknown_key_is_pointed_at_with_rfc_6901_escapes(api):
+    condition = {"attribute": "tier", "op": "eq", "value": "x", "a/b~c": 1}
+    body = {"key": "esc", "name": "Esc", "definition": {"all": [condition]}, "x/y~z": 1}
+    response = api.post("/api/v1/segments", body, format="json")
+    assert response.status_code == 422
+    assert {("/x~1y~0z", "unknown_field"), ("/definition/all/0/a~1b~0c", "unknown_field")} <= pointers(response)
+
+
 def test_nesting_is_bounded(api):
     definition = {"attribute": "tier", "op": "exists"}
     for _ in range(9):
