@@ -15,6 +15,7 @@ from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
 from cdp_project.core.bulk import array_literal, rows_insert, values_cte
+from cdp_project.core.compiled import prepared_cursor
 from cdp_project.core.errors import FieldProblem, Problem, busy
 from profiles.locks import profiles_lock, profiles_lock_states
 from profiles.merging import AttributeStep, MergeStep, profile_merge, profiles_apply
@@ -134,7 +135,7 @@ def _read_held(*, tenant: Tenant, owner_ids: set[uuid.UUID]) -> dict[uuid.UUID, 
             "profile_id", "type", "value"
         )
     else:
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(
                 "SELECT profile_id, type, value FROM identity_identifier"
                 " WHERE tenant_id = %s AND profile_id = ANY(%s::uuid[])",
@@ -166,7 +167,7 @@ def merge_blocks_among(*, tenant_id: int, profile_ids: Collection[uuid.UUID]) ->
         f" JOIN {profile_table} pa ON pa.id = b.profile_a JOIN {profile_table} pb ON pb.id = b.profile_b"
         f" WHERE b.tenant_id = %s AND {live.format('pa')} IN ({marks}) AND {live.format('pb')} IN ({marks})"
     )
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, [tenant_id, *params])
         rows = cursor.fetchall()
     return {frozenset((field.to_python(a), field.to_python(b))) for a, b in rows if a != b}
@@ -341,7 +342,7 @@ def _conflicts_write(
     )  # fmt: skip
     table = IdentityConflict._meta.db_table
     stamp = IdentityConflict._meta.get_field("last_seen_at").get_db_prep_value(now, connection)
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(
             f"WITH {cte} INSERT INTO {table} (tenant_id, identifier_type, identifier_value, owner_profile_id,"  # noqa: S608
             " primary_profile_id, reason, occurrences, trigger, source, first_seen_at, last_seen_at, reviewed_by)"
@@ -535,7 +536,7 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], _Se
             [(pid, batch.final(pid)) for pid in merged_existing],
             aliases=["old_id", "new_id"],
         )
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(
                 f"WITH {cte} UPDATE identity_identifier SET profile_id = m.new_id FROM m"  # noqa: S608
                 " WHERE identity_identifier.tenant_id = %s AND identity_identifier.profile_id = m.old_id",
@@ -624,7 +625,7 @@ def _seen_write(
         )
         return
     # GREATEST/LEAST keep a concurrent writer's later value; three arrays, one statement.
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(
             "UPDATE identity_identifier AS i SET first_seen_at = LEAST(i.first_seen_at, v.f), "
             "last_seen_at = GREATEST(i.last_seen_at, v.l) "
@@ -663,7 +664,7 @@ def _read_pairs(*, tenant: Tenant, pairs: set[tuple[str, str]]) -> dict[tuple[st
         )
     else:
         ordered = sorted(pairs)
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(
                 "SELECT i.type, i.value, i.id, i.profile_id, i.first_seen_at, i.last_seen_at"
                 " FROM unnest(%s::varchar[], %s::varchar[]) AS p(type, value)"

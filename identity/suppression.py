@@ -15,6 +15,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from django.db import IntegrityError, connection, transaction
 
 from cdp_project.core.bulk import array_literal
+from cdp_project.core.compiled import prepared_cursor
 from tenants.models import Tenant
 
 from .models import IdentifierHashKey, Suppression
@@ -78,7 +79,7 @@ def suppressed_indexes(*, tenant: Tenant, identities: Sequence[Mapping[str, str]
     if not wanted:
         return set()
     if connection.vendor == "postgresql":  # the digests as one array, not a parameter each
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(
                 f"SELECT digest FROM {Suppression._meta.db_table}"  # noqa: S608 - name from metadata
                 " WHERE tenant_id = %s AND digest = ANY(%s::varchar[])",

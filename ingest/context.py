@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from django.db import connection
 
+from cdp_project.core.compiled import prepared_cursor
 from contracts.models import AttributeDefinition, DerivedAttributeDefinition, EventType
 from contracts.types import DerivedAttributeInfo
 from contracts.validator import ContractSnapshot, contract_snapshot
@@ -55,7 +56,7 @@ def _version(tenant_id: int) -> tuple:
         parts.append(f"SELECT COUNT(*), {extra} FROM {model._meta.db_table} WHERE tenant_id = %s")  # noqa: S608
         params.append(tenant_id)
     sql = "SELECT * FROM " + ", ".join(f"({part}) AS t{i}" for i, part in enumerate(parts))  # noqa: S608
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, params)
         return tuple(cursor.fetchone())
 

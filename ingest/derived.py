@@ -177,8 +177,6 @@ def derived_apply_events(
     return len(created) + len(changed)
 
 
-
-
 def derived_recompute(
     *,
     tenant_id: int,

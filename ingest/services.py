@@ -19,6 +19,7 @@ from typing import Any
 from django.db import IntegrityError, connection, transaction
 
 from cdp_project.core.bulk import array_literal, rows_insert
+from cdp_project.core.compiled import prepared_cursor
 from cdp_project.core.errors import Problem, already_exists, problems_detail
 from cdp_project.core.retries import run_with_retries
 from channels.services import channel_update_apply
@@ -156,7 +157,7 @@ def _claim_keys(ctx: IngestContext, items: Sequence[Prepared]) -> dict[tuple[int
     # Sorted, so two requests sharing keys insert them in one order and cannot deadlock on them.
     ordered = [item for _key, item in sorted(first.items(), key=lambda pair: pair[0])]
     assert IdempotencyKey._meta.db_table == "ingest_idempotencykey"
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         if connection.vendor == "postgresql":
             # One array per column, unnested server-side (in array order): a handful of
             # parameters whatever the batch size, not seven rendered per row.

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from django.db import connection
 
 from cdp_project.core.bulk import array_literal
+from cdp_project.core.compiled import prepared_cursor
 
 from .models import Profile
 
@@ -31,7 +32,7 @@ def profiles_lock_states(*, tenant_id: int, profile_ids: Iterable[uuid.UUID]) ->
     if connection.vendor != "postgresql":
         rows = Profile.objects.filter(tenant_id=tenant_id, pk__in=ids).order_by("pk").select_for_update()
         return dict(rows.values_list("pk", "merged_into_id"))
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(
             f"SELECT id, merged_into_id FROM {Profile._meta.db_table}"  # noqa: S608 - name from metadata
             " WHERE tenant_id = %s AND id = ANY(%s::uuid[]) ORDER BY id FOR UPDATE",

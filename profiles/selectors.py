@@ -13,7 +13,7 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import JSONObject, TruncDate
 
 from cdp_project.core.bulk import array_literal
-from cdp_project.core.compiled import CompiledQuery, Read
+from cdp_project.core.compiled import CompiledQuery, Read, prepared_cursor
 from contracts.models import DerivedAttributeDefinition
 from contracts.selectors import derived_attribute_statuses, derived_backfilling_exists
 
@@ -100,7 +100,7 @@ def derived_values_stored(
     (pk, profile_id, name, count, value, occurred_at, exact), in one query: ingest folds new
     events into them (PostgreSQL: the ids and names bound as two arrays, values decoded here)."""
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(
                 f"SELECT id, profile_id, name, count, value, occurred_at, exact FROM {DerivedValue._meta.db_table}"  # noqa: S608
                 " WHERE tenant_id = %s AND profile_id = ANY(%s::uuid[]) AND name = ANY(%s::varchar[])",

@@ -26,6 +26,8 @@ from typing import Any
 
 from django.db import connection, models
 
+from .compiled import prepared_cursor
+
 
 def _prep(field: models.Field, value: object) -> object:
     if value is None:
@@ -155,7 +157,7 @@ def rows_update(
         f"WITH {cte} UPDATE {table} SET {assignments} FROM v"  # noqa: S608 - identifiers come from model metadata
         f" WHERE {table}.{pk} = v.{pk} AND {table}.tenant_id = %s"
     )
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         cursor.execute(sql, [*params, tenant_id])
         return cursor.rowcount
 
@@ -183,7 +185,7 @@ def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Sequenc
         # A few rows (a single event): one `INSERT … SELECT FROM unnest(…)` is one round
         # trip, where COPY needs two (start, then data and end).
         select, params = _unnest_cte("v", model, fields, rows, aliases=None)
-        with connection.cursor() as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(f"WITH {select} INSERT INTO {table} ({names}) SELECT * FROM v", params)  # noqa: S608
         return len(rows)
     if connection.vendor == "postgresql":

@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from django.db import connection
 
 from .bulk import array_literal
+from .compiled import prepared_cursor
 
 
 def advisory_key(*parts: object) -> int:
@@ -29,7 +30,7 @@ def advisory_locks(namespace: int, keys: Iterable[int]) -> None:
     ordered = sorted(set(keys))
     if not ordered:
         return
-    with connection.cursor() as cursor:
+    with prepared_cursor(connection) as cursor:
         if len(ordered) == 1:
             cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [namespace, ordered[0]])
             return
