@@ -66,13 +66,23 @@ def values_cte(
     return f"{name}({names}) AS (VALUES {', '.join([row_sql] * count)})", params
 
 
+# What json.dumps(value, ensure_ascii=False) answers, without building an encoder per call.
+_json_encode = json.JSONEncoder(ensure_ascii=False).encode
+
+
+def _json_text(field: models.JSONField, value: object) -> str:
+    if field.encoder is None:
+        return _json_encode(value)
+    return json.dumps(value, cls=field.encoder, ensure_ascii=False)
+
+
 def _array_value(field: models.Field, value: object) -> object:
     """A value as an element of a bound array: psycopg adapts UUIDs, datetimes, numbers
     and strings itself; JSON travels as its text and is cast server-side."""
     if value is None:
         return None
     if isinstance(field, models.JSONField):
-        return json.dumps(value, cls=field.encoder, ensure_ascii=False)
+        return _json_text(field, value)
     return value
 
 
@@ -81,13 +91,38 @@ def array_literal(values: Sequence[object]) -> object:
     client-side array dumper costs microseconds per element, which a batch of 500 rows
     pays for thousands of them. Bind it with a cast (`%s::uuid[]`). Values of any other
     type (floats, decimals) are left to psycopg: the list comes back unchanged."""
+    kinds = set(map(type, values))
+    kinds.discard(type(None))
+    if len(kinds) == 1:  # one type (and NULLs), the common case: one comprehension
+        kind = kinds.pop()
+        if kind is uuid.UUID:
+            parts = ["NULL" if v is None else v.hex for v in values]  # type: ignore[union-attr]
+        elif kind is str:
+            parts = ["NULL" if v is None else _array_text(v) for v in values]  # type: ignore[arg-type]
+        elif kind is int:
+            parts = ["NULL" if v is None else str(v) for v in values]
+        elif kind is dt.datetime:
+            parts = ["NULL" if v is None else '"' + v.isoformat(sep=" ") + '"' for v in values]  # type: ignore[union-attr]
+        else:
+            return _array_literal_mixed(values)
+        return "{" + ",".join(parts) + "}"
+    return _array_literal_mixed(values)
+
+
+def _array_text(value: str) -> str:
+    if "\\" in value or '"' in value:
+        value = value.replace("\\", "\\\\").replace('"', '\\"')
+    return '"' + value + '"'
+
+
+def _array_literal_mixed(values: Sequence[object]) -> object:
     parts: list[str] = []
     append = parts.append
     for value in values:
         if value is None:
             append("NULL")
         elif isinstance(value, str):
-            append('"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"')
+            append(_array_text(value))
         elif isinstance(value, uuid.UUID):
             append(value.hex)
         elif isinstance(value, bool):
@@ -169,7 +204,7 @@ def _copy_text(field: models.Field, value: object) -> object:
     if value is None:
         return None
     if isinstance(field, models.JSONField):
-        return json.dumps(value, cls=field.encoder, ensure_ascii=False)
+        return _json_text(field, value)
     return value
 
 

@@ -58,3 +58,25 @@ def test_other_values_are_left_to_psycopg():
     floats = [1.5, None, -0.25]
     assert array_literal(floats) == floats
     assert _round_trip(array_literal(floats), "float8") == floats
+
+
+def test_rows_copied_in_bulk_come_back_unchanged(tenant):
+    """rows_insert writes a batch with COPY: awkward strings, JSON holding
+    quotes, backslashes, tabs and newlines, NULLs, floats, integers and timestamps are
+    stored exactly as the ORM would store them."""
+    from cdp_project.core.bulk import SMALL_INSERT, rows_insert
+    from profiles.models import DerivedValue, Profile
+
+    profile = Profile.objects.create(tenant=tenant)
+    now = dt.datetime.now(dt.UTC)
+    texts = [text for text in AWKWARD if text is not None]
+    rows = [
+        (tenant.pk, profile.pk, f"n{i}-{text}", {"v": text, "list": [text, i]} if i % 3 else None,
+         None if i % 4 == 0 else i / 7, i, now - dt.timedelta(seconds=i), text, now)
+        for i, text in enumerate(texts)
+    ]  # fmt: skip
+    assert len(rows) > SMALL_INSERT  # the COPY path
+    columns = ["tenant", "profile", "name", "value", "number", "count", "occurred_at", "exact", "updated_at"]
+    rows_insert(DerivedValue, columns, rows)
+    stored = DerivedValue.objects.filter(tenant=tenant).order_by("count").values_list(*columns[2:8])
+    assert list(stored) == [row[2:8] for row in rows]
