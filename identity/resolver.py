@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from cdp_project.core.bulk import array_literal, rows_insert, values_cte
+from cdp_project.core.bulk import array_literal, rows_insert, statements_pipelined, values_cte
 from cdp_project.core.compiled import prepared_cursor
 from cdp_project.core.errors import FieldProblem, Problem, busy
 from profiles.locks import profiles_lock, profiles_lock_states
@@ -415,11 +415,12 @@ def identities_resolve(*, tenant: Tenant, requests: Sequence[ResolveRequest]) ->
     for request in requests:
         _check_usable(request.identity)
     pairs = {(type, value) for request in requests for type, value in request.identity.values.items()}
-    identifier_keys_lock_many(tenant_id=tenant.pk, pairs=pairs)
-
-    cache: dict[tuple[str, str], _Seen] = {}
-    for _ in range(MAX_RECHECKS):
+    with statements_pipelined():  # the locks travel with the first read, which runs once they are held
+        identifier_keys_lock_many(tenant_id=tenant.pk, pairs=pairs)
         cache = _read_pairs(tenant=tenant, pairs=pairs)
+    for attempt in range(MAX_RECHECKS):
+        if attempt:
+            cache = _read_pairs(tenant=tenant, pairs=pairs)
         owner_ids = {row.profile_id for row in cache.values()}
         locked = profiles_lock_states(tenant_id=tenant.pk, profile_ids=owner_ids)
         # With every key of the batch locked, identifiers only move by a merge, which turns

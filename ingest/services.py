@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
-from cdp_project.core.bulk import array_literal, rows_insert
+from cdp_project.core.bulk import SMALL_INSERT, array_literal, rows_insert, statements_pipelined
 from cdp_project.core.compiled import prepared_cursor
 from cdp_project.core.errors import Problem, already_exists, problems_detail
 from cdp_project.core.retries import run_with_retries
@@ -418,7 +418,8 @@ def _apply(
                 to_apply.append(item)
 
         accepted, survivors = _resolve(ctx, to_apply, suppressed)
-        _store(ctx, to_apply, accepted)
+        with statements_pipelined(enabled=_pipeline_fits(to_apply)):
+            _store(ctx, to_apply, accepted)
         for a in accepted.values():
             results[a.item.index] = ItemResult(
                 index=a.item.index,
@@ -438,6 +439,14 @@ def _apply(
                     result = _with_profile(result, _chase(survivors, result.profile_id))
                 results[item.index] = result
     return results
+
+
+def _pipeline_fits(items: Sequence[Prepared]) -> bool:
+    """A few events are stored in psycopg's pipeline mode: the event's INSERT travels with
+    the read of its derived values instead of a round trip of its own, which a single event,
+    most of whose time is round trips, feels. Storing events runs no other app's code (their
+    merges ran during resolution); larger batches keep COPY, which cannot be pipelined."""
+    return len(items) <= SMALL_INSERT and all(item.kind == RecordKind.EVENT for item in items)
 
 
 def _resolve(

@@ -17,11 +17,12 @@ Django's query log, so `CaptureQueriesContext` counts them like any other statem
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
 from django.db import connection, models
@@ -200,6 +201,27 @@ def rows_update(
 SMALL_INSERT = 8  # up to this many rows, rows_insert binds arrays instead of COPY
 
 
+@contextlib.contextmanager
+def statements_pipelined(*, enabled: bool = True) -> Iterator[None]:
+    """Statements of the block whose results nobody reads (writes, advisory locks) go out
+    together with the next statement whose result is read, instead of one round trip each
+    (psycopg's pipeline mode, PostgreSQL only). The statements and their order are the same;
+    an error surfaces at the next read or at the end of the block, which is why the block
+    must not catch database errors inside it (a savepoint that expects an IntegrityError).
+    `rows_insert` writes with one INSERT of arrays inside it (COPY cannot be pipelined)."""
+    if not enabled or connection.vendor != "postgresql":
+        yield
+        return
+    connection.ensure_connection()
+    with connection.wrap_database_errors, connection.connection.pipeline():
+        yield
+
+
+def _pipelined() -> bool:
+    raw = connection.connection
+    return raw is not None and bool(raw.pgconn.pipeline_status)
+
+
 def _copy_text(field: models.Field, value: object) -> object:
     if value is None:
         return None
@@ -216,7 +238,7 @@ def rows_insert(model: type[models.Model], columns: Sequence[str], rows: Sequenc
     fields = [model._meta.get_field(column) for column in columns]
     table = model._meta.db_table
     names = ", ".join(connection.ops.quote_name(field.column) for field in fields)
-    if connection.vendor == "postgresql" and len(rows) <= SMALL_INSERT:
+    if connection.vendor == "postgresql" and (len(rows) <= SMALL_INSERT or _pipelined()):
         # A few rows (a single event): one `INSERT … SELECT FROM unnest(…)` is one round
         # trip, where COPY needs two (start, then data and end).
         select, params = _unnest_cte("v", model, fields, rows, aliases=None)
