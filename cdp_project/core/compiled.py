@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.conf import settings
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 from django.db.models import Field, Model, QuerySet
 
 T = TypeVar("T")
@@ -115,7 +115,8 @@ def _cursor(connection: Any) -> Any:
     connection.ensure_connection()
     connection.validate_thread_sharing()
     cursor_class, debug_class = _preparing_classes()
-    cursor = cursor_class(connection.connection)
+    with connection.wrap_database_errors:
+        cursor = cursor_class(connection.connection)
     return debug_class(cursor, connection) if connection.queries_logged else connection.make_cursor(cursor)
 
 
@@ -189,3 +190,19 @@ def reads_run(*reads: Read[Any]) -> list[Any]:
         read.shape(list(compiler.results_iter(results=[rows], tuple_expected=True)))
         for read, (compiler, _, _), rows in zip(reads, prepared, fetched, strict=True)
     ]
+
+
+def reads_unchecked(work: Callable[[], T], *, using: str = "default") -> T | None:
+    """`work()`, which only reads, without Django's health check of a persistent connection:
+    on the first statement of every request that check sends `SELECT 1` and waits for it, a
+    round trip of its own. Should the connection turn out to be dead, `work` fails in the
+    check's stead: this answers None with the check owed again, so the caller's fallback (the
+    full path) checks the connection, reconnects and answers exactly as it would have."""
+    connection = connections[using]
+    owed = connection.health_check_enabled and not connection.health_check_done
+    connection.health_check_done = True
+    try:
+        return work()
+    except (OperationalError, InterfaceError):
+        connection.health_check_done = not owed
+        return None
