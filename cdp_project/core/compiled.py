@@ -60,7 +60,9 @@ class CompiledQuery:
         missing = set(self._sentinels) - {item[1] for item in template if item[0] == "param"}
         if missing:
             raise ValueError(f"sentinels {sorted(missing)} do not appear in the compiled query")
-        compiled = (compiler, sql, template)
+        # Django's results_iter looks the converters of every column up again on each call.
+        converters = compiler.get_converters([s[0] for s in compiler.select[0 : compiler.col_count]])
+        compiled = (compiler, sql, template, converters)
         self._local.state = (connection, compiled)
         return compiled
 
@@ -68,22 +70,28 @@ class CompiledQuery:
     def using(self) -> str:
         return self._using
 
-    def prepare(self, connection: Any, values: Mapping[str, Any]) -> tuple[Any, str, list[Any]]:
-        """(compiler, SQL, parameters) for these values on this connection."""
-        compiler, sql, template = self._compiled(connection)
+    def prepare(
+        self, connection: Any, values: Mapping[str, Any]
+    ) -> tuple[Callable[[list[Any]], list[Any]], str, list[Any]]:
+        """(converter of fetched rows, SQL, parameters) for these values on this connection."""
+        compiler, sql, template, converters = self._compiled(connection)
         params = [
             self._fields[value].get_db_prep_value(values[value], connection) if kind == "param" else value
             for kind, value in template
         ]
-        return compiler, sql, params
+
+        def convert(rows: list[Any]) -> list[tuple[Any, ...]]:
+            return [tuple(row) for row in compiler.apply_converters(rows, converters)] if converters else rows
+
+        return convert, sql, params
 
     def run(self, **values: Any) -> list[tuple[Any, ...]]:
         connection = connections[self._using]
-        compiler, sql, params = self.prepare(connection, values)
+        convert, sql, params = self.prepare(connection, values)
         with _cursor(connection) as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        return list(compiler.results_iter(results=[rows], tuple_expected=True))
+        return convert(rows)
 
     def read(self, shape: Callable[[list[tuple[Any, ...]]], T], **values: Any) -> Read[T]:
         """This query with these values, for `reads_run`."""
@@ -186,10 +194,7 @@ def reads_run(*reads: Read[Any]) -> list[Any]:
     finally:
         for cursor in cursors:
             cursor.close()
-    return [
-        read.shape(list(compiler.results_iter(results=[rows], tuple_expected=True)))
-        for read, (compiler, _, _), rows in zip(reads, prepared, fetched, strict=True)
-    ]
+    return [read.shape(convert(rows)) for read, (convert, _, _), rows in zip(reads, prepared, fetched, strict=True)]
 
 
 def reads_unchecked(work: Callable[[], T], *, using: str = "default") -> T | None:
