@@ -7,6 +7,8 @@ gunicorn with 2 workers x 4 threads) on a free port of 127.0.0.1 and measures, i
 
 - baseline: GET /healthz through the same server (HTTP, WSGI and Django, no database);
 - GET /api/v1/runtime/context at concurrency 1, 4 and 16 (each request a random participant);
+  at 4 in rounds alternating with the same reads sent down DRF's full path (`Accept:
+  application/*`, which the lean path leaves to DRF), a ratio measured in the same run;
 - PATCH /api/v1/runtime/variables at concurrency 4;
 - POST /api/v1/runtime/sessions at concurrency 4 (known participants, by identity);
 - statements per request (in-process, through the same Django stack).
@@ -225,9 +227,7 @@ class CpuMeter:
         }
 
 
-def measure(
-    port: int, request: Request, *, concurrency: int, count: int, seconds: float, meter: CpuMeter | None = None
-) -> dict:
+def _run(port: int, request: Request, *, concurrency: int, count: int, seconds: float, meter: CpuMeter | None) -> dict:
     """`count` requests (at most `seconds`), `concurrency` at a time, each thread on its own
     keep-alive connection. Any status but the expected one counts as an error."""
     latencies: list[float] = []
@@ -254,22 +254,63 @@ def measure(
         conn.close()
 
     before = meter.sample() if meter else None
-    started = time.perf_counter()
+    started, client_started = time.perf_counter(), time.process_time()
     with ThreadPoolExecutor(concurrency) as pool:
         list(pool.map(worker, range(concurrency)))
     wall = time.perf_counter() - started
+    client = time.process_time() - client_started  # this process: the benchmark's own HTTP client
     cpu = meter.spent(before, meter.sample()) if meter and before else {"web": 0.0, "db": 0.0}
-    latencies.sort()
+    return {"latencies": latencies, "errors": len(errors), "wall": wall, "client": client, **cpu}
+
+
+def _summary(runs: list[dict]) -> dict:
+    latencies = sorted(latency for run in runs for latency in run["latencies"])
     n = len(latencies)
+    wall = sum(run["wall"] for run in runs)
+
+    def per_request(side: str) -> float:
+        return sum(run[side] for run in runs) * 1000 / n if n else float("nan")
+
     return {
-        "web_cpu_ms": cpu["web"] * 1000 / n if n else float("nan"),
-        "db_cpu_ms": cpu["db"] * 1000 / n if n else float("nan"),
+        "web_cpu_ms": per_request("web"),
+        "db_cpu_ms": per_request("db"),
+        "client_cpu_ms": per_request("client"),
         "n": n,
-        "errors": len(errors),
+        "errors": sum(run["errors"] for run in runs),
         "p50": statistics.median(latencies) * 1000 if n else float("nan"),
         "p99": latencies[max(0, int(n * 0.99) - 1)] * 1000 if n else float("nan"),
         "rps": n / wall if wall else 0.0,
     }
+
+
+def measure(
+    port: int, request: Request, *, concurrency: int, count: int, seconds: float, meter: CpuMeter | None = None
+) -> dict:
+    return _summary([_run(port, request, concurrency=concurrency, count=count, seconds=seconds, meter=meter)])
+
+
+def measure_pair(
+    port: int,
+    first: Request,
+    second: Request,
+    *,
+    concurrency: int,
+    count: int,
+    seconds: float,
+    meter: CpuMeter,
+    rounds: int = 4,
+) -> tuple[dict, dict]:
+    """Two kinds of request in alternating rounds (`count` and `seconds` each in all), so that
+    whatever else loads the machine weighs on both alike: a ratio measured in the same run."""
+    runs: tuple[list[dict], list[dict]] = ([], [])
+    for _ in range(rounds):
+        for side, request in zip(runs, (first, second), strict=True):
+            side.append(
+                _run(
+                    port, request, concurrency=concurrency, count=count // rounds, seconds=seconds / rounds, meter=meter
+                )
+            )
+    return _summary(runs[0]), _summary(runs[1])  # fmt: skip
 
 
 def call(conn: http.client.HTTPConnection, method: str, path: str, body: dict | None, headers: dict) -> int:
@@ -316,6 +357,12 @@ def main() -> None:
     def context(conn, rng) -> bool:
         return call(conn, "GET", "/api/v1/runtime/context", None, bearer(rng)) == 200
 
+    def context_drf(conn, rng) -> bool:
+        # DRF's JSON renderer answers `application/*` too, but the lean path leaves it to DRF:
+        # the same answer through DRF's full path (authentication class, then the view's reads).
+        headers = {**bearer(rng), "Accept": "application/*"}
+        return call(conn, "GET", "/api/v1/runtime/context", None, headers) == 200
+
     def healthz(conn, rng) -> bool:
         return call(conn, "GET", "/healthz", None, {}) == 200
 
@@ -361,7 +408,7 @@ def main() -> None:
         measure(port, context, concurrency=4, count=max(50, n // 10), seconds=seconds)  # warm every worker
         base = measure(port, healthz, concurrency=1, count=n, seconds=seconds, meter=meter)
         c1 = measure(port, context, concurrency=1, count=n, seconds=seconds, meter=meter)
-        c4 = measure(port, context, concurrency=4, count=n, seconds=seconds, meter=meter)
+        c4, c4_drf = measure_pair(port, context, context_drf, concurrency=4, count=n, seconds=2 * seconds, meter=meter)
         c16 = measure(port, context, concurrency=16, count=2 * n, seconds=seconds, meter=meter)
         writes = measure(port, variables, concurrency=4, count=n, seconds=seconds, meter=meter)
         sessions = measure(port, session, concurrency=4, count=max(50, n // 3), seconds=seconds, meter=meter)
@@ -377,6 +424,7 @@ def main() -> None:
         ("baseline: GET /healthz, c=1", base, None),
         ("GET /runtime/context, c=1", c1, per_context),
         ("GET /runtime/context, c=4", c4, per_context),
+        ("  the same, DRF's full path", c4_drf, per_context),
         ("GET /runtime/context, c=16", c16, per_context),
         ("PATCH /runtime/variables, c=4", writes, per_write),
         ("POST /runtime/sessions, c=4", sessions, per_session),
@@ -384,8 +432,11 @@ def main() -> None:
     print(f"\nRuntime benchmark: {len(people):,} participants, PostgreSQL (fsync and synchronous_commit on)")
     print(f"web process: {' '.join(command)}")
     print("figures are disturbed by whatever else runs on this machine\n")
-    widths = (34, 8, 6, 8, 8, 8, 11, 10, 9, 5)
-    header = ("measure", "requests", "errors", "p50 ms", "p99 ms", "req/s", "p50 vs base", "web cpu ms", "db cpu ms")
+    widths = (34, 8, 6, 8, 8, 8, 11, 10, 9, 13, 5)
+    header = (
+        "measure", "requests", "errors", "p50 ms", "p99 ms", "req/s", "p50 vs base", "web cpu ms", "db cpu ms",
+        "client cpu ms",
+    )  # fmt: skip
     print(
         " ".join(f"{h:<{w}}" if i == 0 else f"{h:>{w}}" for i, (h, w) in enumerate(zip(header, widths, strict=False))),
         "stmts",
@@ -394,9 +445,13 @@ def main() -> None:
         ratio = m["p50"] / base["p50"] if base["p50"] else float("nan")
         print(
             f"{name:<34} {m['n']:>8} {m['errors']:>6} {m['p50']:>8.2f} {m['p99']:>8.2f} {m['rps']:>8.0f} "
-            f"{ratio:>10.2f}x {m['web_cpu_ms']:>10.2f} {m['db_cpu_ms']:>9.2f} {'' if stmts is None else stmts:>5}"
+            f"{ratio:>10.2f}x {m['web_cpu_ms']:>10.2f} {m['db_cpu_ms']:>9.2f} {m['client_cpu_ms']:>13.2f} "
+            f"{'' if stmts is None else stmts:>5}"
         )
-    print("web/db cpu ms: CPU time per request of the web process's workers / of PostgreSQL's backends")
+    print(
+        "web/db/client cpu ms: CPU time per request of the web process's workers / of PostgreSQL's backends / "
+        "of this benchmark's own HTTP client (it shares the machine's cores with the server)"
+    )
     print(f"\ntargets: {TARGETS}")
     result = {
         "context_p50_ms": round(c4["p50"], 2),
@@ -409,6 +464,9 @@ def main() -> None:
         "baseline_p50_ms": round(base["p50"], 2),
         "context_web_cpu_ms": round(c4["web_cpu_ms"], 3),
         "context_db_cpu_ms": round(c4["db_cpu_ms"], 3),
+        "context_client_cpu_ms": round(c4["client_cpu_ms"], 3),
+        "context_drf_path_p50_ms": round(c4_drf["p50"], 2),
+        "context_drf_path_web_cpu_ms": round(c4_drf["web_cpu_ms"], 3),
         "errors": sum(m["errors"] for _, m, _ in rows),
         "participants": len(people),
     }

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpRequest, HttpResponse, HttpResponseBase
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.permissions import BasePermission
+from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cdp_project.core.compiled import reads_unchecked
 from cdp_project.core.errors import FieldProblem, Problem, pointer
 from cdp_project.core.pagination import paginate
 from cdp_project.core.timestamps import format_utc
@@ -23,8 +26,9 @@ from tenants.api_base import TenantAPIView
 from tenants.permissions import HasAdminScope, HasRuntimeScope
 
 from . import selectors, services, specs
-from .authentication import RuntimePrincipal, RuntimeTokenAuthentication
+from .authentication import RuntimePrincipal, RuntimeTokenAuthentication, bearer_claims
 from .specs import CampaignSerializer, CampaignUpdateSerializer
+from .tokens import TokenClaims
 
 PROBLEM = OpenApiResponse(description="RFC 9457 problem (application/problem+json)")
 
@@ -178,11 +182,46 @@ class IsRuntimeParticipant(BasePermission):
         return isinstance(request.user, RuntimePrincipal)
 
 
+# The lean path answers only requests that DRF would answer 200 with JSON: a GET with no query
+# (`?format=` chooses a renderer) that accepts JSON. Anything else takes the full DRF path.
+LEAN_ACCEPT = ("*/*", "application/json")
+
+
+def _lean_request(request: HttpRequest) -> bool:
+    return (
+        request.method == "GET"
+        and not request.META.get("QUERY_STRING")
+        and request.META.get("HTTP_ACCEPT", "*/*") in LEAN_ACCEPT
+    )
+
+
 class RuntimeAPIView(APIView):
-    """A runtime-token endpoint: only RuntimeTokenAuthentication, so an API key is 401."""
+    """A runtime-token endpoint: only RuntimeTokenAuthentication, so an API key is 401.
+
+    A runtime calls these on every step of a flow, so a plain GET with a good token is answered
+    on a lean path (`lean_answer`): the token's claims, its reads in one round trip and the body
+    rendered as DRF renders it, with the same headers, skipping DRF's request wrapping, content
+    negotiation, authentication and permission classes and throttles (none of which has anything
+    to say about such a request). Every other request, and every refusal (an expired, invalid or
+    revoked token, a participant combined away, an inactive campaign, a database that cannot be
+    reached), goes the full DRF path, which answers it as it always has."""
 
     authentication_classes = [RuntimeTokenAuthentication]
     permission_classes = [IsRuntimeParticipant]
+
+    def lean_answer(self, claims: TokenClaims) -> Any | None:
+        """The body of a 200 for this token, or None to let the full path answer."""
+        return None
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if _lean_request(request):
+            claims = bearer_claims(request)
+            body = reads_unchecked(lambda: self.lean_answer(claims)) if claims is not None else None
+            if body is not None:
+                response = HttpResponse(JSONRenderer().render(body), content_type=JSONRenderer.media_type)
+                response["Allow"] = ", ".join(self.allowed_methods)  # as DRF's finalize_response
+                return response
+        return super().dispatch(request, *args, **kwargs)
 
     @property
     def principal(self) -> RuntimePrincipal:
@@ -230,19 +269,25 @@ class RuntimeContextApi(RuntimeAPIView):
         description="What the runtime may know about its participant. Only with a runtime token.",
     )
     def get(self, request: Request) -> Response:
-        context = selectors.runtime_context_get(participant=self.principal.participant)
-        body = {
-            "participant": {"id": str(context.participant.pk), "profileId": str(context.participant.profile_id)},
-            "campaign": {"key": context.campaign.key, "name": context.campaign.name},
-            "profile": {
-                "attributes": context.attributes,
-                "derived": context.derived,
-                "derivedStatus": context.derived_status,
-            },
-            "channels": context.channels,
-            "variables": context.variables,
-        }
-        return Response(body)
+        return Response(_context_body(selectors.runtime_context_get(participant=self.principal.participant)))
+
+    def lean_answer(self, claims: TokenClaims) -> dict[str, Any] | None:
+        context = selectors.runtime_context_for_token(claims=claims).answer
+        return None if context is None else _context_body(context)
+
+
+def _context_body(context: selectors.RuntimeContext) -> dict[str, Any]:
+    return {
+        "participant": {"id": str(context.participant.pk), "profileId": str(context.participant.profile_id)},
+        "campaign": {"key": context.campaign.key, "name": context.campaign.name},
+        "profile": {
+            "attributes": context.attributes,
+            "derived": context.derived,
+            "derivedStatus": context.derived_status,
+        },
+        "channels": context.channels,
+        "variables": context.variables,
+    }
 
 
 class RuntimeVariablesApi(RuntimeAPIView):
@@ -253,6 +298,10 @@ class RuntimeVariablesApi(RuntimeAPIView):
     )
     def get(self, request: Request) -> Response:
         return Response({"variables": selectors.participant_variables(participant=self.principal.participant)})
+
+    def lean_answer(self, claims: TokenClaims) -> dict[str, Any] | None:
+        variables = selectors.participant_variables_for_token(claims=claims).answer
+        return None if variables is None else {"variables": variables}
 
     @extend_schema(
         operation_id="runtime_variables_update",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from django.db.models import JSONField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
@@ -16,7 +16,10 @@ from profiles.selectors import profile_values_read
 from tenants.models import Tenant
 
 from .models import Campaign, Participant, VariableDefinition, VariableValue
+from .tokens import TokenClaims
 from .variables import VariableChecker
+
+T = TypeVar("T")
 
 
 def campaign_queryset(*, tenant: Tenant) -> QuerySet[Campaign]:
@@ -91,6 +94,10 @@ def participant_for_token(*, tenant_id: int, campaign_key: str, participant_id: 
     with its campaign, tenant and `live_profile_id` (its profile, or the survivor should
     the profile be a tombstone), in one query. None when it no longer exists."""
     rows = _participant_for_token.run(tenant_id=tenant_id, campaign_key=campaign_key, participant_id=participant_id)
+    return _token_participant_shape(rows)
+
+
+def _token_participant_shape(rows: list[tuple[Any, ...]]) -> Participant | None:
     if not rows:
         return None
     row = rows[0]
@@ -143,7 +150,10 @@ def _checker_remember(campaign: Campaign, version: int, definitions: list[Variab
     checker = VariableChecker(definitions)
     if len(_checkers) >= CHECKERS_CACHED:
         _checkers.clear()
-    _checkers[(campaign.pk, campaign.created_at)] = (version, checker)
+        _campaign_keys.clear()
+    key = (campaign.pk, campaign.created_at)
+    _checkers[key] = (version, checker)
+    _campaign_keys[(campaign.tenant_id, campaign.key)] = key
     return checker
 
 
@@ -214,8 +224,7 @@ class RuntimeContext:
 def runtime_context_get(*, participant: Participant) -> RuntimeContext:
     """What a runtime may know about its participant (API.md "Runtime"): the profile's
     attributes and derived values, channel readiness and the campaign's variables. Three
-    queries for a participant from `participant_for_token`: a runtime reads it on every step
-    of a flow."""
+    queries for a participant from `participant_for_token`."""
     profile_id = getattr(participant, "live_profile_id", None) or participant.profile_id
     tenant_id = participant.tenant_id
     campaign = participant.campaign
@@ -233,12 +242,138 @@ def runtime_context_get(*, participant: Participant) -> RuntimeContext:
         variables = checker.current(checker.by_name(results[2]))
     else:
         variables = _participant_variables_uncached(participant=participant)
+    return _context(participant, attributes, derived, derived_status, readiness, variables)
+
+
+def _context(participant, attributes, derived, derived_status, readiness, variables) -> RuntimeContext:  # noqa: ANN001
     return RuntimeContext(
         participant=participant,
-        campaign=campaign,
+        campaign=participant.campaign,
         attributes=attributes,
         derived=derived,
         derived_status=derived_status,
         channels={channel: state.as_public() for channel, state in readiness.items()},
         variables=variables,
     )
+
+
+# --- the token's whole answer in one round trip -------------------------------------------------
+
+# Campaign (tenant id, key) -> the `_checkers` key its definitions were last compiled under: a
+# guess, before the participant's row says which campaign and version it is, whether the
+# definitions need reading with the values.
+_campaign_keys: dict[tuple[int, str], tuple[int, Any]] = {}
+
+
+def _checker_guess(tenant_id: int, campaign_key: str) -> tuple[tuple[int, Any], int, VariableChecker] | None:
+    key = _campaign_keys.get((tenant_id, campaign_key))
+    cached = _checkers.get(key) if key is not None else None
+    return (key, *cached) if cached is not None else None
+
+
+def campaign_checker_forget(*, campaign: Campaign) -> None:
+    """This process changed the campaign's definitions: its next read takes them with the values
+    (the version on the participant's row would tell every process anyway, one statement later)."""
+    _campaign_keys.pop((campaign.tenant_id, campaign.key), None)
+
+
+_definitions_with_values = CompiledQuery(
+    lambda *, tenant_id, participant_id: (
+        VariableDefinition.objects.filter(tenant_id=tenant_id, campaign__participants__id=participant_id)
+        .annotate(
+            stored=Subquery(
+                VariableValue.objects.filter(
+                    tenant_id=tenant_id, participant_id=participant_id, definition_id=OuterRef("pk")
+                ).values("value")[:1],
+                output_field=JSONField(),
+            )
+        )
+        .order_by("position", "name")
+        .values_list(*model_columns(VariableDefinition), "stored")
+    ),
+    fields={"tenant_id": Tenant._meta.pk, "participant_id": Participant._meta.pk},
+    sentinels={"tenant_id": -7_304, "participant_id": uuid.UUID(int=7_304)},
+)
+
+
+def _definitions_shape(rows: list[tuple[Any, ...]]) -> list[VariableDefinition]:
+    definitions = []
+    for row in rows:
+        definition = model_from_row(VariableDefinition, row[:-1])
+        definition.stored = row[-1]
+        definitions.append(definition)
+    return definitions
+
+
+def _token_participant_read(claims: TokenClaims) -> Read[Participant | None]:
+    return _participant_for_token.read(
+        _token_participant_shape,
+        tenant_id=claims.tenant_id,
+        campaign_key=claims.campaign_key,
+        participant_id=claims.participant_id,
+    )
+
+
+def _variables_read(claims: TokenClaims) -> tuple[Read[Any], tuple[tuple[int, Any], int, VariableChecker] | None]:
+    """The participant's stored values when this process has the campaign's definitions
+    compiled (as far as it knows), else the definitions with the values alongside."""
+    guess = _checker_guess(claims.tenant_id, claims.campaign_key)
+    values = {"tenant_id": claims.tenant_id, "participant_id": claims.participant_id}
+    if guess is not None:
+        return _stored_values.read(dict, **values), guess
+    return _definitions_with_values.read(_definitions_shape, **values), None
+
+
+def _variables_from(participant: Participant, result: Any, guess: Any) -> dict[str, Any]:
+    campaign = participant.campaign
+    if guess is None:  # the definitions came with the values
+        checker = _checker_remember(campaign, campaign.variables_version, result)
+        return checker.current({row.name: row.stored for row in result if row.stored is not None})
+    key, version, checker = guess
+    if key == (campaign.pk, campaign.created_at) and version == campaign.variables_version:
+        return checker.current(checker.by_name(result))
+    # Edited since this process compiled them (in another process): one more statement.
+    return _participant_variables_uncached(participant=participant)
+
+
+@dataclass(frozen=True)
+class TokenRead(Generic[T]):
+    """What a runtime token's request read in one round trip: the token's participant (None
+    when it is gone) and the answer (None with it)."""
+
+    participant: Participant | None
+    answer: T | None
+
+
+def runtime_context_for_token(*, claims: TokenClaims) -> TokenRead[RuntimeContext]:
+    """The token's participant and its whole context in one round trip: the four statements
+    of the context (participant, profile values, readiness, variables) go out together. The
+    profile is read by the token's `profile` claim, the participant's profile when the token
+    was minted; should a merge have moved the participant or made its profile a tombstone
+    since, its live profile is read in a second round trip (two more statements)."""
+    variables_read, guess = _variables_read(claims)
+    participant, values, readiness, stored = reads_run(
+        _token_participant_read(claims),
+        profile_values_read(tenant_id=claims.tenant_id, profile_id=claims.profile_id),
+        profile_readiness_read(tenant_id=claims.tenant_id, profile_id=claims.profile_id),
+        variables_read,
+    )
+    if participant is None or not participant.campaign.active:
+        return TokenRead(participant, None)
+    if participant.live_profile_id != claims.profile_id:
+        values, readiness = reads_run(
+            profile_values_read(tenant_id=claims.tenant_id, profile_id=participant.live_profile_id),
+            profile_readiness_read(tenant_id=claims.tenant_id, profile_id=participant.live_profile_id),
+        )
+    attributes, derived, derived_status = values
+    variables = _variables_from(participant, stored, guess)
+    return TokenRead(participant, _context(participant, attributes, derived, derived_status, readiness, variables))
+
+
+def participant_variables_for_token(*, claims: TokenClaims) -> TokenRead[dict[str, Any]]:
+    """The token's participant and its variables in one round trip (two statements)."""
+    variables_read, guess = _variables_read(claims)
+    participant, stored = reads_run(_token_participant_read(claims), variables_read)
+    if participant is None or not participant.campaign.active:
+        return TokenRead(participant, None)
+    return TokenRead(participant, _variables_from(participant, stored, guess))

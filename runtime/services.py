@@ -21,7 +21,13 @@ from tenants.models import Tenant
 from .authentication import participant_gone
 from .locks import participant_lock_for_variables, participants_lock
 from .models import Campaign, Participant, VariableDefinition, VariableValue
-from .selectors import campaign_checker, campaign_get_active, participant_of_profile, participant_stored_values
+from .selectors import (
+    campaign_checker,
+    campaign_checker_forget,
+    campaign_get_active,
+    participant_of_profile,
+    participant_stored_values,
+)
 from .tokens import TokenClaims, runtime_token_mint
 from .variables import VariableSpec
 
@@ -76,6 +82,8 @@ def campaign_update(
         if variables is not None:
             campaign.refresh_from_db(fields=["variables_version"])
             _variables_write(campaign=campaign, variables=variables)
+    if variables is not None:
+        campaign_checker_forget(campaign=campaign)
     return campaign
 
 

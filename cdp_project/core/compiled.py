@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from django.conf import settings
-from django.db import connections
+from django.db import InterfaceError, OperationalError, connections
 from django.db.models import Field, Model, QuerySet
 
 T = TypeVar("T")
@@ -60,7 +60,9 @@ class CompiledQuery:
         missing = set(self._sentinels) - {item[1] for item in template if item[0] == "param"}
         if missing:
             raise ValueError(f"sentinels {sorted(missing)} do not appear in the compiled query")
-        compiled = (compiler, sql, template)
+        # Django's results_iter looks the converters of every column up again on each call.
+        converters = compiler.get_converters([s[0] for s in compiler.select[0 : compiler.col_count]])
+        compiled = (compiler, sql, template, converters)
         self._local.state = (connection, compiled)
         return compiled
 
@@ -68,22 +70,28 @@ class CompiledQuery:
     def using(self) -> str:
         return self._using
 
-    def prepare(self, connection: Any, values: Mapping[str, Any]) -> tuple[Any, str, list[Any]]:
-        """(compiler, SQL, parameters) for these values on this connection."""
-        compiler, sql, template = self._compiled(connection)
+    def prepare(
+        self, connection: Any, values: Mapping[str, Any]
+    ) -> tuple[Callable[[list[Any]], list[Any]], str, list[Any]]:
+        """(converter of fetched rows, SQL, parameters) for these values on this connection."""
+        compiler, sql, template, converters = self._compiled(connection)
         params = [
             self._fields[value].get_db_prep_value(values[value], connection) if kind == "param" else value
             for kind, value in template
         ]
-        return compiler, sql, params
+
+        def convert(rows: list[Any]) -> list[tuple[Any, ...]]:
+            return [tuple(row) for row in compiler.apply_converters(rows, converters)] if converters else rows
+
+        return convert, sql, params
 
     def run(self, **values: Any) -> list[tuple[Any, ...]]:
         connection = connections[self._using]
-        compiler, sql, params = self.prepare(connection, values)
+        convert, sql, params = self.prepare(connection, values)
         with _cursor(connection) as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
-        return list(compiler.results_iter(results=[rows], tuple_expected=True))
+        return convert(rows)
 
     def read(self, shape: Callable[[list[tuple[Any, ...]]], T], **values: Any) -> Read[T]:
         """This query with these values, for `reads_run`."""
@@ -123,7 +131,8 @@ def _cursor(connection: Any) -> Any:
     connection.ensure_connection()
     connection.validate_thread_sharing()
     cursor_class, debug_class = _preparing_classes()
-    cursor = cursor_class(connection.connection)
+    with connection.wrap_database_errors:
+        cursor = cursor_class(connection.connection)
     return debug_class(cursor, connection) if connection.queries_logged else connection.make_cursor(cursor)
 
 
@@ -193,7 +202,20 @@ def reads_run(*reads: Read[Any]) -> list[Any]:
     finally:
         for cursor in cursors:
             cursor.close()
-    return [
-        read.shape(list(compiler.results_iter(results=[rows], tuple_expected=True)))
-        for read, (compiler, _, _), rows in zip(reads, prepared, fetched, strict=True)
-    ]
+    return [read.shape(convert(rows)) for read, (convert, _, _), rows in zip(reads, prepared, fetched, strict=True)]
+
+
+def reads_unchecked(work: Callable[[], T], *, using: str = "default") -> T | None:
+    """`work()`, which only reads, without Django's health check of a persistent connection:
+    on the first statement of every request that check sends `SELECT 1` and waits for it, a
+    round trip of its own. Should the connection turn out to be dead, `work` fails in the
+    check's stead: this answers None with the check owed again, so the caller's fallback (the
+    full path) checks the connection, reconnects and answers exactly as it would have."""
+    connection = connections[using]
+    owed = connection.health_check_enabled and not connection.health_check_done
+    connection.health_check_done = True
+    try:
+        return work()
+    except (OperationalError, InterfaceError):
+        connection.health_check_done = not owed
+        return None
