@@ -16,7 +16,7 @@ from django.db import connection
 from jobs import registry
 from jobs.services import job_enqueue
 from jobs.worker import jobs_run_pending
-from tests.core.test_make_run import free_port, group_members
+from tests.core.test_make_run import free_port, group_members_left
 from tests.core.test_web_process import procfile_web_start, procfile_web_stop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -151,4 +151,4 @@ def test_the_procfile_web_process_sums_metrics_over_its_workers_and_logs_json(tm
     lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
     probe = [line for line in lines if line.get("request_id") == "probe-1" and line["logger"] == "cdp.access"]
     assert len(probe) == 20 and probe[0]["status"] == 200 and probe[0]["path"] == "/healthz"
-    assert group_members(process.pid) == []
+    assert group_members_left(process.pid) == []

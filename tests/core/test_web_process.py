@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
-from tests.core.test_make_run import free_port, group_members
+from tests.core.test_make_run import free_port, group_members_left
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -93,7 +93,7 @@ def web(tmp_path):
         yield process, port, log
     finally:
         procfile_web_stop(process)
-    assert group_members(process.pid) == []
+    assert group_members_left(process.pid) == []
 
 
 @pytest.mark.skipif(connection.vendor == "sqlite", reason="runs once, in the PostgreSQL pass")
