@@ -182,9 +182,6 @@ class DocumentCompare(JsonCompare):
     on a number, string or boolean is a containment (`attributes @> '{"name": value}'`),
     which the document's GIN index answers."""
 
-    def __init__(self, column: str, key: str, comparison: Comparison) -> None:
-        super().__init__(column, key, comparison)
-
     def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list]:
         comparison = self.comparison
         if comparison.op in ("eq", "in") and comparison.kind in _JSONB_TYPE:
