@@ -24,10 +24,13 @@ runs in the same process, both with the same `now`:
   `COPY (<hand-written export query>) TO STDOUT (FORMAT csv)` of the same rows.
 
 The hand-written queries are what a careful engineer would write against the same schema
-and the same indexes (nothing is added for them): joins on the unique
-(tenant, profile, name) attribute rows with the partial `segments_attribute_scalar` index's
-predicate repeated so the planner may use it, the event count grouped off
-`event_type_time` (tenant, event_type, occurred_at), the export driven by the endpoints.
+and the same indexes (nothing is added for them): the attribute segment on the profiles'
+attribute documents (`Profile.attributes`, profiles migration 0005: equality and `in` as
+`@>` containment for the GIN index `profile_attributes_document`, the ordering on the same
+row), the export's attribute columns joined from the unique (tenant, profile, name)
+attribute rows with the partial `segments_attribute_scalar` index's predicate repeated so
+the planner may use it, the event count grouped off `event_type_time`
+(tenant, event_type, occurred_at), the export driven by the endpoints.
 The member counts (both sides) run with the session settings of the product's member count
 (`segments.selectors.MEMBERS_READ_SETTINGS`: no JIT, work_mem 32MB), the export's queries
 (both sides, and the COPY) with those of its export read (`segments.exports.export_read`:
@@ -128,18 +131,16 @@ SEGMENTS = {"gold-dach-40": ATTRIBUTE_SEGMENT, "big-spenders": EVENT_SEGMENT, "g
 # The partial index segments_attribute_scalar (segments migration 0002) covers short
 # scalar values; its predicate, repeated, lets the planner use it.
 SCALAR = "jsonb_typeof({v}) IN ('string', 'number', 'boolean') AND octet_length({v}::text) < 512"
-HAND_ATTRIBUTE = f"""
+# The attribute segment reads the profiles' attribute documents (Profile.attributes, kept
+# exact by triggers, profiles migration 0005): equality and `in` as containment, which the
+# GIN index profile_attributes_document answers, the ordering checked on the same row.
+HAND_ATTRIBUTE = """
 SELECT count(*)
-FROM profiles_attributevalue tier
-JOIN profiles_attributevalue country
-  ON country.tenant_id = %(t)s AND country.profile_id = tier.profile_id AND country.name = 'country'
-JOIN profiles_attributevalue age
-  ON age.tenant_id = %(t)s AND age.profile_id = tier.profile_id AND age.name = 'age'
-JOIN profiles_profile p ON p.id = tier.profile_id AND p.merged_into_id IS NULL
-WHERE tier.tenant_id = %(t)s AND tier.name = 'tier' AND tier.value = '"gold"'::jsonb
-  AND {SCALAR.format(v="tier.value")}
-  AND country.value IN ('"DE"'::jsonb, '"AT"'::jsonb) AND {SCALAR.format(v="country.value")}
-  AND jsonb_typeof(age.value) = 'number' AND age.value >= '40'::jsonb AND {SCALAR.format(v="age.value")}
+FROM profiles_profile p
+WHERE p.tenant_id = %(t)s AND p.merged_into_id IS NULL
+  AND p.attributes @> '{"tier": "gold"}'
+  AND (p.attributes @> '{"country": "DE"}' OR p.attributes @> '{"country": "AT"}')
+  AND jsonb_typeof(p.attributes -> 'age') = 'number' AND p.attributes -> 'age' >= '40'
 """
 HAND_EVENT = """
 SELECT count(*)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from django.db import models
-from django.db.models import F, Q
+from django.db.models import F, Q, Value
 
 from tenants.models import Tenant
 
@@ -23,6 +23,11 @@ class Profile(models.Model):
         "self", null=True, blank=True, on_delete=models.RESTRICT, related_name="tombstones", editable=False
     )
     merged_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # The profile's current attribute values by name (removed ones left out): a copy of its
+    # AttributeValue rows for segment reads, kept exact by database triggers on
+    # profiles_attributevalue (migration 0005, docs/storage.md). Never written by Python:
+    # on PostgreSQL a direct write is ignored, on SQLite it is recomputed from the rows.
+    attributes = models.JSONField(default=dict, db_default=Value({}, output_field=models.JSONField()), editable=False)
 
     class Meta:
         ordering = ["tenant_id", "-created_at"]

@@ -231,3 +231,19 @@ def profiles_created_per_day(*, tenant_id: int | None, since: Any) -> dict[Any, 
 def merges_per_day(*, tenant_id: int | None, since: Any) -> dict[Any, int]:
     """Merges per UTC day since `since` (every tenant when tenant_id is None)."""
     return _per_day(MergeLedgerEntry.objects.all(), tenant_id=tenant_id, since=since)
+
+
+def attribute_documents_drift(*, tenant_id: int) -> dict[uuid.UUID, tuple[dict[str, object], dict[str, object]]]:
+    """The tenant's profiles whose attribute document (`Profile.attributes`, kept by the
+    triggers of migration 0005) differs from their attribute rows, as
+    {profile id: (document, rows)}; empty when every document is exact."""
+    rows: dict[uuid.UUID, dict[str, object]] = {}
+    values = AttributeValue.objects.filter(tenant_id=tenant_id, value__isnull=False)
+    for profile_id, name, value in values.values_list("profile_id", "name", "value").iterator():
+        rows.setdefault(profile_id, {})[name] = value
+    drift = {}
+    for profile_id, document in Profile.objects.filter(tenant_id=tenant_id).values_list("pk", "attributes").iterator():
+        expected = rows.get(profile_id, {})
+        if document != expected:
+            drift[profile_id] = (document, expected)
+    return drift

@@ -1,6 +1,9 @@
 """Compiling a checked definition (`segments.language`) to one SQL query over the
-tenant's live profiles, with the ORM: attribute, derived and channel conditions are
-`EXISTS` subqueries, event conditions `EXISTS` (or `IN` over a grouped count).
+tenant's live profiles, with the ORM: attribute conditions are conditions on the profile
+row's attribute document (`Profile.attributes`, kept exact by database triggers:
+docs/storage.md), derived and channel conditions are `EXISTS` subqueries, event conditions
+`EXISTS` (or `IN` over a grouped count). On another model's query (an export's endpoints)
+attribute conditions are `EXISTS` over the attribute rows.
 
 Comparisons are typed from the contract, never from the stored JSON: a condition on a
 number matches only JSON numbers, on a string only JSON strings, and so on. PostgreSQL
@@ -172,6 +175,28 @@ class JsonCompare(Expression):
         return self._apply(scalar, scalar_params, "%s", values)
 
 
+class DocumentCompare(JsonCompare):
+    """`<profile document> -> name <op> <typed value>` (Profile.attributes, one key per
+    attribute that has a value), with the answer of `EXISTS` over the attribute's row: never
+    NULL (a missing key is false, also under `not`), and on PostgreSQL an equality or `in`
+    on a number, string or boolean is a containment (`attributes @> '{"name": value}'`),
+    which the document's GIN index answers."""
+
+    def as_postgresql(self, compiler: Any, connection: Any) -> tuple[str, list]:
+        comparison = self.comparison
+        if comparison.op in ("eq", "in") and comparison.kind in _JSONB_TYPE:
+            column, params = compiler.compile(self.column)
+            parts = [f"{column} @> %s::jsonb" for _ in self._values()]
+            values = [json.dumps({self.key: value}) for value in self._values()]
+            return "(" + " OR ".join(parts) + ")", [p for value in values for p in (*params, value)]
+        sql, params = super().as_postgresql(compiler, connection)
+        return f"COALESCE({sql}, false)", params
+
+    def as_sql(self, compiler: Any, connection: Any) -> tuple[str, list]:
+        sql, params = super().as_sql(compiler, connection)
+        return f"COALESCE({sql}, 0)", params
+
+
 def _holds(comparison: Comparison, value: float) -> bool:
     """The comparison applied in Python to one number (for "a missing count is 0")."""
     if comparison.op == "in":
@@ -227,6 +252,10 @@ class _Compiler:
         raise TypeError(f"unknown node {node!r}")
 
     def attribute(self, node: AttributeCondition) -> Q:
+        if self.profile == "pk":
+            # The outer query reads the profiles: the condition is on the row's attribute
+            # document (Profile.attributes), no lookup of another row at all.
+            return Q(DocumentCompare("attributes", node.name, node.comparison))
         rows = attribute_values_present(tenant_id=self.tenant_id, profile=OuterRef(self.profile), name=node.name)
         if node.comparison.op != "exists":
             rows = rows.filter(JsonCompare("value", None, node.comparison, scalar_index=True))

@@ -58,6 +58,19 @@ CASES = {
     "datetime lte": ({"attribute": "birthday", "op": "lte", "value": "1990-05-01T00:00:00+02:00"}, ["ann", "bob"]),
     "datetime in": ({"attribute": "birthday", "op": "in", "value": ["2001-12-24T23:30:00Z"]}, ["dan"]),
     "array exists": ({"attribute": "tags", "op": "exists"}, ["ann"]),
+    # a missing value fails a comparison, so its negation holds (never an unknown)
+    "not of an ordering includes the missing": (
+        {"not": {"attribute": "age", "op": "gte", "value": 34}},
+        ["bob", "eve", "fay", "gus", "hal", "ivy"],
+    ),
+    "not of a datetime comparison includes the missing": (
+        {"not": {"attribute": "birthday", "op": "gt", "value": "1995-01-01T00:00:00Z"}},
+        ["ann", "bob", "cid", "eve", "fay", "gus", "hal", "ivy"],
+    ),
+    "not of an equality includes the missing": (
+        {"not": {"attribute": "tier", "op": "eq", "value": "gold"}},
+        ["bob", "cid", "dan", "gus", "hal"],
+    ),
     # derived
     "derived sum gte": ({"derived": "ordersTotal", "op": "gte", "value": 115.5}, ["ann", "bob", "eve", "ivy"]),
     "derived count eq": ({"derived": "ordersCount", "op": "eq", "value": 3}, ["ann", "ivy"]),
