@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.db import connection
 from rest_framework.test import APIClient
@@ -26,6 +29,22 @@ def tenant(db):
 @pytest.fixture
 def other_tenant(db):
     return tenant_create(slug="globex", name="Globex", default_region="DE")
+
+
+def threads_run(count: int, work):
+    """`work(index)` for index 0..count-1, each in its own thread, all released together by a
+    barrier; their answers in order. Each thread closes its own database connection."""
+    barrier = threading.Barrier(count)
+
+    def run(index):
+        try:
+            barrier.wait(timeout=10)
+            return work(index)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return list(pool.map(run, range(count)))
 
 
 def make_client(plaintext: str | None) -> APIClient:

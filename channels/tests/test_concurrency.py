@@ -4,34 +4,16 @@ race with takeovers leave no endpoint on a tombstone (DESIGN.md §5, §8)."""
 
 from __future__ import annotations
 
-import threading
-from concurrent.futures import ThreadPoolExecutor
-
 import pytest
-from django.db import connection
 from django.db.models import Count, Q
 
 from channels.models import Endpoint
-from conftest import make_client
+from conftest import make_client, threads_run
 from profiles.models import Profile
 
 from .helpers import at, channel_update, post
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
-
-
-def _run_threads(count, work):
-    barrier = threading.Barrier(count)
-
-    def run(index):
-        try:
-            barrier.wait(timeout=10)
-            return work(index)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def _invariants():
@@ -53,7 +35,7 @@ def test_eight_profiles_declaring_one_new_number_at_once_leave_one_endpoint_with
         )
         return post(make_client(key), body).status_code
 
-    assert _run_threads(8, work) == [201] * 8
+    assert threads_run(8, work) == [201] * 8
     endpoint = Endpoint.objects.get()
     # The latest declaration owns it, whatever order the threads committed in.
     owner = Profile.objects.get(pk=endpoint.profile_id)
@@ -83,6 +65,6 @@ def test_takeovers_and_merges_racing_keep_one_active_endpoint_per_profile_and_ch
             body = channel_update({"EXTERNAL": f"c{n}", "DEVICE_KEY": f"d{n}"}, "PUSH", f"t{n}", at(base_time, 11))
         return post(make_client(key), body).status_code
 
-    assert _run_threads(8, work) == [201] * 8
+    assert threads_run(8, work) == [201] * 8
     assert Endpoint.objects.count() == 16
     _invariants()

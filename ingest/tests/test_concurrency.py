@@ -3,32 +3,15 @@
 from __future__ import annotations
 
 import copy
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
 
-from conftest import make_client
+from conftest import make_client, threads_run
 from identity.models import Identifier
 from ingest.models import Event, IdempotencyKey
 from profiles.models import Profile
 
 pytestmark = [pytest.mark.postgres_only, pytest.mark.django_db(transaction=True)]
-
-
-def _run_threads(count, work):
-    barrier = threading.Barrier(count)
-
-    def run(index):
-        try:
-            barrier.wait(timeout=10)
-            return work(index)
-        finally:
-            connection.close()
-
-    with ThreadPoolExecutor(max_workers=count) as pool:
-        return list(pool.map(run, range(count)))
 
 
 def test_sixteen_threads_posting_the_same_event_apply_it_exactly_once(tenant, key_factory, shop, event):
@@ -38,7 +21,7 @@ def test_sixteen_threads_posting_the_same_event_apply_it_exactly_once(tenant, ke
         response = make_client(key).post("/api/v1/events", event, format="json")
         return response.status_code, response.json().get("eventId")
 
-    results = _run_threads(16, work)
+    results = threads_run(16, work)
     statuses = sorted(status for status, _ in results)
     assert statuses.count(201) == 1, results
     assert statuses.count(200) == 15, results
@@ -67,7 +50,7 @@ def test_eight_threads_merging_the_same_profiles_keep_the_invariants(tenant, key
         body = dict(copy.deepcopy(event), externalEventId=f"join-{index}", identity=identity)
         return make_client(key).post("/api/v1/events", body, format="json").status_code
 
-    statuses = _run_threads(8, work)
+    statuses = threads_run(8, work)
     assert all(status in (200, 201) for status in statuses), statuses
     live = Profile.objects.filter(merged_into__isnull=True)
     # Every identifier belongs to a live profile, and each identifier exists once.
