@@ -88,7 +88,7 @@ class CompiledQuery:
     def run(self, **values: Any) -> list[tuple[Any, ...]]:
         connection = connections[self._using]
         convert, sql, params = self.prepare(connection, values)
-        with _cursor(connection) as cursor:
+        with prepared_cursor(connection) as cursor:
             cursor.execute(sql, params)
             rows = cursor.fetchall()
         return convert(rows)
@@ -112,18 +112,13 @@ def model_from_row(model: type[Model], row: tuple[Any, ...], using: str = "defau
 
 
 def prepared_cursor(connection: Any) -> Any:
-    """A cursor for a hot-path statement of one fixed text whatever its values (arrays bound
-    as one parameter, never a rendered list of placeholders): on PostgreSQL its parameters
-    are bound by the server and it is prepared once per connection, so it is parsed once and
-    planned from cached statistics (`CDP_DATABASE_PREPARE`); elsewhere Django's own cursor."""
-    return _cursor(connection)
-
-
-def _cursor(connection: Any) -> Any:
-    """A cursor of Django's (so its statements are logged and counted like any other) that on
-    PostgreSQL binds parameters on the server and prepares each statement on first use.
-    Django's own cursors bind on the client and never prepare: the ORM's SQL is not always
-    preparable (#20516), but these compiled reads are, by construction, one fixed text each."""
+    """A cursor of Django's (so its statements are logged and counted like any other) for a
+    statement of one fixed text whatever its values (the compiled reads, and hot-path
+    statements that bind arrays as one parameter, never a rendered list of placeholders): on
+    PostgreSQL its parameters are bound by the server and it is prepared once per connection,
+    so it is parsed once and planned from cached statistics (`CDP_DATABASE_PREPARE`);
+    elsewhere Django's own cursor. Django's own cursors bind on the client and never prepare:
+    the ORM's SQL is not always preparable (#20516)."""
     if connection.vendor != "postgresql" or not settings.CDP_DATABASE_PREPARE:
         return connection.cursor()
     # What connection.cursor() does, with a server-binding cursor.
@@ -186,7 +181,7 @@ def reads_run(*reads: Read[Any]) -> list[Any]:
     using = reads[0].query.using
     connection = connections[using]
     prepared = [read.query.prepare(connection, read.values) for read in reads]
-    cursors = [_cursor(connection) for _ in reads]  # connects (and health-checks) first
+    cursors = [prepared_cursor(connection) for _ in reads]  # connects (and health-checks) first
     raw = connection.connection
     try:
         if connection.vendor == "postgresql" and hasattr(raw, "pipeline") and len(reads) > 1:
