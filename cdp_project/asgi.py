@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 import django
-from asgiref.sync import ThreadSensitiveContext, sync_to_async
 from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
@@ -44,6 +46,7 @@ from django.urls import set_script_prefix
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp_project.settings")
 
 STREAM_BATCH_BYTES = 256 * 1024  # at most this much (plus one part) pulled per hop to the view thread
+T = TypeVar("T")
 
 
 def _parts_next(parts: Iterator[bytes]) -> list[bytes]:
@@ -58,11 +61,28 @@ def _parts_next(parts: Iterator[bytes]) -> list[bytes]:
     return batch
 
 
-async def stream_pulled(parts: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """A synchronous stream as an asynchronous one: each batch is pulled in the request's
-    thread (thread-sensitive, so database cursors stay on the connection that opened them)."""
-    pull = sync_to_async(_parts_next, thread_sensitive=True)
-    while batch := await pull(parts):
+class InViewThread:
+    """Runs a request's synchronous calls on its view thread, one after the other, in one
+    context of its own (the request's context variables live as long as the request).
+
+    A plain `run_in_executor` on the request's single-thread executor: asgiref's
+    `sync_to_async` with a ThreadSensitiveContext reaches the same thread, at about 0.5 ms of
+    CPU a request in bookkeeping (a per-call context copy, thread-local rehoming, futures
+    chained through a second executor), a third of a runtime context read's web CPU."""
+
+    def __init__(self, executor: ThreadPoolExecutor) -> None:
+        self.executor = executor
+        self.context = contextvars.copy_context()
+
+    def __call__(self, function: Callable[..., T], *args: object) -> Awaitable[T]:
+        call = functools.partial(self.context.run, function, *args)
+        return asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+
+async def stream_pulled(parts: Iterator[bytes], in_view: InViewThread) -> AsyncIterator[bytes]:
+    """A synchronous stream as an asynchronous one: each batch is pulled in the request's view
+    thread, so database cursors stay on the connection that opened them."""
+    while batch := await in_view(_parts_next, parts):
         for part in batch:
             yield part
 
@@ -106,14 +126,14 @@ class StreamingASGIHandler(ASGIHandler):
             return
         executor = await self.view_threads.take()
         try:
-            # Every thread-sensitive call of this request (signals, middleware, view, closing
-            # the response, pulling a stream) runs on this one thread.
-            async with ThreadSensitiveContext(executor=executor):
-                response = await sync_to_async(self.respond, thread_sensitive=True)(scope, body)
-                if response.streaming:
-                    await self.stream(response, receive, send)
-                else:
-                    await self.send_response(response, send)
+            # Every synchronous call of this request (signals, middleware, view, closing the
+            # response, pulling a stream) runs on this one thread.
+            in_view = InViewThread(executor)
+            response = await in_view(self.respond, scope, body)
+            if response.streaming:
+                await self.stream(response, receive, send, in_view)
+            else:
+                await self.send_response(response, send)
         finally:
             self.view_threads.give_back(executor)
             body.close()
@@ -135,10 +155,10 @@ class StreamingASGIHandler(ASGIHandler):
             response.close()
         return response
 
-    async def stream(self, response, receive, send) -> None:
+    async def stream(self, response, receive, send, in_view: InViewThread) -> None:
         """Send a streaming response while listening for the client's disconnect, which stops it
         (as Django's handler does: an export nobody reads is not produced to the end)."""
-        sending = asyncio.create_task(self.send_response(response, send))
+        sending = asyncio.create_task(self.send_response(response, send, in_view))
         listening = asyncio.create_task(self.listen_for_disconnect(receive))
         try:
             await asyncio.wait([sending, listening], return_when=asyncio.FIRST_COMPLETED)
@@ -148,12 +168,12 @@ class StreamingASGIHandler(ASGIHandler):
                     task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, RequestAborted):
                     await task
-            await sync_to_async(response.close, thread_sensitive=True)()
+            await in_view(response.close)
 
-    async def send_response(self, response, send):
+    async def send_response(self, response, send, in_view: InViewThread | None = None):
         if response.streaming and not response.is_async:
             # The closers of the original iterator stay registered: response.close() runs them.
-            response.streaming_content = stream_pulled(iter(response.streaming_content))
+            response.streaming_content = stream_pulled(iter(response.streaming_content), in_view)
         await super().send_response(response, send)
 
 

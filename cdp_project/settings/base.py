@@ -59,6 +59,17 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
+# The machine API (its paths start with one of these) authenticates every request by its API
+# key or runtime token: it never reads a session, a CSRF cookie, `request.user` or messages.
+# The web process (cdp_project/asgi.py) runs its requests through MIDDLEWARE without the
+# middlewares that serve only the admin's browser sessions, about 0.4 ms of CPU a request.
+CDP_MACHINE_PATH_PREFIXES = ("/api/v1/", "/v1/")
+CDP_SESSION_ONLY_MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+]
 
 ROOT_URLCONF = "cdp_project.urls"
 WSGI_APPLICATION = "cdp_project.wsgi.application"

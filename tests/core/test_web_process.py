@@ -142,10 +142,12 @@ def test_the_web_process_accepts_every_connection_while_its_workers_are_killed(w
 def test_a_synchronous_stream_is_sent_as_it_is_produced_not_collected_first():
     """The segment export is a synchronous iterator: the web process sends its first part while
     the rest is not produced yet (Django's own ASGI handler would first hold all of it)."""
-    from asgiref.sync import ThreadSensitiveContext, async_to_sync
+    from concurrent.futures import ThreadPoolExecutor
+
+    from asgiref.sync import async_to_sync
     from django.http import StreamingHttpResponse
 
-    from cdp_project.asgi import STREAM_BATCH_BYTES, StreamingASGIHandler
+    from cdp_project.asgi import STREAM_BATCH_BYTES, InViewThread, StreamingASGIHandler
 
     produced: list[int] = []
     threads: set[int] = set()
@@ -167,16 +169,32 @@ def test_a_synchronous_stream_is_sent_as_it_is_produced_not_collected_first():
         if message["type"] == "http.response.body" and message.get("body"):
             body.append((len(produced), message["body"]))
 
+    view_thread = ThreadPoolExecutor(max_workers=1)
+
     async def serve() -> None:
-        async with ThreadSensitiveContext():
-            await StreamingASGIHandler().send_response(response, send)
+        await StreamingASGIHandler().send_response(response, send, InViewThread(view_thread))
 
     async_to_sync(serve)()
     response.close()
+    view_thread.shutdown()
     assert body[0][0] == 1, "the first part went out before the second was produced"
     assert b"".join(chunk for _, chunk in body) == b"".join(bytes([65 + n]) * STREAM_BATCH_BYTES for n in range(6))
     assert len(threads) == 1, "every part is produced in the same (the view's) thread"
+    assert threading.get_ident() not in threads
     assert closed == [True]
+
+
+async def _view_threads_close(handler) -> None:
+    """Close the database connections of the handler's view threads, and the threads: the
+    test database cannot be dropped while they hold connections to it."""
+    import asyncio
+
+    from django.db import connections
+
+    for _ in range(handler.view_threads.count):
+        executor = await handler.view_threads.take()
+        await asyncio.get_running_loop().run_in_executor(executor, connections.close_all)
+        executor.shutdown()
 
 
 def _asgi_get(handler, path: str, *, body_gate=None):
@@ -241,7 +259,9 @@ def test_requests_run_on_a_few_long_lived_view_threads_taken_only_once_the_body_
             # Were the thread taken before the body is read, these would wait for the slow one.
             first = await asyncio.wait_for(asyncio.gather(*(_asgi_get(handler, "/healthz") for _ in range(12))), 20)
             gate.set()
-            return first, [await slow]
+            slow_status = [await slow]
+            await _view_threads_close(handler)
+            return first, slow_status
 
         served, slow_status = async_to_sync(scenario)()
     finally:
@@ -257,11 +277,12 @@ def test_a_stream_stops_being_produced_when_its_client_disconnects():
     """An export whose client went away is not produced to its end: the disconnect cancels the
     sending, and the iterator is closed (its finally blocks run, its cursor is released)."""
     import asyncio
+    from concurrent.futures import ThreadPoolExecutor
 
-    from asgiref.sync import ThreadSensitiveContext, async_to_sync
+    from asgiref.sync import async_to_sync
     from django.http import StreamingHttpResponse
 
-    from cdp_project.asgi import STREAM_BATCH_BYTES, StreamingASGIHandler
+    from cdp_project.asgi import STREAM_BATCH_BYTES, InViewThread, StreamingASGIHandler
 
     produced: list[int] = []
     closed: list[bool] = []
@@ -286,10 +307,14 @@ def test_a_stream_stops_being_produced_when_its_client_disconnects():
         await first_part.wait()
         return {"type": "http.disconnect"}
 
+    view_thread = ThreadPoolExecutor(max_workers=1)
+
     async def serve() -> None:
-        async with ThreadSensitiveContext():
-            await asyncio.wait_for(StreamingASGIHandler().stream(response, receive, send), 20)
+        handler = StreamingASGIHandler()
+        await asyncio.wait_for(handler.stream(response, receive, send, InViewThread(view_thread)), 20)
 
     async_to_sync(serve)()
+    view_thread.shutdown()
     assert closed == [True]
     assert len(produced) < 100, f"{len(produced)} parts produced for a client that left after the first"
+
