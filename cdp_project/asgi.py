@@ -40,6 +40,7 @@ from django.conf import settings
 from django.core import signals
 from django.core.exceptions import RequestAborted
 from django.core.handlers.asgi import ASGIHandler, get_script_prefix
+from django.core.handlers.base import BaseHandler
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
 
@@ -108,6 +109,25 @@ class ViewThreads:
         self._queue().put_nowait(executor)
 
 
+class MachineChain(BaseHandler):
+    """The middleware chain of the machine API's requests (`CDP_MACHINE_PATH_PREFIXES`):
+    MIDDLEWARE without `CDP_SESSION_ONLY_MIDDLEWARE`, which serve the admin's browser sessions
+    and do nothing for a request authenticated by its API key or runtime token. The answers
+    are the same, header for header (tests/core/test_web_process.py)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        middleware = settings.MIDDLEWARE
+        skipped = set(settings.CDP_SESSION_ONLY_MIDDLEWARE)
+        # Django builds a chain from settings.MIDDLEWARE: the smaller list stands in for it
+        # while this chain is built, at start-up, before any request.
+        settings.MIDDLEWARE = [path for path in middleware if path not in skipped]
+        try:
+            self.load_middleware(is_async=False)
+        finally:
+            settings.MIDDLEWARE = middleware
+
+
 class StreamingASGIHandler(ASGIHandler):
     def __init__(self) -> None:
         super().__init__()
@@ -116,6 +136,8 @@ class StreamingASGIHandler(ASGIHandler):
         # Django's async chain hops to that thread and back for each sync part of every
         # middleware (process_request, process_response…): about 6 ms per request here.
         self.load_middleware(is_async=False)
+        self.machine_chain = MachineChain()
+        self.machine_prefixes = tuple(settings.CDP_MACHINE_PATH_PREFIXES)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -147,7 +169,8 @@ class StreamingASGIHandler(ASGIHandler):
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, response = self.create_request(scope, body)
         if request is not None:
-            response = self.get_response(request)
+            chain = self.machine_chain if request.path_info.startswith(self.machine_prefixes) else self
+            response = chain.get_response(request)
             response._handler_class = self.__class__
             if isinstance(response, FileResponse):
                 response.block_size = self.chunk_size

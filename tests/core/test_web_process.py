@@ -318,3 +318,77 @@ def test_a_stream_stops_being_produced_when_its_client_disconnects():
     assert closed == [True]
     assert len(produced) < 100, f"{len(produced)} parts produced for a client that left after the first"
 
+
+async def _asgi_answer(handler, method: str, path: str, headers: dict[str, str], body: bytes = b""):
+    """One request through the ASGI handler in this process: (status, headers but the request
+    id, body)."""
+    start: dict = {}
+    parts: list[bytes] = []
+
+    async def receive() -> dict:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        else:
+            parts.append(message.get("body", b""))
+
+    raw_headers = [(b"host", b"testserver"), *((k.encode(), v.encode()) for k, v in headers.items())]
+    if body:
+        raw_headers.append((b"content-length", str(len(body)).encode()))
+    path, _, query = path.partition("?")
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": query.encode(), "headers": raw_headers,
+        "server": ("testserver", 80), "client": ("127.0.0.1", 5000),
+    }  # fmt: skip
+    await handler(scope, receive, send)
+    kept = [(name, value) for name, value in start["headers"] if name.lower() != b"x-request-id"]
+    return start["status"], kept, b"".join(parts)
+
+
+@pytest.mark.django_db(transaction=True)  # the view threads read what the test wrote
+def test_the_machine_api_answers_the_same_without_the_browser_session_middlewares(tenant, key_factory):
+    """Requests of the machine API skip the middlewares of the admin's browser sessions
+    (session, CSRF, user, messages) and get the same answers, header for header, as through
+    the whole chain; the admin's pages still go through it."""
+    import json
+
+    from asgiref.sync import async_to_sync
+
+    from cdp_project.asgi import StreamingASGIHandler
+    from runtime.tests.factories import campaign_make, profile_make
+
+    campaign_make(tenant)
+    profile_make(tenant, {"EXTERNAL": "cust-42"}, {"tier": "gold"})
+    key = {"Authorization": f"Api-Key {key_factory(tenant).plaintext}", "Content-Type": "application/json"}
+    handler = StreamingASGIHandler()
+    skipped = [m.__self__.__class__.__name__ for m in handler.machine_chain._view_middleware]
+    assert "CsrfViewMiddleware" not in skipped
+    session = json.dumps({"campaign": "spring-quiz", "identity": {"EXTERNAL": "cust-42"}}).encode()
+
+    async def scenario():
+        status, _, body = await _asgi_answer(handler, "POST", "/api/v1/runtime/sessions", key, session)
+        assert status == 201, body
+        token = {"Authorization": f"Bearer {json.loads(body)['token']}"}
+        requests = [
+            ("GET", "/api/v1/runtime/context", token),
+            ("GET", "/api/v1/runtime/context", {**token, "Accept": "application/*"}),  # DRF's full path
+            ("GET", "/api/v1/runtime/context", {}),
+            ("GET", "/api/v1/profiles?limit=nope", key),
+            ("POST", "/api/v1/events", key, b'{"source": 7}'),
+            ("POST", "/v1/track", {"Content-Type": "application/json"}, b"{}"),
+            ("GET", "/api/v1/no-such-thing", key),
+        ]
+        machine = [await _asgi_answer(handler, *request) for request in requests]
+        handler.machine_prefixes = ()  # every request through the whole MIDDLEWARE
+        whole = [await _asgi_answer(handler, *request) for request in requests]
+        login = await _asgi_answer(handler, "GET", "/admin/login/", {})
+        await _view_threads_close(handler)
+        return machine, whole, login
+
+    machine, whole, login = async_to_sync(scenario)()
+    assert [status for status, _, _ in machine] == [200, 200, 401, 422, 422, 401, 404]
+    assert machine == whole
+    assert any(name == b"Set-Cookie" and value.startswith(b"csrftoken=") for name, value in login[1])
