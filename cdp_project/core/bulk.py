@@ -144,7 +144,13 @@ def as_uuid(value: object) -> uuid.UUID:
 
 def array_type(field: models.Field) -> str:
     """The PostgreSQL element type a column's values are bound as (JSON as text)."""
-    return "text" if isinstance(field, models.JSONField) else field.cast_db_type(connection)
+    known = _array_types.get(field)
+    if known is None:
+        known = _array_types[field] = "text" if isinstance(field, models.JSONField) else field.cast_db_type(connection)
+    return known
+
+
+_array_types: dict[models.Field, str] = {}  # a field's type depends on the field alone: one database engine a process
 
 
 def _unnest_cte(

@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, connections
 from django.db.models import Field, Model, QuerySet
+from django.utils.connection import ConnectionProxy
 
 T = TypeVar("T")
 
@@ -119,6 +120,8 @@ def prepared_cursor(connection: Any) -> Any:
     so it is parsed once and planned from cached statistics (`CDP_DATABASE_PREPARE`);
     elsewhere Django's own cursor. Django's own cursors bind on the client and never prepare:
     the ORM's SQL is not always preparable (#20516)."""
+    if isinstance(connection, ConnectionProxy):  # django.db.connection: each attribute a lookup
+        connection = connections[connection._alias]
     if connection.vendor != "postgresql" or not settings.CDP_DATABASE_PREPARE:
         return connection.cursor()
     # What connection.cursor() does, with a server-binding cursor.
