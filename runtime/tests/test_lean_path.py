@@ -75,15 +75,19 @@ def test_a_query_string_takes_the_full_path_to_the_same_answer(session):
     assert _answer(client.get(CONTEXT, {"format": "json"})) == _answer(client.get(CONTEXT))
 
 
-def test_the_variables_are_two_statements_on_the_lean_path(session):
+# On PostgreSQL the reads of one round trip are one statement (cdp_project.core.compiled.reads_run).
+POSTGRESQL = connection.vendor == "postgresql"
+
+
+def test_the_variables_are_one_round_trip_on_the_lean_path(session):
     client = bearer(session["token"])
     client.get(VARIABLES)
     response, sql = _statements(lambda: client.get(VARIABLES))
     assert response.status_code == 200
-    assert len(sql) == 2, sql
+    assert len(sql) == (1 if POSTGRESQL else 2), sql
 
 
-def test_after_a_merge_the_context_reads_the_survivors_profile_in_two_more_statements(tenant, runtime_api):
+def test_after_a_merge_the_context_reads_the_survivors_profile_in_one_more_round_trip(tenant, runtime_api):
     campaign_make(tenant)
     bo = profile_make(tenant, {"EMAIL": "bo@example.com"}, {"firstName": "Bo"})
     bo_phone = profile_make(tenant, {"PHONE": "+44 20 7946 0958"}, {"tier": "silver"})
@@ -99,11 +103,11 @@ def test_after_a_merge_the_context_reads_the_survivors_profile_in_two_more_state
     context = response.json()
     assert context["participant"] == {"id": session["participantId"], "profileId": str(bo)}
     assert context["profile"]["attributes"] == {"firstName": "Bo", "tier": "silver"}
-    assert len(sql) == 6, sql
+    assert len(sql) == (2 if POSTGRESQL else 6), sql
     assert _answer(response) == _answer(client.get(CONTEXT, **FULL_PATH))
 
 
-def test_definitions_changed_by_another_process_are_read_with_one_more_statement(session, quiz):
+def test_definitions_changed_by_another_process_are_read_with_one_more_round_trip(session, quiz):
     client = bearer(session["token"])
     assert client.get(CONTEXT).json()["variables"]["step"] == 0  # compiled and cached here
     # Another process's campaign edit: the version goes up, this process's cache is not told.
@@ -112,10 +116,10 @@ def test_definitions_changed_by_another_process_are_read_with_one_more_statement
 
     response, sql = _statements(lambda: client.get(CONTEXT))
     assert response.json()["variables"]["step"] == 10
-    assert len(sql) == 5, sql
+    assert len(sql) == (2 if POSTGRESQL else 5), sql
     again, sql = _statements(lambda: client.get(CONTEXT))
     assert again.json()["variables"]["step"] == 10
-    assert len(sql) == 4, sql
+    assert len(sql) == (1 if POSTGRESQL else 4), sql
 
 
 @pytest.mark.django_db(transaction=True)
