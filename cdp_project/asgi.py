@@ -16,9 +16,11 @@ Three changes to Django's handler.
   bytes never holds one.
 - Everything before the first byte is sent (request_started, building the request, the
   middleware chain, the view, and closing a response that is not a stream) runs in one hop to
-  the view thread, synchronously as under WSGI. Django's handler runs its middleware chain
+  the view thread (`InViewThread`), synchronously as under WSGI. Django's handler runs its middleware chain
   asynchronously, hopping to the view thread and back for every sync middleware method (~6 ms
   a request here), plus a hop for each signal and for closing the response.
+- Requests of the machine API (`CDP_MACHINE_PATH_PREFIXES`) run through MIDDLEWARE without
+  the middlewares of the admin's browser sessions (`MachineChain`).
 - A streaming response over a synchronous iterator (the segment export) is sent as it is
   produced, a bounded batch of parts at a time, pulled in the request's own view thread.
   Django alone would first collect the whole iterator in memory (`sync_to_async(list)`),
