@@ -4,7 +4,7 @@ Django's ASGI handler reads a request's whole body asynchronously before any vie
 so a client that trickles its headers or body holds a coroutine, not one of the few threads
 that run views: slow clients cannot starve the fast ones.
 
-Three changes to Django's handler.
+Four changes to Django's handler.
 
 - Views run on a fixed set of view threads per process (`CDP_WEB_THREADS`, default 4), each
   request on one free thread for its whole life, as a threaded WSGI server does. Django's own
@@ -69,9 +69,9 @@ class InViewThread:
     context of its own (the request's context variables live as long as the request).
 
     A plain `run_in_executor` on the request's single-thread executor: asgiref's
-    `sync_to_async` with a ThreadSensitiveContext reaches the same thread, at about 0.5 ms of
+    `sync_to_async` with a ThreadSensitiveContext reaches the same thread, at about 0.4 ms more
     CPU a request in bookkeeping (a per-call context copy, thread-local rehoming, futures
-    chained through a second executor), a third of a runtime context read's web CPU."""
+    chained through a second executor)."""
 
     def __init__(self, executor: ThreadPoolExecutor) -> None:
         self.executor = executor
