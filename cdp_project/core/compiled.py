@@ -78,16 +78,21 @@ class CompiledQuery:
         self, connection: Any, values: Mapping[str, Any]
     ) -> tuple[Callable[[list[Any]], list[Any]], str, list[Any]]:
         """(converter of fetched rows, SQL, parameters) for these values on this connection."""
-        compiler, sql, template, converters = self._compiled(connection)
-        params = [
-            self._fields[value].get_db_prep_value(values[value], connection) if kind == "param" else value
-            for kind, value in template
-        ]
+        compiler, sql, _, converters = self._compiled(connection)
+        params = self.params(connection, values)
 
         def convert(rows: list[Any]) -> list[tuple[Any, ...]]:
             return [tuple(row) for row in compiler.apply_converters(rows, converters)] if converters else rows
 
         return convert, sql, params
+
+    def params(self, connection: Any, values: Mapping[str, Any]) -> list[Any]:
+        """The statement's parameters for these values on this connection."""
+        template = self._compiled(connection)[2]
+        return [
+            self._fields[value].get_db_prep_value(values[value], connection) if kind == "param" else value
+            for kind, value in template
+        ]
 
     def run(self, **values: Any) -> list[tuple[Any, ...]]:
         connection = connections[self._using]
@@ -241,7 +246,7 @@ _AS_IS = frozenset(
     {
         "AutoField", "BigAutoField", "SmallAutoField", "IntegerField", "BigIntegerField", "SmallIntegerField",
         "PositiveIntegerField", "PositiveBigIntegerField", "PositiveSmallIntegerField", "BooleanField",
-        "CharField", "SlugField", "TextField", "EmailField", "JSONField",
+        "CharField", "SlugField", "TextField", "JSONField",
     }
 )  # fmt: skip
 
@@ -277,7 +282,7 @@ class _Combined:
     def run(self, connection: Any, reads: tuple[Read[Any], ...]) -> list[Any]:
         params: list[Any] = []
         for read in reads:
-            params.extend(read.query.prepare(connection, read.values)[2])
+            params.extend(read.query.params(connection, read.values))
         with prepared_cursor(connection) as cursor:
             cursor.execute(self.sql, params)
             (text,) = cursor.fetchone()

@@ -197,37 +197,11 @@ async def _view_threads_close(handler) -> None:
         executor.shutdown()
 
 
-def _asgi_get(handler, path: str, *, body_gate=None):
+async def _asgi_get(handler, path: str, *, body_gate=None) -> int:
     """One GET through the ASGI handler in this process; with `body_gate`, its body arrives only
     once the gate opens (a client that trickles its bytes). Answers the status."""
-    import asyncio
-
-    async def run() -> int:
-        status: list[int] = []
-        sent_body = False
-
-        async def receive() -> dict:
-            nonlocal sent_body
-            if sent_body:
-                await asyncio.Event().wait()  # no disconnect: the client stays until the end
-            if body_gate is not None:
-                await body_gate.wait()
-            sent_body = True
-            return {"type": "http.request", "body": b"", "more_body": False}
-
-        async def send(message: dict) -> None:
-            if message["type"] == "http.response.start":
-                status.append(message["status"])
-
-        scope = {
-            "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET",
-            "scheme": "http", "path": path, "raw_path": path.encode(), "query_string": b"",
-            "headers": [(b"host", b"testserver")], "server": ("testserver", 80), "client": ("127.0.0.1", 5000),
-        }  # fmt: skip
-        await handler(scope, receive, send)
-        return status[0]
-
-    return run()
+    status, _, _ = await _asgi_answer(handler, "GET", path, {}, body_gate=body_gate)
+    return status
 
 
 @pytest.mark.django_db
@@ -319,13 +293,23 @@ def test_a_stream_stops_being_produced_when_its_client_disconnects():
     assert len(produced) < 100, f"{len(produced)} parts produced for a client that left after the first"
 
 
-async def _asgi_answer(handler, method: str, path: str, headers: dict[str, str], body: bytes = b""):
+async def _asgi_answer(handler, method: str, path: str, headers: dict[str, str], body: bytes = b"", *, body_gate=None):
     """One request through the ASGI handler in this process: (status, headers but the request
-    id, body)."""
+    id, body). With `body_gate`, the body arrives only once the gate opens; the client never
+    disconnects."""
+    import asyncio
+
     start: dict = {}
     parts: list[bytes] = []
+    sent_body = False
 
     async def receive() -> dict:
+        nonlocal sent_body
+        if sent_body:
+            await asyncio.Event().wait()  # no disconnect: the client stays until the end
+        if body_gate is not None:
+            await body_gate.wait()
+        sent_body = True
         return {"type": "http.request", "body": body, "more_body": False}
 
     async def send(message: dict) -> None:
