@@ -3,6 +3,7 @@ same under load): every connection is accepted, killed workers are replaced, the
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import signal
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 from django.db import connection
 
+from cdp_project import serve
 from tests.core.test_make_run import free_port, group_members_left
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -75,12 +77,12 @@ def procfile_web_stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-@pytest.fixture
-def web(tmp_path):
-    """The Procfile's web process with 2 workers, answering /healthz."""
+@contextlib.contextmanager
+def procfile_web_serving(tmp_path: Path, **env: str):
+    """The Procfile's web process with 2 workers, once it answers /healthz and both run."""
     port = free_port()
     log = tmp_path / "web.log"
-    process = procfile_web_start(port, log, PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"))
+    process = procfile_web_start(port, log, PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "prometheus"), **env)
     try:
         deadline = time.monotonic() + 120
         while healthz(port) != "ok":
@@ -94,6 +96,61 @@ def web(tmp_path):
     finally:
         procfile_web_stop(process)
     assert group_members_left(process.pid) == []
+
+
+@pytest.fixture
+def web(tmp_path):
+    with procfile_web_serving(tmp_path) as serving:
+        yield serving
+
+
+def thread_cores(pid: int) -> set[frozenset[int]]:
+    """The sets of cores that the threads of one process may run on."""
+    return {frozenset(os.sched_getaffinity(int(thread))) for thread in os.listdir(f"/proc/{pid}/task")}
+
+
+@pytest.mark.skipif(connection.vendor == "sqlite", reason="runs once, in the PostgreSQL pass")
+@pytest.mark.skipif(not hasattr(os, "sched_setaffinity"), reason="pinning needs Linux")
+@pytest.mark.django_db
+def test_each_web_worker_and_every_thread_it_starts_stays_on_one_core_even_once_respawned(tmp_path):
+    cores = sorted(os.sched_getaffinity(0))
+    with procfile_web_serving(tmp_path, CDP_WEB_PIN_WORKERS="1") as (process, port, log):
+        for _ in range(20):  # view threads start on first use
+            assert healthz(port) == "ok"
+        pinned = [thread_cores(pid) for pid in workers(process.pid)]
+        assert all(len(each) == 1 and len(next(iter(each))) == 1 for each in pinned), pinned
+        expected = {frozenset({cores[0]}), frozenset({cores[1 % len(cores)]})}
+        assert {next(iter(each)) for each in pinned} == expected
+        assert thread_cores(process.pid) == {frozenset(cores)}  # the main process is not pinned
+
+        victim = workers(process.pid)[0]
+        os.kill(victim, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while victim in (alive := workers(process.pid)) or len(alive) < 2:
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        while healthz(port) != "ok":
+            assert time.monotonic() < deadline, log.read_text()
+            time.sleep(0.1)
+        assert {next(iter(thread_cores(pid))) for pid in workers(process.pid)} == expected
+
+
+@pytest.mark.parametrize(
+    ("mode", "spare", "pinned"),
+    [("auto", 0, True), ("auto", 1, False), ("1", 1, True), ("0", 0, False), (" AUTO ", 0, True)],
+)
+def test_workers_are_pinned_when_they_fill_the_cores_they_may_run_on_or_when_told(monkeypatch, mode, spare, pinned):
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) - spare < 1:
+        pytest.skip("needs a second core")
+    monkeypatch.setenv("CDP_WEB_PIN_WORKERS", mode)
+    assert serve.worker_cores(len(cores) - spare) == (cores if pinned else [])
+
+
+def test_an_unknown_pinning_mode_stops_the_web_process_with_a_clear_message(monkeypatch):
+    monkeypatch.setenv("CDP_WEB_PIN_WORKERS", "yes")
+    with pytest.raises(SystemExit, match="CDP_WEB_PIN_WORKERS must be one of auto, 1, 0, got 'yes'"):
+        serve.worker_cores(2)
 
 
 @pytest.mark.skipif(connection.vendor == "sqlite", reason="runs once, in the PostgreSQL pass")
