@@ -20,7 +20,9 @@ Four changes to Django's handler.
   asynchronously, hopping to the view thread and back for every sync middleware method (~6 ms
   a request here), plus a hop for each signal and for closing the response.
 - Requests of the machine API (`CDP_MACHINE_PATH_PREFIXES`) run through MIDDLEWARE without
-  the middlewares of the admin's browser sessions (`MachineChain`).
+  the middlewares of the admin's browser sessions (`MachineChain`), and a plain GET of a view
+  with a lean path (the runtime's context and variables) below Django's handler and middleware,
+  with the same answer (`cdp_project.lean_gets`).
 - A streaming response over a synchronous iterator (the segment export) is sent as it is
   produced, a bounded batch of parts at a time, pulled in the request's own view thread.
   Django alone would first collect the whole iterator in memory (`sync_to_async(list)`),
@@ -45,6 +47,8 @@ from django.core.handlers.asgi import ASGIHandler, get_script_prefix
 from django.core.handlers.base import BaseHandler
 from django.http import FileResponse, HttpResponseBase
 from django.urls import set_script_prefix
+
+from cdp_project.lean_gets import LeanAnswer, LeanGets, LeanRoute
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdp_project.settings")
 
@@ -140,6 +144,8 @@ class StreamingASGIHandler(ASGIHandler):
         self.load_middleware(is_async=False)
         self.machine_chain = MachineChain()
         self.machine_prefixes = tuple(settings.CDP_MACHINE_PATH_PREFIXES)
+        machine_middleware = [path for path in settings.MIDDLEWARE if path not in settings.CDP_SESSION_ONLY_MIDDLEWARE]
+        self.lean_gets = LeanGets(machine_middleware, self.__class__)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":
@@ -153,8 +159,10 @@ class StreamingASGIHandler(ASGIHandler):
             # Every synchronous call of this request (signals, middleware, view, closing the
             # response, pulling a stream) runs on this one thread.
             in_view = InViewThread(executor)
-            response = await in_view(self.respond, scope, body)
-            if response.streaming:
+            response = await in_view(self.respond, scope, body, self.lean_gets.route_for(scope))
+            if isinstance(response, LeanAnswer):
+                await response.send(send)
+            elif response.streaming:
                 await self.stream(response, receive, send, in_view)
             else:
                 await self.send_response(response, send)
@@ -162,11 +170,14 @@ class StreamingASGIHandler(ASGIHandler):
             self.view_threads.give_back(executor)
             body.close()
 
-    def respond(self, scope, body) -> HttpResponseBase:
+    def respond(self, scope, body, lean: LeanRoute | None = None) -> HttpResponseBase | LeanAnswer:
         """Everything Django does for a request before the first byte is sent, in one hop to the
         view thread: request_started, the request, the middleware chain and the view. Django's own
         handler hops there and back for each of these. A response that is not a stream is whole
-        now, so it is closed here too (request_finished: connections tidied, as under WSGI)."""
+        now, so it is closed here too (request_finished: connections tidied, as under WSGI).
+        A lean GET (`cdp_project.lean_gets`) is answered without any of that, if it can be."""
+        if lean is not None and (answer := self.lean_gets.answer(scope, lean)) is not None:
+            return answer
         set_script_prefix(get_script_prefix(scope))
         signals.request_started.send(sender=self.__class__, scope=scope)
         request, response = self.create_request(scope, body)

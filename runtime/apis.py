@@ -191,7 +191,7 @@ def _lean_request(request: HttpRequest) -> bool:
     return (
         request.method == "GET"
         and not request.META.get("QUERY_STRING")
-        and request.META.get("HTTP_ACCEPT", "*/*") in LEAN_ACCEPT
+        and RuntimeAPIView.lean_accepts(request.META.get("HTTP_ACCEPT"))
     )
 
 
@@ -199,28 +199,40 @@ class RuntimeAPIView(APIView):
     """A runtime-token endpoint: only RuntimeTokenAuthentication, so an API key is 401.
 
     A runtime calls these on every step of a flow, so a plain GET with a good token is answered
-    on a lean path (`lean_answer`): the token's claims, its reads in one round trip and the body
+    on a lean path (`lean_body`): the token's claims, its reads in one round trip and the body
     rendered as DRF renders it, with the same headers, skipping DRF's request wrapping, content
     negotiation, authentication and permission classes and throttles (none of which has anything
-    to say about such a request). Every other request, and every refusal (an expired, invalid or
-    revoked token, a participant combined away, an inactive campaign, a database that cannot be
+    to say about such a request). The web process answers these GETs even before Django's
+    handler and middleware (`cdp_project.asgi.LeanGets`, which calls `lean_body` and
+    `lean_accepts`). Every other request, and every refusal (an expired, invalid or revoked
+    token, a participant combined away, an inactive campaign, a database that cannot be
     reached), goes the full DRF path, which answers it as it always has."""
 
     authentication_classes = [RuntimeTokenAuthentication]
     permission_classes = [IsRuntimeParticipant]
+    lean_content_type = JSONRenderer.media_type
 
     def lean_answer(self, claims: TokenClaims) -> Any | None:
         """The body of a 200 for this token, or None to let the full path answer."""
         return None
 
+    @staticmethod
+    def lean_accepts(accept: str | None) -> bool:
+        """Whether a GET with this Accept header (None: none sent) gets the lean path's JSON."""
+        return accept is None or accept in LEAN_ACCEPT
+
+    def lean_body(self, authorization: str | None) -> bytes | None:
+        """The JSON body of a 200 to a plain GET with this Authorization header (its text), or
+        None to let the full path answer."""
+        claims = bearer_claims(authorization)
+        body = reads_unchecked(lambda: self.lean_answer(claims)) if claims is not None else None
+        return None if body is None else JSONRenderer().render(body)
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if _lean_request(request):
-            claims = bearer_claims(request)
-            body = reads_unchecked(lambda: self.lean_answer(claims)) if claims is not None else None
-            if body is not None:
-                response = HttpResponse(JSONRenderer().render(body), content_type=JSONRenderer.media_type)
-                response["Allow"] = ", ".join(self.allowed_methods)  # as DRF's finalize_response
-                return response
+        if _lean_request(request) and (body := self.lean_body(request.META.get("HTTP_AUTHORIZATION"))) is not None:
+            response = HttpResponse(body, content_type=self.lean_content_type)
+            response["Allow"] = ", ".join(self.allowed_methods)  # as DRF's finalize_response
+            return response
         return super().dispatch(request, *args, **kwargs)
 
     @property

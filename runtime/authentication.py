@@ -10,7 +10,6 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 
-from django.http import HttpRequest
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import authentication
 from rest_framework.request import Request
@@ -58,11 +57,10 @@ def participant_gone() -> ProblemError:
     )
 
 
-def bearer_claims(request: HttpRequest) -> TokenClaims | None:
-    """The claims of a well-formed `Authorization: Bearer <token>` whose token passes every
-    check, or None for anything else (no header, another scheme, a refused token), which
-    RuntimeTokenAuthentication then answers. The lean path of the runtime endpoints."""
-    text = request.META.get("HTTP_AUTHORIZATION")
+def bearer_claims(text: str | None) -> TokenClaims | None:
+    """The claims of a well-formed `Authorization: Bearer <token>` header (its text) whose token
+    passes every check, or None for anything else (no header, another scheme, a refused token),
+    which RuntimeTokenAuthentication then answers. The lean path of the runtime endpoints."""
     if not text or not text.isascii():
         return None
     keyword, _, raw = text.partition(" ")

@@ -1,0 +1,211 @@
+"""The web process answers plain runtime GETs below Django's handler and middleware
+(cdp_project/lean_gets.py). Every answer must be the one the full path gives, header for
+header, and everything the lean path does not know how to answer must go the full path."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.test import override_settings
+
+from cdp_project.asgi import StreamingASGIHandler
+from cdp_project.lean_gets import LeanAnswer, LeanGets
+from runtime.tests.factories import campaign_make, profile_make
+from tests.core.test_web_process import _view_threads_close
+
+HOST = "api.example.com"
+PRODUCTION_LIKE = {
+    "ALLOWED_HOSTS": [HOST],
+    "SECURE_PROXY_SSL_HEADER": ("HTTP_X_FORWARDED_PROTO", "https"),
+    "SECURE_SSL_REDIRECT": True,
+    "SECURE_HSTS_SECONDS": 3600,
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": True,
+}
+
+
+def _scope(method: str, path: str, headers: list[tuple[str, str]], scheme: str = "http") -> dict:
+    path, _, query = path.partition("?")
+    return {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": scheme,
+        "path": path, "raw_path": path.encode(), "query_string": query.encode(),
+        "headers": [(name.encode(), value.encode()) for name, value in headers],
+        "server": ("10.0.0.5", 8000), "client": ("10.0.0.9", 5000),
+    }  # fmt: skip
+
+
+async def _answer(handler, scope: dict) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
+    import asyncio
+
+    start: dict = {}
+    parts: list[bytes] = []
+    sent = False
+
+    async def receive() -> dict:
+        nonlocal sent
+        if sent:
+            await asyncio.Event().wait()
+        sent = True
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            start.update(message)
+        else:
+            parts.append(message.get("body", b""))
+
+    await handler(scope, receive, send)
+    headers = sorted((bytes(name).lower(), bytes(value)) for name, value in start["headers"])
+    return start["status"], headers, b"".join(parts)
+
+
+def _access_lines(caplog) -> list[tuple]:
+    return [(r.getMessage(), r.route, r.status, r.request_id) for r in caplog.records if r.name == "cdp.access"]
+
+
+def _token(handler, key: str) -> str:
+    body = json.dumps({"campaign": "spring-quiz", "identity": {"EXTERNAL": "cust-42"}}).encode()
+    scope = _scope(
+        "POST",
+        "/api/v1/runtime/sessions",
+        [("host", HOST), ("x-forwarded-proto", "https"), ("authorization", f"Api-Key {key}"),
+         ("content-type", "application/json"), ("content-length", str(len(body)))],
+    )  # fmt: skip
+
+    async def post():
+        import asyncio
+
+        start: dict = {}
+        parts: list[bytes] = []
+        sent = False
+
+        async def receive():
+            nonlocal sent
+            if sent:
+                await asyncio.Event().wait()
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+
+        async def send(message):
+            (start.update if message["type"] == "http.response.start" else lambda m: parts.append(m["body"]))(message)
+
+        await handler(scope, receive, send)
+        assert start["status"] == 201, parts
+        return json.loads(b"".join(parts))["token"]
+
+    return async_to_sync(post)()
+
+
+@pytest.mark.django_db(transaction=True)  # the view threads read what the test wrote
+def test_a_lean_get_answers_exactly_what_the_full_path_answers_and_the_rest_goes_the_full_path(
+    tenant, key_factory, caplog
+):
+    campaign_make(tenant)
+    profile_make(tenant, {"EXTERNAL": "cust-42"}, {"tier": "gold"})
+    with override_settings(**PRODUCTION_LIKE):
+        handler = StreamingASGIHandler()
+        token = _token(handler, key_factory(tenant).plaintext)
+        good = [("host", HOST), ("x-forwarded-proto", "https"), ("authorization", f"Bearer {token}")]
+        rid = [("x-request-id", "step-7.a:b")]
+        lean = {
+            "context": ("GET", "/api/v1/runtime/context", good + rid),
+            "variables": ("GET", "/api/v1/runtime/variables", good + rid),
+            "accept json": ("GET", "/api/v1/runtime/context", [*good, ("accept", "application/json"), *rid]),
+            "behind a port": ("GET", "/api/v1/runtime/context", [("host", f"{HOST}:8443"), *good[1:], *rid]),
+            "https itself": ("GET", "/api/v1/runtime/context", [("host", HOST), good[2], *rid], "https"),
+        }
+        full = {
+            "plain http": ("GET", "/api/v1/runtime/context", [good[0], good[2], *rid]),  # 301 to https
+            "proxy says http": (
+                "GET",
+                "/api/v1/runtime/context",
+                [good[0], ("x-forwarded-proto", "http"), good[2], *rid],
+            ),
+            "two proxy headers": (
+                "GET",
+                "/api/v1/runtime/context",
+                [good[0], ("x-forwarded-proto", "http"), *good[1:], *rid],
+            ),
+            "underscore header": (
+                "GET",
+                "/api/v1/runtime/context",
+                [good[0], ("x_forwarded_proto", "https"), good[2], *rid],
+            ),
+            "foreign host": ("GET", "/api/v1/runtime/context", [("host", "evil.example.com"), *good[1:], *rid]),
+            "no host": ("GET", "/api/v1/runtime/context", [*good[1:], *rid]),
+            "html": ("GET", "/api/v1/runtime/context", [*good, ("accept", "text/html"), *rid]),
+            "any application": ("GET", "/api/v1/runtime/context", [*good, ("accept", "application/*"), *rid]),
+            "query": ("GET", "/api/v1/runtime/context?format=json", good + rid),
+            "head": ("HEAD", "/api/v1/runtime/context", good + rid),
+            "no token": ("GET", "/api/v1/runtime/context", [*good[:2], *rid]),
+            "bad token": ("GET", "/api/v1/runtime/context", [*good[:2], ("authorization", "Bearer abc.def.ghi"), *rid]),
+            "api key": ("GET", "/api/v1/runtime/context", [*good[:2], ("authorization", "Api-Key nope"), *rid]),
+            "chunked": ("GET", "/api/v1/runtime/context", [*good, ("transfer-encoding", "chunked"), *rid]),
+            "trailing slash": ("GET", "/api/v1/runtime/context/", good + rid),
+        }
+        cases = {**lean, **full}
+        scopes = {name: _scope(*case) for name, case in cases.items()}
+
+        # Which path each request takes, asked of the handler itself (in this thread).
+        taken = {}
+        for name, scope in scopes.items():
+            answer = handler.respond(scope, io.BytesIO(b""), handler.lean_gets.route_for(scope))
+            taken[name] = "lean" if isinstance(answer, LeanAnswer) else "full"
+            if not isinstance(answer, LeanAnswer):
+                answer.close()
+        assert taken == {**dict.fromkeys(lean, "lean"), **dict.fromkeys(full, "full")}
+
+        async def scenario():
+            caplog.clear()
+            with caplog.at_level(logging.INFO, logger="cdp.access"):
+                answered = {name: await _answer(handler, scope) for name, scope in scopes.items()}
+                lean_log = _access_lines(caplog)
+                caplog.clear()
+                routes = handler.lean_gets.routes
+                handler.lean_gets.routes = {}  # every request through Django's handler and middleware
+                whole = {name: await _answer(handler, scope) for name, scope in scopes.items()}
+                whole_log = _access_lines(caplog)
+                handler.lean_gets.routes = routes
+                fresh = await _answer(handler, _scope("GET", "/api/v1/runtime/context", good))
+            await _view_threads_close(handler)
+            return answered, whole, lean_log, whole_log, fresh
+
+        answered, whole, lean_log, whole_log, fresh = async_to_sync(scenario)()
+
+    statuses = {name: status for name, (status, _, _) in answered.items()}
+    assert statuses == {
+        **dict.fromkeys(lean, 200), "plain http": 301, "proxy says http": 301, "two proxy headers": 301,
+        "underscore header": 301, "foreign host": 400, "no host": 400, "html": 406, "any application": 200,
+        "query": 200, "head": 200, "no token": 401, "bad token": 401, "api key": 401, "chunked": 411,
+        "trailing slash": 404,
+    }  # fmt: skip
+    for name in cases:  # every request sends the same X-Request-ID: the headers are equal too
+        assert answered[name] == whole[name], name
+    context = dict(answered["context"][1])
+    assert context[b"x-request-id"] == b"step-7.a:b"
+    assert context[b"strict-transport-security"] == b"max-age=3600; includeSubDomains"
+    assert context[b"x-frame-options"] == b"DENY" and context[b"allow"] == b"GET, HEAD, OPTIONS"
+    assert json.loads(answered["context"][2])["profile"]["attributes"] == {"tier": "gold"}
+    assert dict(answered["https itself"][1])[b"strict-transport-security"] == b"max-age=3600; includeSubDomains"
+    fresh_id = dict(fresh[1])[b"x-request-id"]
+    assert fresh[0] == 200 and len(fresh_id) == 32 and fresh_id != b"step-7.a:b"
+    assert lean_log == whole_log  # the same access log lines, routes and request ids
+    assert ("GET /api/v1/runtime/context 200", "/api/v1/runtime/context", 200, "step-7.a:b") in lean_log
+
+
+@pytest.mark.django_db
+def test_the_runtime_gets_are_lean_routes_and_a_middleware_nobody_taught_it_turns_them_off():
+    handler = StreamingASGIHandler()
+    assert set(handler.lean_gets.routes) == {"/api/v1/runtime/context", "/api/v1/runtime/variables"}
+    assert handler.lean_gets.disabled_by == []
+    assert {route.route for route in handler.lean_gets.routes.values()} == set(handler.lean_gets.routes)
+    machine = [path for path in settings.MIDDLEWARE if path not in settings.CDP_SESSION_ONLY_MIDDLEWARE]
+    lean = LeanGets([*machine, "someone.middleware.AddsAHeader"], StreamingASGIHandler)
+    assert lean.disabled_by == ["someone.middleware.AddsAHeader"] and lean.routes == {}
+    assert LeanGets(settings.MIDDLEWARE, StreamingASGIHandler).routes == {}  # the session middlewares
+    with override_settings(USE_X_FORWARDED_HOST=True):
+        assert LeanGets(machine, StreamingASGIHandler).disabled_by == ["USE_X_FORWARDED_HOST"]
