@@ -145,7 +145,7 @@ class StreamingASGIHandler(ASGIHandler):
         self.machine_chain = MachineChain()
         self.machine_prefixes = tuple(settings.CDP_MACHINE_PATH_PREFIXES)
         machine_middleware = [path for path in settings.MIDDLEWARE if path not in settings.CDP_SESSION_ONLY_MIDDLEWARE]
-        self.lean_gets = LeanGets(machine_middleware, self.__class__)
+        self.lean_gets = LeanGets(machine_middleware, self.__class__, self.machine_prefixes)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

@@ -48,6 +48,10 @@ from cdp_project.core.observability import REQUEST_ID_HEADER, request_id_bound, 
 
 logger = logging.getLogger(__name__)
 
+# Set in the ASGI scope of a GET the lean path tried and left to the full path: the view's own
+# lean path (RuntimeAPIView.dispatch) need not try the same read again.
+TRIED = "cdp.lean_get_tried"
+
 # What each middleware of the chain does to a lean answer; None: nothing (module docstring).
 HEADER_MIDDLEWARE = {
     "django.middleware.security.SecurityMiddleware": SecurityMiddleware,
@@ -95,13 +99,14 @@ def _patterns(resolver: URLResolver, prefix: str) -> Iterator[tuple[str, URLPatt
             yield prefix + str(entry.pattern), entry
 
 
-def lean_routes() -> dict[str, LeanRoute]:
-    """Every fixed path of the URLconf whose view offers a lean path (and which resolves to it:
-    a pattern listed earlier could shadow it)."""
+def lean_routes(prefixes: tuple[str, ...]) -> dict[str, LeanRoute]:
+    """Every fixed path under `prefixes` (the machine API's, whose middleware chain is the one
+    reproduced here) whose view offers a lean path, and which resolves to that view (a pattern
+    listed earlier could shadow it)."""
     routes = {}
     for route, pattern in _patterns(get_resolver(), "/"):
         view_class = getattr(pattern.callback, "view_class", None)
-        if view_class is None or not hasattr(view_class, "lean_body"):
+        if view_class is None or not hasattr(view_class, "lean_body") or not route.startswith(prefixes):
             continue
         match = resolve(route)
         if getattr(match.func, "view_class", None) is not view_class:
@@ -133,18 +138,24 @@ def middleware_headers(middleware: list[str], secure: bool) -> list[tuple[bytes,
     return [(name.encode(), value.encode("latin1")) for name, value in response.items() if name not in before]
 
 
+# Settings under which the full path would answer otherwise than this module does.
+ODD_SETTINGS = ("USE_X_FORWARDED_HOST", "PREPEND_WWW", "DISALLOWED_USER_AGENTS", "FORCE_SCRIPT_NAME")
+
+
 class LeanGets:
-    def __init__(self, middleware: list[str], handler_class: type) -> None:
+    def __init__(self, middleware: list[str], handler_class: type, prefixes: tuple[str, ...]) -> None:
         self.handler_class = handler_class
         unknown = sorted(set(middleware) - KNOWN_MIDDLEWARE)
-        odd = [name for name in ("USE_X_FORWARDED_HOST", "PREPEND_WWW") if getattr(settings, name)]
+        odd = [name for name in ODD_SETTINGS if getattr(settings, name)]
+        proxy = settings.SECURE_PROXY_SSL_HEADER
+        if proxy and not proxy[0].startswith("HTTP_"):
+            odd.append("SECURE_PROXY_SSL_HEADER")  # a server value, not a header the client sends
         self.disabled_by = unknown + odd
-        self.routes = {} if self.disabled_by else lean_routes()
+        self.routes = {} if self.disabled_by else lean_routes(prefixes)
         if self.disabled_by:
             logger.info("lean GETs are off, because of %s", ", ".join(self.disabled_by))
         self.content_length = "django.middleware.common.CommonMiddleware" in middleware
         self.headers = {secure: middleware_headers(middleware, secure) for secure in (False, True)}
-        proxy = settings.SECURE_PROXY_SSL_HEADER
         self.proxy_header = proxy[0].removeprefix("HTTP_").lower().replace("_", "-") if proxy else None
         self.proxy_secure = proxy[1] if proxy else None
         self.wanted = {"host", "authorization", "accept", "x-request-id", "transfer-encoding", self.proxy_header}
@@ -185,16 +196,18 @@ class LeanGets:
         if settings.SECURE_SSL_REDIRECT and not secure:
             return None
         with request_id_bound(headers.get("x-request-id", "")) as request_id:
-            started = time.perf_counter()
             signals.request_started.send(sender=self.handler_class, scope=scope)
+            started = time.perf_counter()
             try:
                 body = route.view.lean_body(headers.get("authorization"))
                 if body is None:
+                    scope[TRIED] = True
                     return None
                 elapsed = time.perf_counter() - started
                 request_observed("GET", route.path, route.route, 200, elapsed)
             except Exception:  # the full path answers (and logs) whatever went wrong
                 logger.debug("lean GET of %s fell back to the full path", route.path, exc_info=True)
+                scope[TRIED] = True
                 return None
             finally:
                 signals.request_finished.send(sender=self.handler_class)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import os
 import shutil
 import signal
@@ -67,7 +68,10 @@ def _load_on_core(core: int, load):
     worker, and every thread it will start, on one core. A worker's Python runs on one core at
     a time anyway (the GIL); spread over two, each handoff of the GIL between its event loop and
     view threads crosses cores, with their caches."""
-    os.sched_setaffinity(0, {core})
+    try:
+        os.sched_setaffinity(0, {core})
+    except OSError as error:  # the core is gone from this container's cpuset: serve unpinned
+        logging.getLogger("cdp.serve").warning("web worker not pinned to core %s: %s", core, error)
     return load()
 
 

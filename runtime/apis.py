@@ -18,6 +18,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from cdp_project import lean_gets
 from cdp_project.core.compiled import reads_unchecked
 from cdp_project.core.errors import FieldProblem, Problem, pointer
 from cdp_project.core.pagination import paginate
@@ -192,6 +193,7 @@ def _lean_request(request: HttpRequest) -> bool:
         request.method == "GET"
         and not request.META.get("QUERY_STRING")
         and RuntimeAPIView.lean_accepts(request.META.get("HTTP_ACCEPT"))
+        and not getattr(request, "scope", {}).get(lean_gets.TRIED)  # the web process tried it already
     )
 
 
@@ -204,7 +206,8 @@ class RuntimeAPIView(APIView):
     negotiation, authentication and permission classes and throttles (none of which has anything
     to say about such a request). The web process answers these GETs even before Django's
     handler and middleware (`cdp_project.asgi.LeanGets`, which calls `lean_body` and
-    `lean_accepts`). Every other request, and every refusal (an expired, invalid or revoked
+    `lean_accepts` on one instance of the view shared by every thread: they keep nothing on
+    `self`). Every other request, and every refusal (an expired, invalid or revoked
     token, a participant combined away, an inactive campaign, a database that cannot be
     reached), goes the full DRF path, which answers it as it always has."""
 

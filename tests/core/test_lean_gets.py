@@ -197,6 +197,65 @@ def test_a_lean_get_answers_exactly_what_the_full_path_answers_and_the_rest_goes
     assert ("GET /api/v1/runtime/context 200", "/api/v1/runtime/context", 200, "step-7.a:b") in lean_log
 
 
+def _answers_counted() -> float:
+    from prometheus_client import REGISTRY
+
+    labels = {"method": "GET", "route": "/api/v1/runtime/context", "status": "2xx"}
+    return REGISTRY.get_sample_value("cdp_http_request_duration_seconds_count", labels) or 0.0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lean_get_sends_the_request_signals_and_counts_once_and_a_refused_one_is_read_no_more_often(
+    tenant, key_factory
+):
+    from django.core.signals import request_finished, request_started
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from runtime.models import Campaign
+
+    campaign_make(tenant)
+    profile_make(tenant, {"EXTERNAL": "cust-42"}, {"tier": "gold"})
+    sent: list[str] = []
+
+    def started(**_: object) -> None:
+        sent.append("started")
+
+    def finished(**_: object) -> None:
+        sent.append("finished")
+
+    with override_settings(**PRODUCTION_LIKE):
+        handler = StreamingASGIHandler()
+        token = _token(handler, key_factory(tenant).plaintext)
+        scope = _scope(
+            "GET", "/api/v1/runtime/context", [("host", HOST), ("authorization", f"Bearer {token}")], "https"
+        )
+        route = handler.lean_gets.route_for(scope)
+        request_started.connect(started)
+        request_finished.connect(finished)
+        try:
+            counted = _answers_counted()
+            answer = handler.respond(dict(scope), io.BytesIO(b""), route)
+            assert isinstance(answer, LeanAnswer) and answer.status == 200
+            assert sent == ["started", "finished"] and _answers_counted() == counted + 1
+        finally:
+            request_started.disconnect(started)
+            request_finished.disconnect(finished)
+
+        Campaign.objects.filter(tenant=tenant).update(active=False)  # the token's signature still holds
+        with CaptureQueriesContext(connection) as lean_first:
+            refused = handler.respond(dict(scope), io.BytesIO(b""), route)
+        refused.close()
+        with CaptureQueriesContext(connection) as full_only:
+            alone = handler.respond(dict(scope), io.BytesIO(b""), None)
+        alone.close()
+        async_to_sync(_view_threads_close)(handler)  # _token used them
+    assert refused.status_code == alone.status_code == 401
+    assert refused.content == alone.content
+    # The web process's attempt stands in for the view's own: the same reads as the full path alone.
+    assert len(lean_first.captured_queries) == len(full_only.captured_queries)
+
+
 @pytest.mark.django_db
 def test_the_runtime_gets_are_lean_routes_and_a_middleware_nobody_taught_it_turns_them_off():
     handler = StreamingASGIHandler()
@@ -204,8 +263,13 @@ def test_the_runtime_gets_are_lean_routes_and_a_middleware_nobody_taught_it_turn
     assert handler.lean_gets.disabled_by == []
     assert {route.route for route in handler.lean_gets.routes.values()} == set(handler.lean_gets.routes)
     machine = [path for path in settings.MIDDLEWARE if path not in settings.CDP_SESSION_ONLY_MIDDLEWARE]
-    lean = LeanGets([*machine, "someone.middleware.AddsAHeader"], StreamingASGIHandler)
+    prefixes = tuple(settings.CDP_MACHINE_PATH_PREFIXES)
+    lean = LeanGets([*machine, "someone.middleware.AddsAHeader"], StreamingASGIHandler, prefixes)
     assert lean.disabled_by == ["someone.middleware.AddsAHeader"] and lean.routes == {}
-    assert LeanGets(settings.MIDDLEWARE, StreamingASGIHandler).routes == {}  # the session middlewares
-    with override_settings(USE_X_FORWARDED_HOST=True):
-        assert LeanGets(machine, StreamingASGIHandler).disabled_by == ["USE_X_FORWARDED_HOST"]
+    assert LeanGets(settings.MIDDLEWARE, StreamingASGIHandler, prefixes).routes == {}  # the session middlewares
+    assert LeanGets(machine, StreamingASGIHandler, ("/v1/",)).routes == {}  # not under the machine chain
+    for odd in ({"USE_X_FORWARDED_HOST": True}, {"FORCE_SCRIPT_NAME": "/cdp"}, {"DISALLOWED_USER_AGENTS": ["x"]}):
+        with override_settings(**odd):
+            assert LeanGets(machine, StreamingASGIHandler, prefixes).disabled_by == list(odd)
+    with override_settings(SECURE_PROXY_SSL_HEADER=("SERVER_PORT", "443")):  # not a request header
+        assert LeanGets(machine, StreamingASGIHandler, prefixes).disabled_by == ["SECURE_PROXY_SSL_HEADER"]
