@@ -16,7 +16,7 @@ from django.test import override_settings
 from cdp_project.asgi import StreamingASGIHandler
 from cdp_project.lean_gets import LeanAnswer, LeanGets
 from runtime.tests.factories import campaign_make, profile_make
-from tests.core.test_web_process import _view_threads_close
+from tests.core.test_web_process import _asgi_call, _view_threads_close
 
 HOST = "api.example.com"
 PRODUCTION_LIKE = {
@@ -39,28 +39,8 @@ def _scope(method: str, path: str, headers: list[tuple[str, str]], scheme: str =
 
 
 async def _answer(handler, scope: dict) -> tuple[int, list[tuple[bytes, bytes]], bytes]:
-    import asyncio
-
-    start: dict = {}
-    parts: list[bytes] = []
-    sent = False
-
-    async def receive() -> dict:
-        nonlocal sent
-        if sent:
-            await asyncio.Event().wait()
-        sent = True
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict) -> None:
-        if message["type"] == "http.response.start":
-            start.update(message)
-        else:
-            parts.append(message.get("body", b""))
-
-    await handler(scope, receive, send)
-    headers = sorted((bytes(name).lower(), bytes(value)) for name, value in start["headers"])
-    return start["status"], headers, b"".join(parts)
+    status, headers, body = await _asgi_call(handler, scope)
+    return status, sorted((bytes(name).lower(), bytes(value)) for name, value in headers), body
 
 
 def _access_lines(caplog) -> list[tuple]:
@@ -76,28 +56,9 @@ def _token(handler, key: str) -> str:
          ("content-type", "application/json"), ("content-length", str(len(body)))],
     )  # fmt: skip
 
-    async def post():
-        import asyncio
-
-        start: dict = {}
-        parts: list[bytes] = []
-        sent = False
-
-        async def receive():
-            nonlocal sent
-            if sent:
-                await asyncio.Event().wait()
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-
-        async def send(message):
-            (start.update if message["type"] == "http.response.start" else lambda m: parts.append(m["body"]))(message)
-
-        await handler(scope, receive, send)
-        assert start["status"] == 201, parts
-        return json.loads(b"".join(parts))["token"]
-
-    return async_to_sync(post)()
+    status, _, answer = async_to_sync(_asgi_call)(handler, scope, body)
+    assert status == 201, answer
+    return json.loads(answer)["token"]
 
 
 @pytest.mark.django_db(transaction=True)  # the view threads read what the test wrote

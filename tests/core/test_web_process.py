@@ -350,10 +350,9 @@ def test_a_stream_stops_being_produced_when_its_client_disconnects():
     assert len(produced) < 100, f"{len(produced)} parts produced for a client that left after the first"
 
 
-async def _asgi_answer(handler, method: str, path: str, headers: dict[str, str], body: bytes = b"", *, body_gate=None):
-    """One request through the ASGI handler in this process: (status, headers but the request
-    id, body). With `body_gate`, the body arrives only once the gate opens; the client never
-    disconnects."""
+async def _asgi_call(handler, scope: dict, body: bytes = b"", *, body_gate=None):
+    """One request through the ASGI handler in this process: (status, headers, body). With
+    `body_gate`, the body arrives only once the gate opens; the client never disconnects."""
     import asyncio
 
     start: dict = {}
@@ -375,6 +374,12 @@ async def _asgi_answer(handler, method: str, path: str, headers: dict[str, str],
         else:
             parts.append(message.get("body", b""))
 
+    await handler(scope, receive, send)
+    return start["status"], start["headers"], b"".join(parts)
+
+
+async def _asgi_answer(handler, method: str, path: str, headers: dict[str, str], body: bytes = b"", *, body_gate=None):
+    """`_asgi_call` of a request to testserver: (status, headers but the request id, body)."""
     raw_headers = [(b"host", b"testserver"), *((k.encode(), v.encode()) for k, v in headers.items())]
     if body:
         raw_headers.append((b"content-length", str(len(body)).encode()))
@@ -384,9 +389,9 @@ async def _asgi_answer(handler, method: str, path: str, headers: dict[str, str],
         "path": path, "raw_path": path.encode(), "query_string": query.encode(), "headers": raw_headers,
         "server": ("testserver", 80), "client": ("127.0.0.1", 5000),
     }  # fmt: skip
-    await handler(scope, receive, send)
-    kept = [(name, value) for name, value in start["headers"] if name.lower() != b"x-request-id"]
-    return start["status"], kept, b"".join(parts)
+    status, sent_headers, sent_body = await _asgi_call(handler, scope, body, body_gate=body_gate)
+    kept = [(name, value) for name, value in sent_headers if name.lower() != b"x-request-id"]
+    return status, kept, sent_body
 
 
 @pytest.mark.django_db(transaction=True)  # the view threads read what the test wrote
