@@ -56,6 +56,7 @@ from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
+from cdp_project.core.process import garbage_collector_tune  # noqa: E402
 from contracts.plans import contracts_plan_import  # noqa: E402
 from ingest.services import events_ingest, profile_updates_ingest, source_create  # noqa: E402
 from tenants.services import api_key_create, tenant_create  # noqa: E402
@@ -428,6 +429,7 @@ def main() -> None:
         sizes = {"known": 90_000, "anon": 5_000, "merge_pairs": args.batches * BATCH}
 
     call_command("migrate", verbosity=0)
+    garbage_collector_tune()  # the in-process phases run with the web and background workers' collector
     work = Workload(**sizes)
     tenant, source = setup_tenant("100k", work)
     key = api_key_create(tenant=tenant, scopes=["ingest"]).plaintext

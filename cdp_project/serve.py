@@ -28,6 +28,8 @@ from granian.log import LogLevels
 from granian.net import SocketSpec
 from granian.server.mp import MPServer, WorkerProcess
 
+from cdp_project.core.process import garbage_collector_tune
+
 ROOT = Path(__file__).resolve().parent.parent
 PRODUCTION = "cdp_project.settings.production"
 PIN_MODES = ("auto", "1", "0")
@@ -63,16 +65,21 @@ def worker_cores(workers: int) -> list[int]:
     return cores
 
 
-def _load_on_core(core: int, load):
-    """In a new worker process, before it loads the application or starts a thread: keep the
-    worker, and every thread it will start, on one core. A worker's Python runs on one core at
-    a time anyway (the GIL); spread over two, each handoff of the GIL between its event loop and
-    view threads crosses cores, with their caches."""
-    try:
-        os.sched_setaffinity(0, {core})
-    except OSError as error:  # the core is gone from this container's cpuset: serve unpinned
-        logging.getLogger("cdp.serve").warning("web worker not pinned to core %s: %s", core, error)
-    return load()
+def _worker_load(core: int | None, load):
+    """In a new worker process: keep it, and every thread it will start, on one core (unless
+    `core` is None), load the application, then tune the garbage collector for serving
+    (`garbage_collector_tune`: what start-up allocated frozen, fewer young collections).
+
+    A worker's Python runs on one core at a time anyway (the GIL); spread over two, each handoff
+    of the GIL between its event loop and view threads crosses cores, with their caches."""
+    if core is not None:
+        try:
+            os.sched_setaffinity(0, {core})
+        except OSError as error:  # the core is gone from this container's cpuset: serve unpinned
+            logging.getLogger("cdp.serve").warning("web worker not pinned to core %s: %s", core, error)
+    application = load()  # Django is set up by now
+    garbage_collector_tune()
+    return application
 
 
 class _Worker(WorkerProcess):
@@ -121,8 +128,8 @@ class WebServer(MPServer):
 
     def _spawn_worker(self, idx, target, callback_loader) -> WorkerProcess:
         cores = self.worker_cores
-        if cores:
-            callback_loader = functools.partial(_load_on_core, cores[idx % len(cores)], callback_loader)
+        core = cores[idx % len(cores)] if cores else None
+        callback_loader = functools.partial(_worker_load, core, callback_loader)
         worker = super()._spawn_worker(idx, target, callback_loader)
         worker.__class__ = _Worker  # not started yet: only its watcher differs
         return worker

@@ -216,6 +216,9 @@ CDP_MAX_BODY_BYTES = DATA_UPLOAD_MAX_MEMORY_SIZE
 # off behind a pooler that cannot keep prepared statements (PgBouncer in transaction mode < 1.21).
 CDP_DATABASE_PREPARE = env_bool("CDP_DATABASE_PREPARE", default=True)
 CDP_WEB_THREADS = env_int("CDP_WEB_THREADS", 4, minimum=1)
+# Allocations between two young-generation collections in the web workers and the background
+# worker (Python's default is 700); see cdp_project.core.process.garbage_collector_tune.
+CDP_GC_THRESHOLD = env_int("CDP_GC_THRESHOLD", 50_000, minimum=1)
 CDP_MAX_BATCH_EVENTS = env_int("CDP_MAX_BATCH_EVENTS", 1000, minimum=1)
 CDP_MAX_EVENT_BYTES = env_int("CDP_MAX_EVENT_BYTES", 65_536, minimum=256)
 CDP_MAX_STRING_LENGTH = env_int("CDP_MAX_STRING_LENGTH", 8_192, minimum=16)

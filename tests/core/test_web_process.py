@@ -147,6 +147,22 @@ def test_workers_are_pinned_when_they_fill_the_cores_they_may_run_on_or_when_tol
     assert serve.worker_cores(len(cores) - spare) == (cores if pinned else [])
 
 
+def test_a_web_worker_freezes_what_start_up_allocated_and_collects_its_young_generation_less_often():
+    import gc
+
+    from django.conf import settings
+
+    thresholds = gc.get_threshold()
+    gc.unfreeze()
+    try:
+        assert serve._worker_load(None, lambda: "the application") == "the application"
+        assert gc.get_freeze_count() > 1000  # start-up's objects, never walked again
+        assert gc.get_threshold() == (settings.CDP_GC_THRESHOLD, *thresholds[1:]) != thresholds
+    finally:
+        gc.unfreeze()
+        gc.set_threshold(*thresholds)
+
+
 def test_an_unknown_pinning_mode_stops_the_web_process_with_a_clear_message(monkeypatch):
     monkeypatch.setenv("CDP_WEB_PIN_WORKERS", "yes")
     with pytest.raises(SystemExit, match="CDP_WEB_PIN_WORKERS must be one of auto, 1, 0, got 'yes'"):

@@ -7,6 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from cdp_project.core.process import garbage_collector_tune
 from jobs.worker import worker_run
 
 
@@ -22,4 +23,5 @@ class Command(BaseCommand):
         level = logging.WARNING if options["verbosity"] == 0 else logging.INFO
         for name in ("jobs", "django_tasks", "django_tasks_db"):
             logging.getLogger(name).setLevel(level)
+        garbage_collector_tune()
         worker_run(interval=interval, batch=batch, max_tasks=max_tasks)
