@@ -19,10 +19,13 @@ what the middlewares would have done to that answer and nothing else:
   a chunked body (which go the full path).
 
 `request_started` and `request_finished` are sent as Django's handler sends them (connections
-past their age are closed). Everything else goes the full path, which answers as it always has:
-another method, a query string, an Accept the view does not answer with JSON, a missing or
-duplicated header that matters, plain HTTP where SECURE_SSL_REDIRECT would redirect, a token
-the view refuses, an error. A middleware in MIDDLEWARE that this module does not know turns
+past their age are closed). Headers are read as Django reads them (names with an underscore
+ignored, repeated ones joined with commas). Everything else goes the full path, which answers as
+it always has: another method, a query string, an Accept the view does not answer with JSON, no
+Host, plain HTTP where SECURE_SSL_REDIRECT would redirect, a token the view refuses, an error
+(logged as a warning). A GET the lean path tried and left to the full path sends the two
+signals twice, and its lines logged before the fallback carry another request id unless the
+caller sent one. A middleware in MIDDLEWARE that this module does not know turns
 every lean GET off (`LeanGets.disabled_by`): it is honoured until someone says here what it
 does to such an answer. tests/core/test_lean_gets.py compares both paths header for header.
 """
@@ -52,7 +55,8 @@ logger = logging.getLogger(__name__)
 # lean path (RuntimeAPIView.dispatch) need not try the same read again.
 TRIED = "cdp.lean_get_tried"
 
-# What each middleware of the chain does to a lean answer; None: nothing (module docstring).
+# The middlewares that add headers to a lean answer, run once on a template answer; the others of
+# KNOWN_MIDDLEWARE do nothing to it (module docstring).
 HEADER_MIDDLEWARE = {
     "django.middleware.security.SecurityMiddleware": SecurityMiddleware,
     "django.middleware.clickjacking.XFrameOptionsMiddleware": XFrameOptionsMiddleware,
@@ -134,7 +138,7 @@ def middleware_headers(middleware: list[str], secure: bool) -> list[tuple[bytes,
     request = _TemplateRequest("https" if secure else "http")
     for path in reversed(middleware):  # answers pass the chain from its innermost middleware out
         if path in HEADER_MIDDLEWARE:
-            HEADER_MIDDLEWARE[path](lambda request: response).process_response(request, response)
+            HEADER_MIDDLEWARE[path](lambda _: response).process_response(request, response)
     return [(name.encode(), value.encode("latin1")) for name, value in response.items() if name not in before]
 
 
@@ -158,7 +162,9 @@ class LeanGets:
         self.headers = {secure: middleware_headers(middleware, secure) for secure in (False, True)}
         self.proxy_header = proxy[0].removeprefix("HTTP_").lower().replace("_", "-") if proxy else None
         self.proxy_secure = proxy[1] if proxy else None
-        self.wanted = {"host", "authorization", "accept", "x-request-id", "transfer-encoding", self.proxy_header}
+        self.wanted = {"host", "authorization", "accept", "x-request-id", "transfer-encoding"}
+        if self.proxy_header is not None:
+            self.wanted.add(self.proxy_header)
 
     def route_for(self, scope) -> LeanRoute | None:
         """The lean route of this request, if it may be one (answer() decides)."""
@@ -199,18 +205,18 @@ class LeanGets:
             signals.request_started.send(sender=self.handler_class, scope=scope)
             started = time.perf_counter()
             try:
-                body = route.view.lean_body(headers.get("authorization"))
-                if body is None:
-                    scope[TRIED] = True
-                    return None
-                elapsed = time.perf_counter() - started
-                request_observed("GET", route.path, route.route, 200, elapsed)
-            except Exception:  # the full path answers (and logs) whatever went wrong
-                logger.debug("lean GET of %s fell back to the full path", route.path, exc_info=True)
-                scope[TRIED] = True
-                return None
+                try:
+                    body = route.view.lean_body(headers.get("authorization"))
+                except Exception:  # the full path answers whatever went wrong, as it always has
+                    logger.warning("lean GET of %s failed; the full path answers it", route.path, exc_info=True)
+                    body = None
+                if body is not None:
+                    request_observed("GET", route.path, route.route, 200, time.perf_counter() - started)
             finally:
                 signals.request_finished.send(sender=self.handler_class)
+        if body is None:
+            scope[TRIED] = True
+            return None
         answer_headers = [
             (b"Content-Type", route.view.lean_content_type.encode()),
             (b"Allow", route.allow),

@@ -188,15 +188,6 @@ class IsRuntimeParticipant(BasePermission):
 LEAN_ACCEPT = ("*/*", "application/json")
 
 
-def _lean_request(request: HttpRequest) -> bool:
-    return (
-        request.method == "GET"
-        and not request.META.get("QUERY_STRING")
-        and RuntimeAPIView.lean_accepts(request.META.get("HTTP_ACCEPT"))
-        and not getattr(request, "scope", {}).get(lean_gets.TRIED)  # the web process tried it already
-    )
-
-
 class RuntimeAPIView(APIView):
     """A runtime-token endpoint: only RuntimeTokenAuthentication, so an API key is 401.
 
@@ -205,7 +196,7 @@ class RuntimeAPIView(APIView):
     rendered as DRF renders it, with the same headers, skipping DRF's request wrapping, content
     negotiation, authentication and permission classes and throttles (none of which has anything
     to say about such a request). The web process answers these GETs even before Django's
-    handler and middleware (`cdp_project.asgi.LeanGets`, which calls `lean_body` and
+    handler and middleware (`cdp_project.lean_gets.LeanGets`, which calls `lean_body` and
     `lean_accepts` on one instance of the view shared by every thread: they keep nothing on
     `self`). Every other request, and every refusal (an expired, invalid or revoked
     token, a participant combined away, an inactive campaign, a database that cannot be
@@ -231,8 +222,16 @@ class RuntimeAPIView(APIView):
         body = reads_unchecked(lambda: self.lean_answer(claims)) if claims is not None else None
         return None if body is None else JSONRenderer().render(body)
 
+    def lean_request(self, request: HttpRequest) -> bool:
+        return (
+            request.method == "GET"
+            and not request.META.get("QUERY_STRING")
+            and self.lean_accepts(request.META.get("HTTP_ACCEPT"))
+            and not getattr(request, "scope", {}).get(lean_gets.TRIED)  # the web process tried it already
+        )
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
-        if _lean_request(request) and (body := self.lean_body(request.META.get("HTTP_AUTHORIZATION"))) is not None:
+        if self.lean_request(request) and (body := self.lean_body(request.META.get("HTTP_AUTHORIZATION"))) is not None:
             response = HttpResponse(body, content_type=self.lean_content_type)
             response["Allow"] = ", ".join(self.allowed_methods)  # as DRF's finalize_response
             return response

@@ -109,7 +109,11 @@ def test_a_lean_get_answers_exactly_what_the_full_path_answers_and_the_rest_goes
             "trailing slash": ("GET", "/api/v1/runtime/context/", good + rid),
         }
         cases = {**lean, **full}
-        scopes = {name: _scope(*case) for name, case in cases.items()}
+
+        def scopes_new() -> dict[str, dict]:  # a fallback marks its scope: each pass sends new ones
+            return {name: _scope(*case) for name, case in cases.items()}
+
+        scopes = scopes_new()
 
         # Which path each request takes, asked of the handler itself (in this thread).
         taken = {}
@@ -123,12 +127,12 @@ def test_a_lean_get_answers_exactly_what_the_full_path_answers_and_the_rest_goes
         async def scenario():
             caplog.clear()
             with caplog.at_level(logging.INFO, logger="cdp.access"):
-                answered = {name: await _answer(handler, scope) for name, scope in scopes.items()}
+                answered = {name: await _answer(handler, scope) for name, scope in scopes_new().items()}
                 lean_log = _access_lines(caplog)
                 caplog.clear()
                 routes = handler.lean_gets.routes
                 handler.lean_gets.routes = {}  # every request through Django's handler and middleware
-                whole = {name: await _answer(handler, scope) for name, scope in scopes.items()}
+                whole = {name: await _answer(handler, scope) for name, scope in scopes_new().items()}
                 whole_log = _access_lines(caplog)
                 handler.lean_gets.routes = routes
                 fresh = await _answer(handler, _scope("GET", "/api/v1/runtime/context", good))
@@ -204,9 +208,15 @@ def test_a_lean_get_sends_the_request_signals_and_counts_once_and_a_refused_one_
             request_finished.disconnect(finished)
 
         Campaign.objects.filter(tenant=tenant).update(active=False)  # the token's signature still holds
-        with CaptureQueriesContext(connection) as lean_first:
-            refused = handler.respond(dict(scope), io.BytesIO(b""), route)
-        refused.close()
+        request_started.connect(started)
+        sent.clear()
+        try:
+            with CaptureQueriesContext(connection) as lean_first:
+                refused = handler.respond(dict(scope), io.BytesIO(b""), route)
+            refused.close()
+        finally:
+            request_started.disconnect(started)
+        assert sent == ["started", "started"]  # the lean attempt's, then the full path's
         with CaptureQueriesContext(connection) as full_only:
             alone = handler.respond(dict(scope), io.BytesIO(b""), None)
         alone.close()
