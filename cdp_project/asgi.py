@@ -115,19 +115,24 @@ class ViewThreads:
         self._queue().put_nowait(executor)
 
 
+def machine_middleware() -> list[str]:
+    """MIDDLEWARE without `CDP_SESSION_ONLY_MIDDLEWARE`: the machine API's chain."""
+    skipped = set(settings.CDP_SESSION_ONLY_MIDDLEWARE)
+    return [path for path in settings.MIDDLEWARE if path not in skipped]
+
+
 class MachineChain(BaseHandler):
     """The middleware chain of the machine API's requests (`CDP_MACHINE_PATH_PREFIXES`):
-    MIDDLEWARE without `CDP_SESSION_ONLY_MIDDLEWARE`, which serve the admin's browser sessions
+    `machine_middleware()`, without the middlewares that serve the admin's browser sessions
     and do nothing for a request authenticated by its API key or runtime token. The answers
     are the same, header for header (tests/core/test_web_process.py)."""
 
     def __init__(self) -> None:
         super().__init__()
         middleware = settings.MIDDLEWARE
-        skipped = set(settings.CDP_SESSION_ONLY_MIDDLEWARE)
         # Django builds a chain from settings.MIDDLEWARE: the smaller list stands in for it
         # while this chain is built, at start-up, before any request.
-        settings.MIDDLEWARE = [path for path in middleware if path not in skipped]
+        settings.MIDDLEWARE = machine_middleware()
         try:
             self.load_middleware(is_async=False)
         finally:
@@ -144,8 +149,7 @@ class StreamingASGIHandler(ASGIHandler):
         self.load_middleware(is_async=False)
         self.machine_chain = MachineChain()
         self.machine_prefixes = tuple(settings.CDP_MACHINE_PATH_PREFIXES)
-        machine_middleware = [path for path in settings.MIDDLEWARE if path not in settings.CDP_SESSION_ONLY_MIDDLEWARE]
-        self.lean_gets = LeanGets(machine_middleware, self.__class__, self.machine_prefixes)
+        self.lean_gets = LeanGets(machine_middleware(), self.__class__, self.machine_prefixes)
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http":

@@ -13,7 +13,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.test import override_settings
 
-from cdp_project.asgi import StreamingASGIHandler
+from cdp_project.asgi import StreamingASGIHandler, machine_middleware
 from cdp_project.lean_gets import LeanAnswer, LeanGets
 from runtime.tests.factories import campaign_make, profile_make
 from tests.core.test_web_process import _asgi_call, _view_threads_close
@@ -233,7 +233,7 @@ def test_the_runtime_gets_are_lean_routes_and_a_middleware_nobody_taught_it_turn
     assert set(handler.lean_gets.routes) == {"/api/v1/runtime/context", "/api/v1/runtime/variables"}
     assert handler.lean_gets.disabled_by == []
     assert {route.route for route in handler.lean_gets.routes.values()} == set(handler.lean_gets.routes)
-    machine = [path for path in settings.MIDDLEWARE if path not in settings.CDP_SESSION_ONLY_MIDDLEWARE]
+    machine = machine_middleware()
     prefixes = tuple(settings.CDP_MACHINE_PATH_PREFIXES)
     lean = LeanGets([*machine, "someone.middleware.AddsAHeader"], StreamingASGIHandler, prefixes)
     assert lean.disabled_by == ["someone.middleware.AddsAHeader"] and lean.routes == {}
