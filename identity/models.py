@@ -9,7 +9,7 @@ from django.db.models import F, Q
 
 from cdp_project.core.retries import retryable_unique_register
 from profiles.models import Profile
-from tenants.models import Tenant
+from tenants.models import Tenant, hot_tenant_key
 
 from .types import IDENTIFIER_TYPES
 
@@ -33,7 +33,7 @@ class Identifier(models.Model):
     """A normalized identifier, owned by exactly one live profile. Merges move it to the
     survivor; it never points at a tombstone once its transaction commits."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = hot_tenant_key()
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="identifiers")
     type = models.CharField(max_length=16, choices=IdentifierType.choices)
     value = models.CharField(max_length=255)

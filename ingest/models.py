@@ -6,7 +6,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models import Q
 
-from tenants.models import Tenant
+from tenants.models import Tenant, hot_tenant_key
 
 KEY_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 key_validator = RegexValidator(
@@ -43,7 +43,7 @@ class IdempotencyKey(models.Model):
     the same transaction as the effects, first, so concurrent duplicates queue on it.
     It holds only a fingerprint of the payload, so it may outlive an erased profile."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = hot_tenant_key()
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
     external_id = models.CharField(max_length=255)
     kind = models.CharField(max_length=20, choices=RecordKind.choices)
@@ -65,7 +65,7 @@ class AcceptedRecord(models.Model):
     from, when, the profile it was resolved to and why, and its payload fingerprint."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = hot_tenant_key()
     source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
     external_event_id = models.CharField(max_length=255)
     occurred_at = models.DateTimeField()

@@ -7,7 +7,7 @@ import uuid
 from django.db import models
 from django.db.models import F, Q, Value
 
-from tenants.models import Tenant
+from tenants.models import hot_tenant_key
 
 
 class Profile(models.Model):
@@ -15,7 +15,7 @@ class Profile(models.Model):
     `merged_into` points at the survivor, so a lookup by the old id still answers."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = hot_tenant_key()
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     # RESTRICT, not PROTECT: deleting a tenant cascades to tombstones and survivors together.
@@ -58,7 +58,7 @@ class AttributeValue(models.Model):
     attribute was removed at `occurred_at`; the row stays so an older update cannot
     bring the value back."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = hot_tenant_key()
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="attribute_values")
     name = models.CharField(max_length=255)
     value = models.JSONField(null=True, blank=True)
@@ -86,7 +86,7 @@ class DerivedValue(models.Model):
     Ingest keeps it current inside each event's transaction and recomputes it exactly
     after merges and backfills; `number` is a numeric copy for segment filters."""
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = hot_tenant_key()
     profile = models.ForeignKey(Profile, on_delete=models.CASCADE, related_name="derived_values")
     name = models.CharField(max_length=255)
     value = models.JSONField(null=True, blank=True)
@@ -126,7 +126,7 @@ class MergeLedgerEntry(models.Model):
         (RULE_REVERT, "a revert of an earlier merge: the merged profile is live again"),
     ]
 
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+")
+    tenant = hot_tenant_key()
     created_at = models.DateTimeField(auto_now_add=True)
     survivor_id = models.UUIDField()
     merged_id = models.UUIDField()

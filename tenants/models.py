@@ -69,6 +69,16 @@ class Tenant(models.Model):
         return f"{self.name} ({self.slug})"
 
 
+def hot_tenant_key() -> models.ForeignKey[Tenant]:
+    """The tenant of a table written on every ingest: no foreign-key constraint and no index
+    of its own. Each row would otherwise pay a referential check at COMMIT (and lock the one
+    tenant row FOR KEY SHARE, which concurrent ingest turns into MultiXacts), and a B-tree
+    insert into an index every `(tenant, ...)` index already covers. Rows get their tenant
+    from the authenticated caller, a tenant is never deleted under ingest, and deleting one
+    still removes its rows: `on_delete=CASCADE` is Django's, not the database's."""
+    return models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
+
+
 class ApiKey(models.Model):
     """A server API key. Only a SHA-256 hash of the secret is stored: the key is a
     random 256-bit secret, so a fast hash is as strong as a slow one and keeps

@@ -1,0 +1,80 @@
+"""The tables ingest writes on every item carry their tenant without a foreign-key
+constraint or an index of its own (`tenants.models.hot_tenant_key`): each row would
+otherwise pay a referential check at COMMIT, lock the tenant row, and add a B-tree entry
+that the `(tenant, …)` indexes already cover. Every tenant-scoped unique constraint and
+index still leads with the tenant (DESIGN.md §9), so a tenant's rows stay one index range.
+
+The tables are found by running batches (events that merge, profile updates) on the
+database the suite runs on and reading which tables their statements write."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.apps import apps
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from ingest.services import events_ingest, profile_updates_ingest
+from ingest.tests.test_query_budget import derived, order, seed_anonymous_pairs, update  # noqa: F401 - a fixture
+
+pytestmark = pytest.mark.django_db
+
+WRITES = re.compile(r'^\s*(?:WITH .*?\)\)\s*)?(?:INSERT INTO|UPDATE|COPY|DELETE FROM)\s+"?(\w+)"?', re.S)
+OUR_APPS = {"tenants", "ingest", "identity", "profiles", "channels", "contracts", "segments", "runtime", "privacy"}
+
+
+def _written_tables(tenant) -> set[str]:
+    seed_anonymous_pairs(tenant, 3)
+    with CaptureQueriesContext(connection) as captured:
+        events_ingest(
+            tenant=tenant,
+            events=[order({"EMAIL": f"anon{i}@example.com", "DEVICE_KEY": f"dev-{i}"}, 5) for i in range(3)],
+        )
+        profile_updates_ingest(tenant=tenant, updates=[update({"EMAIL": "new@example.com"}, {"tier": "gold"})])
+    tables = set()
+    for query in captured.captured_queries:
+        for statement in query["sql"].split(";"):
+            match = WRITES.match(statement)
+            if match:
+                tables.add(match.group(1))
+    return tables
+
+
+def test_tables_written_by_ingest_carry_no_tenant_constraint_or_tenant_only_index(tenant, derived):  # noqa: F811
+    tables = _written_tables(tenant)
+    # What a merging batch must have written, or the parsing above found nothing to check.
+    assert {
+        "ingest_event",
+        "ingest_idempotencykey",
+        "ingest_profileupdate",
+        "identity_identifier",
+        "profiles_profile",
+        "profiles_attributevalue",
+        "profiles_derivedvalue",
+        "profiles_mergeledgerentry",
+    } <= tables, tables
+    tenant_table = apps.get_model("tenants", "Tenant")._meta.db_table
+    found = []
+    with connection.cursor() as cursor:
+        for table in sorted(tables):
+            for name, spec in connection.introspection.get_constraints(cursor, table).items():
+                if spec["foreign_key"] and spec["foreign_key"][0] == tenant_table:
+                    found.append(f"{table}: foreign key {name}")
+                elif spec["index"] and not spec["unique"] and spec["columns"] == ["tenant_id"]:
+                    found.append(f"{table}: index {name} on tenant_id alone")
+    assert found == []
+
+
+def test_every_tenant_scoped_unique_constraint_and_index_leads_with_the_tenant():
+    astray = []
+    for model in apps.get_models():
+        meta = model._meta
+        if meta.app_label not in OUR_APPS or not any(field.name == "tenant" for field in meta.fields):
+            continue
+        groups = [list(c.fields) for c in meta.constraints if getattr(c, "fields", None)]
+        groups += [list(index.fields) for index in meta.indexes]
+        groups += [list(fields) for fields in meta.unique_together]
+        astray += [f"{meta.label}: {fields}" for fields in groups if fields[0].lstrip("-") != "tenant"]
+    assert astray == []
