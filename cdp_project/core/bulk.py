@@ -25,6 +25,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
+import orjson
 from django.db import connection, models
 
 from .compiled import prepared_cursor
@@ -72,8 +73,15 @@ _json_encode = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def _json_text(field: models.JSONField, value: object) -> str:
+    """The text PostgreSQL casts to jsonb. orjson writes it about ten times faster than the
+    standard encoder (a merge's ledger row holds five JSON values); jsonb keeps the value,
+    not the text, so the stored document is the same. What orjson refuses (an integer
+    beyond 64 bits) takes the standard encoder."""
     if field.encoder is None:
-        return _json_encode(value)
+        try:
+            return orjson.dumps(value).decode()
+        except (orjson.JSONEncodeError, TypeError):
+            return _json_encode(value)
     return json.dumps(value, cls=field.encoder, ensure_ascii=False)
 
 

@@ -4,12 +4,14 @@ whatever a customer's data holds, PostgreSQL reads back exactly the values that 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import uuid
 
 import pytest
 from django.db import connection
 
-from cdp_project.core.bulk import array_literal
+from cdp_project.core.bulk import _json_text, array_literal
+from profiles.models import MergeLedgerEntry
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres_only]
 
@@ -80,3 +82,26 @@ def test_rows_copied_in_bulk_come_back_unchanged(tenant):
     rows_insert(DerivedValue, columns, rows)
     stored = DerivedValue.objects.filter(tenant=tenant).order_by("count").values_list(*columns[2:8])
     assert list(stored) == [row[2:8] for row in rows]
+
+
+JSON_VALUES = [
+    {"name": "üñï€😀", "quote": 'a "b" \\ c', "controls": "\x01\t\n\x1f\x7f", "line": "\u2028\u2029"},
+    {"ints": [0, -1, 2**63 - 1, -(2**63), 2**64 - 1, 10**19]},
+    {"beyond 64 bits": [2**64, -(2**63) - 1, 2**70]},  # orjson refuses these: the standard encoder writes them
+    {"floats": [0.1, 1e16, 1e-7, -0.0, 1.7976931348623157e308, 5e-324, 123456789.123456789]},
+    {"nested": {"a": [{"b": None, "c": True, "d": False}], "": {}}, "empty": []},
+    {1: "an integer key", "2": "a string key"},  # orjson refuses non-string keys, json writes them as strings
+    [],
+    "text",
+    None,
+]
+
+
+@pytest.mark.parametrize("value", JSON_VALUES, ids=range(len(JSON_VALUES)))
+def test_json_travels_as_text_that_postgresql_stores_as_the_standard_encoders_document(value):
+    field = MergeLedgerEntry._meta.get_field("undo")
+    text = _json_text(field, value)
+    with connection.cursor() as cursor:  # jsonb's own text of each: the stored document (NUL never gets here)
+        cursor.execute("SELECT %s::jsonb::text, %s::jsonb::text", [text, json.dumps(value)])
+        ours, standard = cursor.fetchone()
+    assert ours == standard, text
