@@ -25,10 +25,10 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
-import orjson
 from django.db import connection, models
 
 from .compiled import prepared_cursor
+from .jsonvalues import compact_utf8
 
 
 def _prep(field: models.Field, value: object) -> object:
@@ -68,20 +68,11 @@ def values_cte(
     return f"{name}({names}) AS (VALUES {', '.join([row_sql] * count)})", params
 
 
-# What json.dumps(value, ensure_ascii=False) answers, without building an encoder per call.
-_json_encode = json.JSONEncoder(ensure_ascii=False).encode
-
-
 def _json_text(field: models.JSONField, value: object) -> str:
-    """The text PostgreSQL casts to jsonb. orjson writes it about ten times faster than the
-    standard encoder (a merge's ledger row holds five JSON values); jsonb keeps the value,
-    not the text, so the stored document is the same. What orjson refuses (an integer
-    beyond 64 bits) takes the standard encoder."""
+    """The text PostgreSQL casts to jsonb, written by orjson (a merge's ledger row holds five
+    JSON values): jsonb keeps the value, not the text, so the stored document is the same."""
     if field.encoder is None:
-        try:
-            return orjson.dumps(value).decode()
-        except (orjson.JSONEncodeError, TypeError):
-            return _json_encode(value)
+        return compact_utf8(value).decode()
     return json.dumps(value, cls=field.encoder, ensure_ascii=False)
 
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
+import orjson
+
 
 def canonical_json(value: object) -> str:
     """Sorted keys, no spaces, UTF-8 as it is: the text to hash or to compare values by."""
@@ -18,9 +20,20 @@ def compact_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def compact_utf8(value: object) -> bytes:
+    """The compact UTF-8 text of a value as orjson writes it, about ten times faster than the
+    standard encoder: the same text but for how some floats are spelled (`1e-7`, not
+    `1e-07`), so never the text to hash. What orjson refuses (an integer beyond 64 bits, a
+    non-string key) is written by the standard encoder."""
+    try:
+        return orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return compact_json(value).encode("utf-8")
+
+
 def json_size(value: object) -> int:
     """The bytes of the compact UTF-8 text of a value."""
-    return len(compact_json(value).encode("utf-8"))
+    return len(compact_utf8(value))
 
 
 def json_type_name(value: object, *, integers: bool = True) -> str:

@@ -154,6 +154,19 @@ def test_canonical_json_is_the_same_whatever_the_key_order():
 
 
 @pytest.mark.parametrize(
+    "value",
+    [
+        "".join(map(chr, range(1, 0x800))),  # every escape, then two-byte characters
+        {"line": "\u2028\u2029", "wide": "😀\uffff\U0010ffff", "marks": ['"', "\\", "/"], "nested": [{}, [], None]},
+        {"edges": [2**63 - 1, -(2**63), 2**64 - 1], "beyond": [2**64, -(2**63) - 1]},  # orjson refuses the last two
+        {1: "an integer key"},  # orjson refuses it; the standard encoder writes it as "1"
+    ],
+)
+def test_json_size_weighs_the_compact_utf8_text_of_the_standard_encoder(value):
+    assert json_size(value) == len(compact_json(value).encode("utf-8"))
+
+
+@pytest.mark.parametrize(
     ("value", "contracts", "language"),
     [
         (None, "null", "null"),
