@@ -33,6 +33,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_tasks",
     "django_tasks_db",
+    "cdp_project.core",
     "tenants",
     "jobs",
     "contracts",

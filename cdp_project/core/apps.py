@@ -1,0 +1,16 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """The shared kernel as an app: only for what must hook into Django at start."""
+
+    name = "cdp_project.core"
+    label = "cdp_core"
+    verbose_name = "Shared kernel"
+
+    def ready(self) -> None:
+        from django.db.backends.signals import connection_created
+
+        from .pgtypes import utc_timestamps_register
+
+        connection_created.connect(utc_timestamps_register, dispatch_uid="cdp_core.utc_timestamps")
