@@ -280,6 +280,32 @@ def in_process(meter: Meter, fn, tenant, batches: list[list[dict]], field: str =
     return count / (time.perf_counter() - started), totals
 
 
+def concurrent_batches(fn, tenant, batches: list[list[dict]], callers: int = 2) -> float:
+    """Batches in `callers` threads at once, each with its own database connection: while
+    one caller's Python runs, the other's statements run in PostgreSQL (both cores busy)."""
+    lock = threading.Lock()
+    queue = list(batches)
+
+    def caller() -> int:
+        done = 0
+        try:
+            while True:
+                with lock:
+                    if not queue:
+                        return done
+                    batch = queue.pop()
+                results = fn(tenant=tenant, events=batch)
+                assert all(r.status == "accepted" for r in results), {r.status for r in results}
+                done += len(batch)
+        finally:
+            connection.close()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(callers) as pool:
+        total = sum(pool.map(lambda _: caller(), range(callers)))
+    return total / (time.perf_counter() - started)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -424,9 +450,9 @@ def main() -> None:
         sys.exit("bench/ingest.py needs PostgreSQL: run it with `make bench-ingest`.")
     if args.smoke:
         args.batches, args.singles, args.million = 2, 40, False
-        sizes = {"known": 2_000, "anon": 500, "merge_pairs": 2 * BATCH}
-    else:
-        sizes = {"known": 90_000, "anon": 5_000, "merge_pairs": args.batches * BATCH}
+        sizes = {"known": 2_000, "anon": 500, "merge_pairs": 4 * BATCH}
+    else:  # merge pairs for the merge-only phase and as many again for the one with two callers
+        sizes = {"known": 90_000, "anon": 5_000, "merge_pairs": 2 * args.batches * BATCH}
 
     call_command("migrate", verbosity=0)
     garbage_collector_tune()  # the in-process phases run with the web and background workers' collector
@@ -442,6 +468,7 @@ def main() -> None:
     work_batches = [work.batch() for _ in range(args.batches)]
     rate, totals = in_process(meter, events_ingest, tenant, work_batches)
     merge_rate, merge_totals = in_process(meter, events_ingest, tenant, [work.merges() for _ in range(args.batches)])
+    merge_pair_rate = concurrent_batches(events_ingest, tenant, [work.merges() for _ in range(args.batches)])
     update_rate, _ = in_process(
         meter, profile_updates_ingest, tenant, [work.updates() for _ in range(args.batches)], field="updates"
     )
@@ -488,6 +515,7 @@ def main() -> None:
         ("baseline: COPY (500 rows a commit)", f"{base_copy:,.0f} events/s", base_copy / base),
         ("in-process batch (services.events_ingest)", f"{rate:,.0f} events/s", rate / base),
         ("in-process merge-only batch (every event merges)", f"{merge_rate:,.0f} events/s", merge_rate / base),
+        ("  the same, 2 callers at once", f"{merge_pair_rate:,.0f} events/s", merge_pair_rate / base),
         ("in-process profile-update batch", f"{update_rate:,.0f} updates/s", update_rate / base),
         ("HTTP batch, production web process, 2 clients", f"{http_rate:,.0f} events/s", http_rate / base),
         ("HTTP single event, concurrency 4: p50", f"{p50:.1f} ms", None),
@@ -530,6 +558,7 @@ def main() -> None:
         "in_process_events_per_s": round(rate),
         "http_batch_events_per_s": round(http_rate),
         "merge_batch_events_per_s": round(merge_rate),
+        "merge_batch_two_callers_events_per_s": round(merge_pair_rate),
         "profile_update_batch_per_s": round(update_rate),
         "single_p50_ms": round(p50, 2),
         "single_p99_ms": round(p99, 2),
