@@ -468,7 +468,6 @@ def main() -> None:
     work_batches = [work.batch() for _ in range(args.batches)]
     rate, totals = in_process(meter, events_ingest, tenant, work_batches)
     merge_rate, merge_totals = in_process(meter, events_ingest, tenant, [work.merges() for _ in range(args.batches)])
-    merge_pair_rate = concurrent_batches(events_ingest, tenant, [work.merges() for _ in range(args.batches)])
     update_rate, _ = in_process(
         meter, profile_updates_ingest, tenant, [work.updates() for _ in range(args.batches)], field="updates"
     )
@@ -497,6 +496,8 @@ def main() -> None:
     replay_rate, replay_totals = in_process(meter, events_ingest, tenant, work_batches)
     fresh_only = [work.batch(replay_share=0) for _ in range(max(2, args.batches // 2))]
     new_rate, _ = in_process(meter, events_ingest, tenant, fresh_only)
+    # After the HTTP phases: the merges it writes would leave them its autovacuum work.
+    merge_pair_rate = concurrent_batches(events_ingest, tenant, [work.merges() for _ in range(args.batches)])
 
     million_rate = million_merge_rate = None
     if args.million:
