@@ -105,6 +105,12 @@ class TenantAdmin(SuperuserOnlyAdmin):
     search_fields = ["slug", "name"]
     readonly_fields = ["created_at"]
 
+    def has_delete_permission(self, request: HttpRequest, obj: Tenant | None = None) -> bool:
+        # Deleting a tenant would cascade through millions of rows inside one request, and the
+        # tables ingest writes per item carry their tenant without a database constraint
+        # (tenants.models.hot_tenant_key): an ingest running meanwhile would leave orphans.
+        return False
+
 
 class ApiKeyCreateForm(forms.ModelForm):
     scopes = forms.MultipleChoiceField(choices=[(s, s) for s in SCOPES], widget=forms.CheckboxSelectMultiple)

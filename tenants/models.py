@@ -74,8 +74,9 @@ def hot_tenant_key() -> models.ForeignKey[Tenant]:
     of its own. Each row would otherwise pay a referential check at COMMIT (and lock the one
     tenant row FOR KEY SHARE, which concurrent ingest turns into MultiXacts), and a B-tree
     insert into an index every `(tenant, ...)` index already covers. Rows get their tenant
-    from the authenticated caller, a tenant is never deleted under ingest, and deleting one
-    still removes its rows: `on_delete=CASCADE` is Django's, not the database's."""
+    from the authenticated caller, and no page or API deletes a tenant (the admin refuses
+    it): a deletion running beside ingest could leave rows of no tenant. `on_delete=CASCADE`
+    is Django's, not the database's."""
     return models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="+", db_constraint=False, db_index=False)
 
 

@@ -1,11 +1,12 @@
-"""The tables ingest writes on every item carry their tenant without a foreign-key
-constraint or an index of its own (`tenants.models.hot_tenant_key`): each row would
+"""The tables events and profile updates write for every item carry their tenant without a
+foreign-key constraint or an index of its own (`tenants.models.hot_tenant_key`): each row would
 otherwise pay a referential check at COMMIT, lock the tenant row, and add a B-tree entry
 that the `(tenant, …)` indexes already cover. Every tenant-scoped unique constraint and
 index still leads with the tenant (DESIGN.md §9), so a tenant's rows stay one index range.
 
 The tables are found by running batches (events that merge, profile updates) on the
-database the suite runs on and reading which tables their statements write."""
+database the suite runs on and reading which tables their statements write. Channel updates,
+which still write endpoint by endpoint, keep the constraint on their channel tables."""
 
 from __future__ import annotations
 

@@ -53,6 +53,14 @@ def test_revoke_action_revokes_and_the_key_stops_working(staff_client, tenant, k
     assert make_client(created.plaintext).get("/api/v1/sources").status_code == 401
 
 
+def test_a_tenant_cannot_be_deleted_in_the_admin(staff_client, tenant):
+    assert staff_client.get(f"/admin/tenants/tenant/{tenant.pk}/delete/").status_code == 403
+    bulk = {"action": "delete_selected", "_selected_action": [tenant.pk], "post": "yes"}
+    assert staff_client.post("/admin/tenants/tenant/", bulk).status_code in (200, 302)
+    assert "delete_selected" not in staff_client.get("/admin/tenants/tenant/").content.decode()
+    assert type(tenant).objects.filter(pk=tenant.pk).exists()
+
+
 def test_keys_cannot_be_deleted_in_the_admin(staff_client, tenant, key_factory):
     created = key_factory(tenant, ["admin"])
     assert staff_client.get(f"/admin/tenants/apikey/{created.api_key.pk}/delete/").status_code == 403
