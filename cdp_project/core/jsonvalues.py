@@ -20,19 +20,31 @@ def compact_json(value: object) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
+def _refused(value: object) -> object:
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+# Dates, times and dataclasses are not JSON to the standard encoder either: orjson hands them
+# to `_refused`, so they fail alike (through the fallback below).
+_OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+
 def compact_utf8(value: object) -> bytes:
     """The compact UTF-8 text of a value as orjson writes it, about ten times faster than the
-    standard encoder: the same text but for how some floats are spelled (`1e-7`, not
-    `1e-07`), so never the text to hash. What orjson refuses (an integer beyond 64 bits, a
-    non-string key) is written by the standard encoder."""
+    standard encoder. The same text as `compact_json` for every string, integer and
+    structure; a float is written in its shortest form (`1e-7` for `1e-07`, `0.0000152` for
+    `1.52e-05`), and a NaN or an infinity (which the request parser refuses) as `null`. So
+    never the text to hash. What orjson refuses (an integer beyond 64 bits, a non-string key,
+    a date) goes to the standard encoder, which writes it or raises TypeError as before."""
     try:
-        return orjson.dumps(value)
-    except (orjson.JSONEncodeError, TypeError):
+        return orjson.dumps(value, default=_refused, option=_OPTIONS)
+    except TypeError:  # orjson.JSONEncodeError is a TypeError
         return compact_json(value).encode("utf-8")
 
 
 def json_size(value: object) -> int:
-    """The bytes of the compact UTF-8 text of a value."""
+    """The bytes of the compact UTF-8 text of a value (`compact_utf8`: floats in their
+    shortest form), what `CDP_MAX_EVENT_BYTES` and the variable size limit weigh."""
     return len(compact_utf8(value))
 
 

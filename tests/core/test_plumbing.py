@@ -3,6 +3,7 @@ unstorable text and the read-only admin, each written once and used by every app
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
@@ -14,7 +15,7 @@ from django.test import RequestFactory
 from cdp_project.core import retries
 from cdp_project.core.errors import ProblemError
 from cdp_project.core.hooks import Registry
-from cdp_project.core.jsonvalues import canonical_json, compact_json, json_size, json_type_name
+from cdp_project.core.jsonvalues import canonical_json, compact_json, compact_utf8, json_size, json_type_name
 from cdp_project.core.locks import advisory_key, advisory_locks
 from cdp_project.core.text import unstorable_reason
 from channels.models import Endpoint, EndpointHistory
@@ -164,6 +165,16 @@ def test_canonical_json_is_the_same_whatever_the_key_order():
 )
 def test_json_size_weighs_the_compact_utf8_text_of_the_standard_encoder(value):
     assert json_size(value) == len(compact_json(value).encode("utf-8"))
+
+
+def test_json_size_weighs_floats_in_their_shortest_form_and_refuses_what_json_refuses():
+    assert compact_utf8([1e-07, 1.52e-05, 0.1, 1e16, 2.5]) == b"[1e-7,0.0000152,0.1,1e+16,2.5]"
+    assert json_size({"n": 1e-07}) == len(b'{"n":1e-7}')
+    for value in (dt.datetime(2026, 12, 2, tzinfo=dt.UTC), {"at": dt.date(2026, 12, 2)}):
+        with pytest.raises(TypeError):
+            compact_json(value)
+        with pytest.raises(TypeError):
+            compact_utf8(value)
 
 
 @pytest.mark.parametrize(
