@@ -10,8 +10,6 @@ from django.db import connection
 from django.db.backends.postgresql.psycopg_any import register_tzloader
 
 from cdp_project.core.pgtypes import UtcTimestamptzLoader
-from identity.models import Identifier
-from profiles.models import Profile
 
 pytestmark = [pytest.mark.django_db, pytest.mark.postgres_only]
 
@@ -46,12 +44,3 @@ def test_each_connection_loads_timestamps_with_the_c_loader_and_answers_what_dja
     assert ours == djangos
     assert all(value.tzinfo is dt.UTC for value in ours)
     assert [value.utcoffset() for value in ours] == [dt.timedelta(0)] * len(STAMPS)
-
-
-def test_the_orm_reads_what_it_wrote(tenant):
-    stamp = dt.datetime(2026, 12, 2, 5, 24, 37, 780615, tzinfo=dt.UTC)
-    profile = Profile.objects.create(tenant=tenant)
-    identifier = Identifier.objects.create(
-        tenant=tenant, profile=profile, type="EMAIL", value="a@example.com", first_seen_at=stamp, last_seen_at=stamp
-    )
-    assert Identifier.objects.values_list("first_seen_at", flat=True).get(pk=identifier.pk) == stamp
