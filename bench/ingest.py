@@ -280,30 +280,41 @@ def in_process(meter: Meter, fn, tenant, batches: list[list[dict]], field: str =
     return count / (time.perf_counter() - started), totals
 
 
-def concurrent_batches(fn, tenant, batches: list[list[dict]], callers: int = 2) -> float:
-    """Batches in `callers` threads at once, each with its own database connection: while
-    one caller's Python runs, the other's statements run in PostgreSQL (both cores busy)."""
+def queue_drained(items: list, threads: int, handle, opened=lambda: None, closed=lambda state: None) -> float:
+    """`handle(state, item)` for every item, from `threads` threads that take items off one
+    queue, each with its own `opened()` state (`closed(state)` when its queue runs dry).
+    Answers what the handles returned (events each), a second of wall time."""
     lock = threading.Lock()
-    queue = list(batches)
+    queue = list(items)
 
-    def caller() -> int:
-        done = 0
+    def drain() -> int:
+        state, done = opened(), 0
         try:
             while True:
                 with lock:
                     if not queue:
                         return done
-                    batch = queue.pop()
-                results = fn(tenant=tenant, events=batch)
-                assert all(r.status == "accepted" for r in results), {r.status for r in results}
-                done += len(batch)
+                    item = queue.pop()
+                done += handle(state, item)
         finally:
-            connection.close()
+            closed(state)
 
     started = time.perf_counter()
-    with ThreadPoolExecutor(callers) as pool:
-        total = sum(pool.map(lambda _: caller(), range(callers)))
+    with ThreadPoolExecutor(threads) as pool:
+        total = sum(pool.map(lambda _: drain(), range(threads)))
     return total / (time.perf_counter() - started)
+
+
+def concurrent_batches(fn, tenant, batches: list[list[dict]], callers: int = 2) -> float:
+    """Batches in `callers` threads at once, each with its own database connection: while
+    one caller's Python runs, the other's statements run in PostgreSQL (both cores busy)."""
+
+    def handle(_, batch: list[dict]) -> int:
+        results = fn(tenant=tenant, events=batch)
+        assert all(r.status == "accepted" for r in results), {r.status for r in results}
+        return len(batch)
+
+    return queue_drained(batches, callers, handle, closed=lambda _: connection.close())
 
 
 def free_port() -> int:
@@ -361,54 +372,30 @@ def post(conn: http.client.HTTPConnection, path: str, body: dict, key: str) -> i
 
 
 def http_batches(port: int, key: str, batches: list[list[dict]], clients: int = 2) -> float:
-    lock = threading.Lock()
-    queue = list(batches)
+    def handle(conn: http.client.HTTPConnection, batch: list[dict]) -> int:
+        status = post(conn, "/api/v1/events/batch", {"events": batch}, key)
+        assert status == 200, status
+        return len(batch)
 
-    def worker() -> int:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
-        sent = 0
-        while True:
-            with lock:
-                if not queue:
-                    return sent
-                batch = queue.pop()
-            status = post(conn, "/api/v1/events/batch", {"events": batch}, key)
-            assert status == 200, status
-            sent += len(batch)
-
-    started = time.perf_counter()
-    with ThreadPoolExecutor(clients) as pool:
-        total = sum(pool.map(lambda _: worker(), range(clients)))
-    return total / (time.perf_counter() - started)
+    return queue_drained(batches, clients, handle, lambda: http.client.HTTPConnection("127.0.0.1", port, timeout=120))
 
 
 def http_single(port: int, key: str, events: list[dict], concurrency: int = 4) -> tuple[float, float, float]:
     latencies: list[float] = []
-    lock = threading.Lock()
-    queue = list(events)
 
-    def worker() -> None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        while True:
-            with lock:
-                if not queue:
-                    return
-                event = queue.pop()
-            started = time.perf_counter()
-            status = post(conn, "/api/v1/events", event, key)
-            elapsed = time.perf_counter() - started
-            assert status in (200, 201), status
-            with lock:
-                latencies.append(elapsed)
+    def handle(conn: http.client.HTTPConnection, event: dict) -> int:
+        started = time.perf_counter()
+        status = post(conn, "/api/v1/events", event, key)
+        elapsed = time.perf_counter() - started
+        assert status in (200, 201), status
+        latencies.append(elapsed)  # list.append is atomic under the GIL
+        return 1
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(concurrency) as pool:
-        list(pool.map(lambda _: worker(), range(concurrency)))
-    wall = time.perf_counter() - started
+    rate = queue_drained(events, concurrency, handle, lambda: http.client.HTTPConnection("127.0.0.1", port, timeout=60))
     latencies.sort()
     p50 = statistics.median(latencies) * 1000
     p99 = latencies[max(0, int(len(latencies) * 0.99) - 1)] * 1000
-    return p50, p99, len(latencies) / wall
+    return p50, p99, rate
 
 
 def setup_tenant(label: str, work: Workload):
