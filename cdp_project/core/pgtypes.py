@@ -15,7 +15,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from psycopg import _cmodule, adapt, pq
+from psycopg import _cmodule, adapt
 
 # The C implementation psycopg itself chose (its binary or its C build), if any.
 _CLoader = getattr(_cmodule._psycopg, "TimestamptzLoader", None)
@@ -40,7 +40,7 @@ def utc_timestamps_register(sender: Any, connection: Any, **kwargs: Any) -> None
     """`connection_created`: on a PostgreSQL connection whose Django time zone and session time
     zone are both UTC, timestamptz values load with the C loader. Anything else keeps
     Django's loader (naive datetimes without USE_TZ, another session time zone)."""
-    if connection.vendor != "postgresql" or _CLoader is None or pq.__impl__ == "python":
+    if connection.vendor != "postgresql" or _CLoader is None:  # None on the pure-Python build
         return
     raw = connection.connection
     if connection.timezone != dt.UTC or raw.info.parameter_status("TimeZone") != "UTC":
