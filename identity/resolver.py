@@ -529,20 +529,9 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], _Se
     merged_existing = [pid for pid in batch.merged_into if pid not in new]
     steps = _steps_of(batch)
     profiles_create(tenant_id=tenant.pk, profile_ids=batch.new_profiles, now=now)
-    if merged_existing:
-        cte, params = values_cte(
-            "m",
-            Identifier,
-            ["profile", "profile"],
-            [(pid, batch.final(pid)) for pid in merged_existing],
-            aliases=["old_id", "new_id"],
-        )
-        with prepared_cursor(connection) as cursor:
-            cursor.execute(
-                f"WITH {cte} UPDATE identity_identifier SET profile_id = m.new_id FROM m"  # noqa: S608
-                " WHERE identity_identifier.tenant_id = %s AND identity_identifier.profile_id = m.old_id",
-                [*params, tenant.pk],
-            )
+    _identifiers_update(
+        tenant=tenant, moves=[(pid, batch.final(pid)) for pid in merged_existing], seen=_seen_changed(cache, batch.seen)
+    )
     rows_insert(
         Identifier,
         ["tenant", "profile", "type", "value", "source", "first_seen_at", "last_seen_at", "created_at"],
@@ -551,7 +540,6 @@ def _write(*, tenant: Tenant, batch: _Batch, cache: Mapping[tuple[str, str], _Se
             for (type, value), (profile_id, source, first, last) in batch.new_rows.items()
         ],
     )
-    _seen_write(tenant=tenant, cache=cache, seen=batch.seen)
     _conflicts_write(
         tenant=tenant,
         conflicts=[
@@ -603,39 +591,63 @@ def _steps_of(batch: _Batch) -> list[MergeStep | AttributeStep]:
     return steps
 
 
-def _seen_write(
-    *,
-    tenant: Tenant,
-    cache: Mapping[tuple[str, str], _Seen],
-    seen: Mapping[tuple[str, str], tuple[dt.datetime, dt.datetime]],
-) -> None:
-    """Move first/last seen of many identifiers in one statement."""
+def _seen_changed(
+    cache: Mapping[tuple[str, str], _Seen], seen: Mapping[tuple[str, str], tuple[dt.datetime, dt.datetime]]
+) -> list[_Seen]:
+    """The stored identifiers whose first or last seen the batch moves, moved in `cache`."""
     changed = []
     for key, (first, last) in seen.items():
         row = cache[key]
         if first < row.first_seen_at or last > row.last_seen_at:
             row.first_seen_at, row.last_seen_at = min(first, row.first_seen_at), max(last, row.last_seen_at)
             changed.append(row)
-    if not changed:
+    return changed
+
+
+def _identifiers_update(*, tenant: Tenant, moves: Sequence[tuple[uuid.UUID, uuid.UUID]], seen: Sequence[_Seen]) -> None:
+    """Move the identifiers of merged profiles to their final survivor and first/last seen
+    of `seen`, in one statement on PostgreSQL: an identifier both moved and seen gets one
+    new row version, not two (each with an entry in every index, as the move changes an
+    indexed column)."""
+    if not moves and not seen:
         return
-    changed.sort(key=lambda row: row.pk)
     if connection.vendor != "postgresql":
-        Identifier.objects.bulk_update(
-            [Identifier(pk=r.pk, first_seen_at=r.first_seen_at, last_seen_at=r.last_seen_at) for r in changed],
-            ["first_seen_at", "last_seen_at"],
-        )
+        if moves:
+            cte, params = values_cte("m", Identifier, ["profile", "profile"], moves, aliases=["old_id", "new_id"])
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"WITH {cte} UPDATE identity_identifier SET profile_id = m.new_id FROM m"  # noqa: S608
+                    " WHERE identity_identifier.tenant_id = %s AND identity_identifier.profile_id = m.old_id",
+                    [*params, tenant.pk],
+                )
+        if seen:
+            Identifier.objects.bulk_update(
+                [Identifier(pk=r.pk, first_seen_at=r.first_seen_at, last_seen_at=r.last_seen_at) for r in seen],
+                ["first_seen_at", "last_seen_at"],
+            )
         return
-    # GREATEST/LEAST keep a concurrent writer's later value; three arrays, one statement.
+    ordered = sorted(seen, key=lambda row: row.pk)
+    # The rows to change: those of a merged profile (by owner) and those seen (by id), each
+    # once; GREATEST/LEAST keep a concurrent writer's later seen value.
     with prepared_cursor(connection) as cursor:
         cursor.execute(
-            "UPDATE identity_identifier AS i SET first_seen_at = LEAST(i.first_seen_at, v.f), "
-            "last_seen_at = GREATEST(i.last_seen_at, v.l) "
-            "FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[]) AS v(id, f, l)"
-            " WHERE i.id = v.id AND i.tenant_id = %s",
+            "WITH m(old_id, new_id) AS (SELECT * FROM unnest(%s::uuid[], %s::uuid[])),"
+            " s(id, f, l) AS (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[])),"
+            " moved(id, new_id) AS (SELECT i.id, m.new_id FROM identity_identifier i JOIN m"
+            " ON i.tenant_id = %s AND i.profile_id = m.old_id),"
+            " v(id, new_id, f, l) AS (SELECT COALESCE(moved.id, s.id), moved.new_id, s.f, s.l"
+            " FROM moved FULL JOIN s ON s.id = moved.id)"
+            " UPDATE identity_identifier AS i SET profile_id = COALESCE(v.new_id, i.profile_id),"
+            " first_seen_at = LEAST(i.first_seen_at, COALESCE(v.f, i.first_seen_at)),"
+            " last_seen_at = GREATEST(i.last_seen_at, COALESCE(v.l, i.last_seen_at))"
+            " FROM v WHERE i.id = v.id AND i.tenant_id = %s",
             [
-                array_literal([r.pk for r in changed]),
-                array_literal([r.first_seen_at for r in changed]),
-                array_literal([r.last_seen_at for r in changed]),
+                array_literal([old for old, _ in moves]),
+                array_literal([new for _, new in moves]),
+                array_literal([r.pk for r in ordered]),
+                array_literal([r.first_seen_at for r in ordered]),
+                array_literal([r.last_seen_at for r in ordered]),
+                tenant.pk,
                 tenant.pk,
             ],
         )
@@ -643,7 +655,7 @@ def _seen_write(
 
 @dataclass(slots=True)
 class _Seen:
-    """An identifier of the batch as stored: what resolution reads and `_seen_write` moves."""
+    """An identifier of the batch as stored: what resolution reads and `_identifiers_update` moves."""
 
     pk: int
     profile_id: uuid.UUID
