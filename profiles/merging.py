@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from cdp_project.core.bulk import array_literal, as_uuid, ids_in, rows_insert, rows_update, values_cte
+from cdp_project.core.compiled import prepared_cursor
 from cdp_project.core.hooks import Registry
 from cdp_project.core.metrics import MERGES
 from cdp_project.core.timestamps import format_utc
@@ -424,13 +425,22 @@ def _merges_write(
 
 
 def _updated_write(*, tenant_id: int, profile_ids: Collection[uuid.UUID], now: dt.datetime) -> None:
-    """`updated_at` of many profiles in one statement (the ids as one array on PostgreSQL)."""
-    condition, params = ids_in(Profile, "id", sorted(profile_ids))
+    """`updated_at` of many profiles in one statement (the ids as one array on PostgreSQL,
+    joined as a set: see `profiles_lock_states`)."""
     stamp = Profile._meta.get_field("updated_at").get_db_prep_value(now, connection)
+    table = Profile._meta.db_table
+    if connection.vendor == "postgresql":
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(
+                f"UPDATE {table} SET updated_at = %s FROM unnest(%s::uuid[]) AS u(id)"  # noqa: S608 - names from metadata
+                f" WHERE {table}.id = u.id AND {table}.tenant_id = %s",
+                [stamp, array_literal(sorted(profile_ids)), tenant_id],
+            )
+        return
+    condition, params = ids_in(Profile, "id", sorted(profile_ids))
     with connection.cursor() as cursor:
         cursor.execute(
-            f"UPDATE {Profile._meta.db_table} SET updated_at = %s"  # noqa: S608 - names from metadata
-            f" WHERE tenant_id = %s AND {condition}",
+            f"UPDATE {table} SET updated_at = %s WHERE tenant_id = %s AND {condition}",  # noqa: S608 - names from metadata
             [stamp, tenant_id, *params],
         )
 
