@@ -30,7 +30,7 @@ from typing import Any
 from django.db import connection
 from django.utils import timezone
 
-from cdp_project.core.bulk import as_uuid, ids_in, rows_insert, rows_update
+from cdp_project.core.bulk import TENANT_RECHECKED, as_uuid, ids_in, rows_insert, rows_update
 from cdp_project.core.timestamps import format_utc
 
 from .locks import endpoint_key_lock, endpoint_lock, profile_channels_lock
@@ -374,8 +374,8 @@ def endpoints_move_on_merge(
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, profile_id, channel, active FROM {Endpoint._meta.db_table}"  # noqa: S608 - names from metadata
-            f" WHERE tenant_id = %s AND {condition}",
-            [tenant_id, *params],
+            f" WHERE {condition} AND {TENANT_RECHECKED}",
+            [*params, tenant_id],
         )
         rows = [(pk, as_uuid(profile_id), channel, bool(on)) for pk, profile_id, channel, on in cursor.fetchall()]
     merged_ids = {merged for merged, _ in pairs}

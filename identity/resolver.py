@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.db.models.functions import Greatest, Least
 from django.utils import timezone
 
-from cdp_project.core.bulk import array_literal, rows_insert, statements_pipelined, values_cte
+from cdp_project.core.bulk import TENANT_RECHECKED, array_literal, rows_insert, statements_pipelined, values_cte
 from cdp_project.core.compiled import prepared_cursor
 from cdp_project.core.errors import FieldProblem, Problem, busy
 from profiles.locks import profiles_lock, profiles_lock_states
@@ -137,9 +137,9 @@ def _read_held(*, tenant: Tenant, owner_ids: set[uuid.UUID]) -> dict[uuid.UUID, 
     else:
         with prepared_cursor(connection) as cursor:
             cursor.execute(
-                "SELECT profile_id, type, value FROM identity_identifier"
-                " WHERE tenant_id = %s AND profile_id = ANY(%s::uuid[])",
-                [tenant.pk, array_literal(sorted(owner_ids))],
+                "SELECT profile_id, type, value FROM identity_identifier"  # noqa: S608 - a constant of ours
+                f" WHERE profile_id = ANY(%s::uuid[]) AND {TENANT_RECHECKED}",
+                [array_literal(sorted(owner_ids)), tenant.pk],
             )
             rows = cursor.fetchall()
     for profile_id, type, value in rows:
@@ -631,16 +631,16 @@ def _identifiers_update(*, tenant: Tenant, moves: Sequence[tuple[uuid.UUID, uuid
     # once; GREATEST/LEAST keep a concurrent writer's later seen value.
     with prepared_cursor(connection) as cursor:
         cursor.execute(
-            "WITH m(old_id, new_id) AS (SELECT * FROM unnest(%s::uuid[], %s::uuid[])),"
+            "WITH m(old_id, new_id) AS (SELECT * FROM unnest(%s::uuid[], %s::uuid[])),"  # noqa: S608 - constants of ours
             " s(id, f, l) AS (SELECT * FROM unnest(%s::bigint[], %s::timestamptz[], %s::timestamptz[])),"
             " moved(id, new_id) AS (SELECT i.id, m.new_id FROM identity_identifier i JOIN m"
-            " ON i.tenant_id = %s AND i.profile_id = m.old_id),"
+            f" ON i.profile_id = m.old_id AND i.{TENANT_RECHECKED}),"
             " v(id, new_id, f, l) AS (SELECT COALESCE(moved.id, s.id), moved.new_id, s.f, s.l"
             " FROM moved FULL JOIN s ON s.id = moved.id)"
             " UPDATE identity_identifier AS i SET profile_id = COALESCE(v.new_id, i.profile_id),"
             " first_seen_at = LEAST(i.first_seen_at, COALESCE(v.f, i.first_seen_at)),"
             " last_seen_at = GREATEST(i.last_seen_at, COALESCE(v.l, i.last_seen_at))"
-            " FROM v WHERE i.id = v.id AND i.tenant_id = %s",
+            f" FROM v WHERE i.id = v.id AND i.{TENANT_RECHECKED}",
             [
                 array_literal([old for old, _ in moves]),
                 array_literal([new for _, new in moves]),

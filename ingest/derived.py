@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from cdp_project.core.bulk import tenant_rechecked
 from cdp_project.core.jsonvalues import canonical_json
 from cdp_project.core.retries import run_with_retries
 from contracts.selectors import derived_attribute_list
@@ -255,7 +256,7 @@ def _recompute_profiles(
     derived_values_delete(tenant_id=tenant_id, profile_ids=profile_ids, names=names)
     folds: dict[tuple[uuid.UUID, str], _Fold] = {}
     rows = (
-        Event.objects.filter(tenant_id=tenant_id, event_type__in=list(selected), profile_id__in=profile_ids)
+        tenant_rechecked(Event.objects.filter(event_type__in=list(selected), profile_id__in=profile_ids), tenant_id)
         .values_list("profile_id", "event_type", "occurred_at", "properties")
         .iterator(chunk_size=2000)
     )

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 
 from django.db import connection
 
-from cdp_project.core.bulk import ids_in, values_cte
+from cdp_project.core.bulk import TENANT_RECHECKED, ids_in, values_cte
 from profiles.merging import merge_final_survivors
 from profiles.services import derived_values_delete
 
@@ -30,9 +30,9 @@ def records_move_on_merge(
         condition, values = ids_in(model, "profile", final)
         selects.append(
             f"SELECT %s, profile_id, COUNT(*) FROM {model._meta.db_table}"  # noqa: S608 - names from metadata
-            f" WHERE tenant_id = %s AND {condition} GROUP BY profile_id"
+            f" WHERE {condition} AND {TENANT_RECHECKED} GROUP BY profile_id"
         )
-        params += [name, tenant_id, *values]
+        params += [name, *values, tenant_id]
     field = Event._meta.get_field("profile")
     with connection.cursor() as cursor:
         cursor.execute(" UNION ALL ".join(selects), params)
@@ -58,7 +58,7 @@ def records_move_on_merge(
         with connection.cursor() as cursor:
             cursor.execute(
                 f"WITH {cte} UPDATE {table} SET profile_id = m.new_id FROM m"  # noqa: S608 - names from metadata
-                f" WHERE {table}.tenant_id = %s AND {table}.profile_id = m.old_id",
+                f" WHERE {table}.profile_id = m.old_id AND {table}.{TENANT_RECHECKED}",
                 [*cte_params, tenant_id],
             )
     # Derived values are recomputed exactly for the survivors from their (now larger) history.

@@ -44,7 +44,10 @@ class IdempotencyKey(models.Model):
     It holds only a fingerprint of the payload, so it may outlive an erased profile."""
 
     tenant = hot_tenant_key()
-    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+")
+    # No index of its own: the unique (tenant, source, external_id) one finds a source's keys.
+    # With one, a source the statistics had not seen yet was read whole to find a batch's
+    # replayed keys, and every key written paid a third B-tree entry. Sources are never deleted.
+    source = models.ForeignKey(Source, on_delete=models.PROTECT, related_name="+", db_index=False)
     external_id = models.CharField(max_length=255)
     kind = models.CharField(max_length=20, choices=RecordKind.choices)
     fingerprint = models.CharField(max_length=64)

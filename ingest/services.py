@@ -18,7 +18,7 @@ from typing import Any
 
 from django.db import IntegrityError, connection, transaction
 
-from cdp_project.core.bulk import SMALL_INSERT, array_literal, rows_insert, statements_pipelined
+from cdp_project.core.bulk import SMALL_INSERT, array_literal, rows_insert, statements_pipelined, tenant_rechecked
 from cdp_project.core.compiled import prepared_cursor
 from cdp_project.core.errors import Problem, already_exists, problems_detail
 from cdp_project.core.retries import run_with_retries
@@ -138,11 +138,25 @@ class _Original:
 
 
 def _existing_keys(tenant: Tenant, items: Sequence[Prepared]) -> dict[tuple[int, str], _Key]:
-    source_ids = {item.key[0] for item in items}
-    external_ids = {item.key[1] for item in items}
-    rows = IdempotencyKey.objects.filter(
-        tenant=tenant, source_id__in=source_ids, external_id__in=external_ids
-    ).values_list("source_id", "external_id", "kind", "fingerprint", "record_id", "created_at")
+    """The stored keys of these items. On PostgreSQL each key is looked up by the whole of the
+    unique (tenant, source, external_id) index, one equality each: given the external ids as a
+    list, the planner may walk the source's whole range of that index and filter them instead
+    (its cheapest-looking path while the statistics have not seen the source's keys)."""
+    keys = sorted({item.key for item in items})
+    if connection.vendor == "postgresql":
+        with prepared_cursor(connection) as cursor:
+            cursor.execute(
+                "SELECT u.source_id, u.external_id, k.kind, k.fingerprint, k.record_id, k.created_at"
+                " FROM unnest(%s::bigint[], %s::varchar[]) AS u(source_id, external_id)"
+                " CROSS JOIN LATERAL (SELECT kind, fingerprint, record_id, created_at FROM ingest_idempotencykey"
+                " WHERE tenant_id = %s AND source_id = u.source_id AND external_id = u.external_id LIMIT 1) AS k",
+                [array_literal([k[0] for k in keys]), array_literal([k[1] for k in keys]), tenant.pk],
+            )
+            rows = cursor.fetchall()
+    else:
+        rows = IdempotencyKey.objects.filter(
+            tenant=tenant, source_id__in={k[0] for k in keys}, external_id__in={k[1] for k in keys}
+        ).values_list("source_id", "external_id", "kind", "fingerprint", "record_id", "created_at")
     return {(source_id, external_id): _Key(*rest) for source_id, external_id, *rest in rows}
 
 
@@ -249,7 +263,7 @@ def _originals(tenant: Tenant, keys: Sequence[_Key]) -> tuple[dict[uuid.UUID, An
         (RecordKind.CHANNEL_UPDATE, ChannelUpdate),
     ):
         if by_kind.get(kind):
-            rows = model.objects.filter(tenant=tenant, id__in=by_kind[kind])
+            rows = tenant_rechecked(model.objects.filter(id__in=by_kind[kind]), tenant.pk)
             rows = rows.values_list("id", "profile_id", "resolution")
             found.update((pk, _Original(profile_id, resolution)) for pk, profile_id, resolution in rows)
     live = profiles_live_ids(tenant_id=tenant.pk, profile_ids={record.profile_id for record in found.values()})

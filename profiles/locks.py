@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from django.db import connection
 
-from cdp_project.core.bulk import array_literal
+from cdp_project.core.bulk import TENANT_RECHECKED, array_literal, tenant_rechecked
 from cdp_project.core.compiled import prepared_cursor
 
 from .models import Profile
@@ -20,7 +20,7 @@ def profiles_lock(*, tenant_id: int, profile_ids: Iterable[uuid.UUID]) -> list[P
     ids = sorted(set(profile_ids))
     if not ids:
         return []
-    return list(Profile.objects.filter(tenant_id=tenant_id, pk__in=ids).order_by("pk").select_for_update())
+    return list(tenant_rechecked(Profile.objects.filter(pk__in=ids), tenant_id).order_by("pk").select_for_update())
 
 
 def profiles_lock_states(*, tenant_id: int, profile_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, uuid.UUID | None]:
@@ -32,12 +32,13 @@ def profiles_lock_states(*, tenant_id: int, profile_ids: Iterable[uuid.UUID]) ->
     if connection.vendor != "postgresql":
         rows = Profile.objects.filter(tenant_id=tenant_id, pk__in=ids).order_by("pk").select_for_update()
         return dict(rows.values_list("pk", "merged_into_id"))
-    # The ids joined as a set, not `id = ANY(…)`: with `tenant_id = %s` beside it the planner
-    # read the tenant's whole `(tenant, created_at)` index for a batch's thousand ids.
+    # The ids joined as a set, the tenant rechecked on each row (TENANT_RECHECKED): with
+    # `tenant_id = %s` usable as a way in, the planner read the tenant's whole
+    # `(tenant, created_at)` index for a batch's thousand ids.
     with prepared_cursor(connection) as cursor:
         cursor.execute(
             f"SELECT p.id, p.merged_into_id FROM unnest(%s::uuid[]) AS u(id) JOIN {Profile._meta.db_table} p"  # noqa: S608 - name from metadata
-            " ON p.id = u.id WHERE p.tenant_id = %s ORDER BY p.id FOR UPDATE OF p",
+            f" ON p.id = u.id WHERE p.{TENANT_RECHECKED} ORDER BY p.id FOR UPDATE OF p",
             [array_literal(ids), tenant_id],
         )
         return dict(cursor.fetchall())

@@ -23,7 +23,15 @@ from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from cdp_project.core.bulk import array_literal, as_uuid, ids_in, rows_insert, rows_update, values_cte
+from cdp_project.core.bulk import (
+    TENANT_RECHECKED,
+    array_literal,
+    as_uuid,
+    ids_in,
+    rows_insert,
+    rows_update,
+    values_cte,
+)
 from cdp_project.core.compiled import prepared_cursor
 from cdp_project.core.hooks import Registry
 from cdp_project.core.metrics import MERGES
@@ -158,8 +166,8 @@ def _tombstones_before(*, tenant_id: int, pairs: MergePairs) -> dict[uuid.UUID, 
     with connection.cursor() as cursor:
         cursor.execute(
             f"SELECT id, merged_into_id FROM {Profile._meta.db_table}"  # noqa: S608 - names from metadata
-            f" WHERE tenant_id = %s AND {condition}",
-            [tenant_id, *params],
+            f" WHERE {condition} AND {TENANT_RECHECKED}",
+            [*params, tenant_id],
         )
         stored = [(as_uuid(pid), as_uuid(into)) for pid, into in cursor.fetchall()]
     for pid, into in stored:
@@ -199,9 +207,9 @@ def _read_attributes(*, tenant_id: int, steps: Sequence[MergeStep | AttributeSte
         with connection.cursor() as cursor:
             cursor.execute(
                 f"SELECT id, profile_id, name, value, occurred_at, source FROM {AttributeValue._meta.db_table}"  # noqa: S608
-                " WHERE tenant_id = %s AND (profile_id = ANY(%s::uuid[])"
-                " OR (profile_id = ANY(%s::uuid[]) AND name = ANY(%s::varchar[])))",
-                [tenant_id, array_literal(sorted(whole)), array_literal(sorted(named)), array_literal(names)],
+                " WHERE (profile_id = ANY(%s::uuid[]) OR (profile_id = ANY(%s::uuid[]) AND name = ANY(%s::varchar[])))"
+                f" AND {TENANT_RECHECKED}",
+                [array_literal(sorted(whole)), array_literal(sorted(named)), array_literal(names), tenant_id],
             )
             rows = [
                 (pk, pid, name, None if value is None else json.loads(value), at, source)
@@ -307,7 +315,7 @@ def _tombstones_write(*, tenant_id: int, final: Mapping[uuid.UUID, uuid.UUID], n
     sql = (
         f"WITH {cte} UPDATE {table} SET merged_into_id = m.merged_into_id,"  # noqa: S608 - names from metadata
         f" merged_at = CASE WHEN {table}.id = m.id THEN %s ELSE {table}.merged_at END, updated_at = %s"
-        f" FROM m WHERE {table}.tenant_id = %s AND ({table}.id = m.id OR {table}.merged_into_id = m.id)"
+        f" FROM m WHERE ({table}.id = m.id OR {table}.merged_into_id = m.id) AND {table}.{TENANT_RECHECKED}"
     )
     field = Profile._meta.get_field("merged_at")
     stamp = field.get_db_prep_value(now, connection)
@@ -433,7 +441,7 @@ def _updated_write(*, tenant_id: int, profile_ids: Collection[uuid.UUID], now: d
         with prepared_cursor(connection) as cursor:
             cursor.execute(
                 f"UPDATE {table} SET updated_at = %s FROM unnest(%s::uuid[]) AS u(id)"  # noqa: S608 - names from metadata
-                f" WHERE {table}.id = u.id AND {table}.tenant_id = %s",
+                f" WHERE {table}.id = u.id AND {table}.{TENANT_RECHECKED}",
                 [stamp, array_literal(sorted(profile_ids)), tenant_id],
             )
         return

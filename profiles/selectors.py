@@ -12,7 +12,7 @@ from django.db import connection, models
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Value
 from django.db.models.functions import JSONObject, TruncDate
 
-from cdp_project.core.bulk import array_literal
+from cdp_project.core.bulk import TENANT_RECHECKED, array_literal, tenant_rechecked
 from cdp_project.core.compiled import CompiledQuery, Read, prepared_cursor
 from contracts.models import DerivedAttributeDefinition
 from contracts.selectors import derived_attribute_statuses, derived_backfilling_exists
@@ -103,8 +103,8 @@ def derived_values_stored(
         with prepared_cursor(connection) as cursor:
             cursor.execute(
                 f"SELECT id, profile_id, name, count, value, occurred_at, exact FROM {DerivedValue._meta.db_table}"  # noqa: S608
-                " WHERE tenant_id = %s AND profile_id = ANY(%s::uuid[]) AND name = ANY(%s::varchar[])",
-                [tenant_id, array_literal(sorted(profile_ids)), array_literal(sorted(names))],
+                f" WHERE profile_id = ANY(%s::uuid[]) AND name = ANY(%s::varchar[]) AND {TENANT_RECHECKED}",
+                [array_literal(sorted(profile_ids)), array_literal(sorted(names)), tenant_id],
             )
             return [
                 (pk, pid, name, count, None if value is None else json.loads(value), at, exact)
@@ -198,7 +198,7 @@ def profiles_live_ids(*, tenant_id: int, profile_ids: Iterable[uuid.UUID]) -> di
         if not pending:
             break
         rows = dict(
-            Profile.objects.filter(tenant_id=tenant_id, pk__in=set(pending.values())).values_list(
+            tenant_rechecked(Profile.objects.filter(pk__in=set(pending.values())), tenant_id).values_list(
                 "pk", "merged_into_id"
             )
         )

@@ -10,7 +10,7 @@ from collections.abc import Collection, Mapping, Sequence
 from django.db import connection
 from django.utils import timezone
 
-from cdp_project.core.bulk import ids_in, rows_insert, rows_update
+from cdp_project.core.bulk import TENANT_RECHECKED, ids_in, rows_insert, rows_update, tenant_rechecked
 from cdp_project.core.jsonvalues import canonical_json
 
 from .locks import profiles_lock
@@ -86,13 +86,13 @@ def derived_values_delete(
 ) -> None:
     """Delete the profiles' derived values (only the named ones, given `names`), in one statement."""
     if names is not None:
-        DerivedValue.objects.filter(tenant_id=tenant_id, name__in=names, profile_id__in=profile_ids).delete()
+        tenant_rechecked(DerivedValue.objects.filter(name__in=names, profile_id__in=profile_ids), tenant_id).delete()
         return
     condition, ids = ids_in(DerivedValue, "profile", profile_ids)
     with connection.cursor() as cursor:
         cursor.execute(
-            f"DELETE FROM {DerivedValue._meta.db_table} WHERE tenant_id = %s AND {condition}",  # noqa: S608
-            [tenant_id, *ids],
+            f"DELETE FROM {DerivedValue._meta.db_table} WHERE {condition} AND {TENANT_RECHECKED}",  # noqa: S608
+            [*ids, tenant_id],
         )
 
 

@@ -10,10 +10,15 @@ which still write endpoint by endpoint, keep the constraint on their channel tab
 
 Identifier pages keep room for updates in place (identity migration 0005): the
 `last_seen_at` that nearly every event moves stays on its page, without new entries in
-the table's indexes, even where the page was filled by inserts."""
+the table's indexes, even where the page was filled by inserts.
+
+A batch reads the rows of its own profiles, not every row of its tenant, even where the
+planner's statistics have not seen the tenant yet (`cdp_project.core.bulk.TENANT_RECHECKED`)."""
 
 from __future__ import annotations
 
+import copy
+import json
 import re
 
 import pytest
@@ -21,9 +26,20 @@ from django.apps import apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from contracts.plans import contracts_plan_import
 from identity.models import Identifier
-from ingest.services import events_ingest, profile_updates_ingest
-from ingest.tests.test_query_budget import derived, known, order, seed_anonymous_pairs, seed_known, update  # noqa: F401
+from ingest.services import events_ingest, profile_updates_ingest, source_create
+from ingest.tests.conftest import PLAN
+from ingest.tests.test_query_budget import (  # noqa: F401
+    DERIVED,
+    derived,
+    known,
+    order,
+    seed_anonymous_pairs,
+    seed_known,
+    update,
+)
+from tenants.services import tenant_create
 
 pytestmark = pytest.mark.django_db
 
@@ -113,3 +129,61 @@ def test_an_event_moves_last_seen_of_identifiers_on_full_pages_in_place(tenant, 
     assert all(after[pk][1] > before[pk][1] for pk in touched)  # last seen moved
     moved = sorted(pk for pk in touched if after[pk][0] != before[pk][0])
     assert moved == []  # a row version written to another page means an entry in every index
+
+
+INDEX_SCANS = {"Index Scan", "Index Only Scan", "Bitmap Heap Scan"}
+
+
+def _filtered(plan: dict) -> int:
+    """Rows that index scans of a plan found and then threw away, over all their loops: an
+    index walked for a condition it does not hold (a sequential scan is the planner's
+    choice for a small table, which those of a test are)."""
+    own = 0
+    if plan["Node Type"] in INDEX_SCANS:
+        own = plan.get("Rows Removed by Filter", 0) * plan.get("Actual Loops", 1)
+    return own + sum(_filtered(child) for child in plan.get("Plans", []))
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="query plans are PostgreSQL's")
+def test_a_batch_reads_its_own_rows_while_statistics_have_not_seen_its_tenant(tenant, derived):  # noqa: F811
+    """The statistics are taken while another tenant holds every row, as after a new tenant's
+    import before autovacuum analyzes again: they say this tenant has none. Each statement of
+    a batch (known customers, merges, replays) then still finds its rows by their own keys;
+    found through an index on the tenant and filtered, they would cost a read of all the
+    tenant's rows, in every batch."""
+    other = tenant_create(slug="initech", name="Initech")
+    plan = copy.deepcopy(PLAN)
+    for prop in plan["eventTypes"][0]["properties"]:
+        prop["derivable"] = True
+    plan["derivedAttributes"] = DERIVED
+    contracts_plan_import(tenant_id=other.pk, plan=plan)
+    source_create(tenant=other, key="shop-backend", name="Shop backend")
+    seed_known(other, 2000)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")  # in this transaction: it counts the rows the test wrote
+    history = [order(known(i)) for i in range(2000)]
+    events_ingest(tenant=tenant, events=history)
+    seed_anonymous_pairs(tenant, 20)
+
+    plans: list[tuple[str, int]] = []
+
+    def explained(execute, sql, params, many, context):
+        if not many and re.match(r"\s*(SELECT|WITH|UPDATE|DELETE)\b", sql) and "pg_advisory" not in sql:
+            with connection.connection.cursor() as raw:  # psycopg's own: no wrapper, no query log
+                raw.execute("SAVEPOINT explained")
+                raw.execute("EXPLAIN (ANALYZE, FORMAT JSON) " + sql, params)
+                found = raw.fetchone()[0]
+                raw.execute("ROLLBACK TO SAVEPOINT explained")
+            tree = (json.loads(found) if isinstance(found, str) else found)[0]["Plan"]
+            plans.append((" ".join(sql.split())[:90], _filtered(tree)))
+        return execute(sql, params, many, context)
+
+    batch = [order(known(i), 5) for i in range(0, 2000, 100)]
+    batch += [order({"EMAIL": f"anon{i}@example.com", "DEVICE_KEY": f"dev-{i}"}, 5) for i in range(20)]
+    batch += history[::200]
+    with connection.execute_wrapper(explained):
+        results = events_ingest(tenant=tenant, events=batch)
+    assert [r.status for r in results] == ["accepted"] * 40 + ["duplicate"] * 10
+    assert len(plans) >= 15, plans  # the reads and updates of a merging batch with replays were explained
+    wasteful = [(sql, removed) for sql, removed in plans if removed > 100]
+    assert wasteful == [], "\n".join(map(str, plans))
