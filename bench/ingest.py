@@ -1,10 +1,12 @@
 """Ingest benchmark. Run with `make bench-ingest` (a durable throwaway PostgreSQL);
 `--smoke` finishes in seconds on any empty PostgreSQL given by DATABASE_URL.
 
-Seeds 100k profiles server-side (and, with `--million`, a second tenant with 1M), then
-drives batches of 500 events where, of the fresh events, 80 % hit known profiles, 15 %
-create new ones and 5 % merge two anonymous profiles, and 10 % of every batch replays
-earlier events. Prints, in one run:
+Seeds 100k profiles server-side (and, with `--million`, a second tenant with 1M), each
+known customer with a past order (its event, idempotency key and derived total), and
+analyzes the tables as autovacuum keeps a live database; then drives batches of 500 events
+where, of the fresh events, 80 % hit known profiles, 15 % create new ones and 5 % merge two
+anonymous profiles, and 10 % of every batch replays events acknowledged earlier (clients take
+batches in order). Prints, in one run:
 
 - baselines: the database alone writing rows shaped like event rows into a scratch
   table with the same indexes, by multi-row INSERT ... ON CONFLICT DO NOTHING and by COPY;
@@ -24,7 +26,9 @@ prints figures, it asserts nothing. `--profile` adds where in-process time goes 
 from __future__ import annotations
 
 import argparse
+import collections
 import cProfile
+import datetime as dt
 import http.client
 import io
 import json
@@ -62,6 +66,8 @@ from ingest.services import events_ingest, profile_updates_ingest, source_create
 from tenants.services import api_key_create, tenant_create  # noqa: E402
 
 BATCH = 500
+# Events of the batches another client may be sending at the same time (2 clients, one batch each).
+REPLAY_LAG = 2 * BATCH
 PLAN = {
     "eventTypes": [
         {
@@ -131,13 +137,17 @@ class Workload:
         return self._event({"EMAIL": f"anon{i}@example.com", "DEVICE_KEY": f"dev-{i}"})
 
     def batch(self, size: int = BATCH, replay_share: float = 0.10) -> list[dict]:
-        replays = int(size * replay_share) if self.sent else 0
+        """Replays are of events acknowledged earlier, as a client resends what it was answered
+        for: never of the last REPLAY_LAG events, which a second client may still be sending
+        (a resend of an event still in flight waits for that transaction to end, rightly)."""
+        acknowledged = self.sent[: max(0, len(self.sent) - REPLAY_LAG)]
+        replays = int(size * replay_share) if acknowledged else 0
         fresh = size - replays
         kinds = ["known"] * round(fresh * 0.80) + ["new"] * round(fresh * 0.15)
         kinds += ["merge"] * (fresh - len(kinds))
         self.rng.shuffle(kinds)
         items = [self.fresh(kind) for kind in kinds]
-        items += self.rng.sample(self.sent, min(replays, len(self.sent)))
+        items += self.rng.sample(acknowledged, min(replays, len(acknowledged)))
         self.rng.shuffle(items)
         self.sent.extend(items)
         return items
@@ -162,8 +172,36 @@ class Workload:
         return items
 
 
-def seed(tenant_id: int, work: Workload) -> int:
-    """The profiles and identifiers of `work`, written server-side with COPY."""
+# A past order of every known customer: its event, idempotency key and derived total, as a tenant
+# of that size holds (the batches then add to tables that have history, not fill empty ones).
+SEEDED = ("profiles_profile", "identity_identifier", "ingest_event", "ingest_idempotencykey", "profiles_derivedvalue")
+HISTORY = """
+WITH h AS (
+    SELECT i.profile_id, i.value AS customer, gen_random_uuid() AS event_id,
+           round((500 + abs(hashtext(i.value)) %% 49500) / 100.0, 2) AS total
+    FROM identity_identifier i WHERE i.tenant_id = %(tenant)s AND i.type = 'EXTERNAL'
+), events AS (
+    INSERT INTO ingest_event (id, tenant_id, source_id, external_event_id, event_type, contract_version,
+                              occurred_at, received_at, profile_id, identity, properties, resolution, fingerprint)
+    SELECT event_id, %(tenant)s, %(source)s, 'hist-' || customer, 'order_completed', 1, %(then)s, %(then)s,
+           profile_id, jsonb_build_object('EXTERNAL', customer),
+           jsonb_build_object('orderId', 'hist-' || customer, 'total', total, 'currency', 'EUR'),
+           '{"matchedBy": "EXTERNAL", "createdProfile": false, "mergedProfiles": [], "attached": [],
+             "conflicts": [], "ignored": []}', md5(customer) || md5(customer)
+    FROM h
+), keys AS (
+    INSERT INTO ingest_idempotencykey (tenant_id, source_id, external_id, kind, fingerprint, record_id, created_at)
+    SELECT %(tenant)s, %(source)s, 'hist-' || customer, 'event', md5(customer) || md5(customer), event_id, %(then)s
+    FROM h
+)
+INSERT INTO profiles_derivedvalue (tenant_id, profile_id, name, value, number, count, occurred_at, exact, updated_at)
+SELECT %(tenant)s, profile_id, 'ordersTotal', to_jsonb(total), total, 1, NULL, total::text, %(then)s FROM h
+"""
+
+
+def seed(tenant_id: int, source_id: int, work: Workload) -> int:
+    """The profiles and identifiers of `work`, written server-side with COPY, and the HISTORY
+    of its known customers."""
     now = timezone.now()
     count = 0
     with connection.cursor() as cursor:
@@ -190,10 +228,12 @@ def seed(tenant_id: int, work: Workload) -> int:
         ) as identifiers:
             for pid, kind, value in rows:
                 identifiers.write_row((tenant_id, pid, kind, value, "seed", now, now, now))
-    # Settle the seed before measuring: statistics, visibility map, a clean checkpoint.
+        cursor.execute(HISTORY, {"tenant": tenant_id, "source": source_id, "then": now - dt.timedelta(days=30)})
+    # Settle the seed before measuring, as autovacuum keeps a live database: statistics,
+    # visibility map, a clean checkpoint.
     with connection.cursor() as cursor:
-        cursor.execute("VACUUM ANALYZE profiles_profile")
-        cursor.execute("VACUUM ANALYZE identity_identifier")
+        for table in SEEDED:
+            cursor.execute(f"VACUUM ANALYZE {table}")
         cursor.execute("CHECKPOINT")
     return count
 
@@ -285,7 +325,7 @@ def queue_drained(items: list, threads: int, handle, opened=lambda: None, closed
     queue, each with its own `opened()` state (`closed(state)` when its queue runs dry).
     Answers what the handles returned (events each), a second of wall time."""
     lock = threading.Lock()
-    queue = list(items)
+    queue = collections.deque(items)  # first in, first out: a replay goes after its original
 
     def drain() -> int:
         state, done = opened(), 0
@@ -294,7 +334,7 @@ def queue_drained(items: list, threads: int, handle, opened=lambda: None, closed
                 with lock:
                     if not queue:
                         return done
-                    item = queue.pop()
+                    item = queue.popleft()
                 done += handle(state, item)
         finally:
             closed(state)
@@ -403,7 +443,7 @@ def setup_tenant(label: str, work: Workload):
     source = source_create(tenant=tenant, key="shop-backend")
     contracts_plan_import(tenant_id=tenant.pk, plan=PLAN)
     t0 = time.perf_counter()
-    seeded = seed(tenant.pk, work)
+    seeded = seed(tenant.pk, source.pk, work)
     print(f"seeded {seeded:,} profiles for {label} in {time.perf_counter() - t0:.1f}s", flush=True)
     return tenant, source
 
