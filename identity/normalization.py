@@ -3,6 +3,7 @@ same customer typed two ways is one identifier, and junk values never join custo
 
 from __future__ import annotations
 
+import functools
 import unicodedata
 from collections.abc import Iterable
 
@@ -27,6 +28,8 @@ class InvalidIdentifier(ValueError):
 
 
 def _check_characters(text: str) -> None:
+    if text.isascii() and text.isprintable():  # the common case, without a lookup per character
+        return
     if has_lone_surrogate(text):
         raise InvalidIdentifier("contains a lone surrogate")
     for char in text:
@@ -97,7 +100,16 @@ def normalize_value(*, type: str, value: object, region: str, phone_extension: b
 
 def blocked_values(tenant: Tenant) -> frozenset[str]:
     values: Iterable[object] = tenant.blocked_identifier_values or ()
-    return frozenset(str(v).strip().lower() for v in values if isinstance(v, str))
+    try:
+        return _blocked(tuple(values))
+    except TypeError:  # an unhashable entry (the setting is JSON): only strings count anyway
+        return _blocked(tuple(v for v in values if isinstance(v, str)))
+
+
+@functools.lru_cache(maxsize=64)
+def _blocked(values: tuple[object, ...]) -> frozenset[str]:
+    """Built once per distinct setting, not once per identity map (a batch asks 500 times)."""
+    return frozenset(v.strip().lower() for v in values if isinstance(v, str))
 
 
 def _unknown_type_detail(key: str) -> str:

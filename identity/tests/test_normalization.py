@@ -110,6 +110,22 @@ def test_tenant_blocked_list_is_compared_after_trimming_and_lowercasing(tenant):
     assert result.ignored[0].type == "DEVICE_KEY"
 
 
+def test_a_changed_blocked_list_applies_at_once_and_entries_that_are_no_strings_are_skipped(tenant):
+    tenant.blocked_identifier_values = ["shared-device"]
+    assert normalize(tenant, {"DEVICE_KEY": "shared-device", "EMAIL": "a@b.io"}).values == {"EMAIL": "a@b.io"}
+    tenant.blocked_identifier_values = [{"not": "a string"}, 7, " Kiosk "]  # JSON: anything may be stored
+    result = normalize(tenant, {"DEVICE_KEY": "shared-device", "EXTERNAL": "KIOSK", "EMAIL": "a@b.io"})
+    assert result.values == {"DEVICE_KEY": "shared-device", "EMAIL": "a@b.io"}
+    assert [(i.type, i.value) for i in result.ignored] == [("EXTERNAL", "KIOSK")]
+
+
+def test_a_control_character_is_refused_after_plain_text_passes(tenant):
+    assert normalize(tenant, {"EXTERNAL": "cust 42~"}).values == {"EXTERNAL": "cust 42~"}
+    for text in ("cust\t42", "cust\x7f42", "cust\x8542", "Zoë\x00"):
+        result = normalize(tenant, {"EXTERNAL": text})
+        assert [p[1] for p in problems(result)] == ["invalid_identity"], text
+
+
 def test_only_blocked_values_leave_no_usable_identifier(tenant):
     result = normalize(tenant, {"EXTERNAL": "anonymous", "EMAIL": "null"})
     assert problems(result) == [
