@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.utils import timezone
 
-from cdp_project.core.compiled import CompiledQuery, model_columns, model_from_row
+from cdp_project.core.compiled import CompiledQuery, model_columns, model_from_row, reads_unchecked
 
 from . import keys
 from .models import ApiKey, Tenant
@@ -30,8 +30,13 @@ _key_by_prefix = CompiledQuery(
 
 def _api_key_by_prefix(prefix: str) -> ApiKey | None:
     """The key with this prefix and its tenant: a compiled read, as every request with an
-    API key starts with it."""
-    rows = _key_by_prefix.run(prefix=prefix)
+    API key starts with it, sent without Django's `SELECT 1` check of a persistent connection
+    (a round trip of its own before the first statement of every request). Should the
+    connection be dead, the read fails in the check's stead and runs again checked, on a new
+    connection."""
+    rows = reads_unchecked(lambda: _key_by_prefix.run(prefix=prefix))
+    if rows is None:
+        rows = _key_by_prefix.run(prefix=prefix)
     if not rows:
         return None
     split = len(_KEY_COLUMNS[0])
