@@ -185,19 +185,21 @@ def loads_strict(raw: bytes, *, batch_fields: Collection[str] = ()) -> Any:
     """
     data = _decode(raw)
     max_depth, max_string = settings.CDP_MAX_NESTING_DEPTH, settings.CDP_MAX_STRING_LENGTH
+    rest = data
     if isinstance(data, dict) and batch_fields:
-        for name in batch_fields:
-            items = data.get(name)
-            if not isinstance(items, list):
-                continue
+        bounded = [name for name in batch_fields if isinstance(data.get(name), list)]
+        for name in bounded:
+            items = data[name]
             for index, item in enumerate(items):
                 # An item is bounded as the body of a single-item request would be.
                 problems = check_json_tree(item, max_depth=max_depth, max_string=max_string)
                 if problems:
                     items[index] = RefusedItem(problems, _safe_copy(item, max_depth=max_depth, max_string=max_string))
-    # The rest of the body; its items sit two levels down (object, array) and were bounded above.
+        # The rest of the body, without walking the items again (the arrays' names are ours).
+        rest = {key: value for key, value in data.items() if key not in bounded}
+    # Depth as counted from the body's top, where a batch's items sit two levels down.
     depth = max_depth + 2 if batch_fields and isinstance(data, dict) else max_depth
-    problems = check_json_tree(data, max_depth=depth, max_string=max_string)
+    problems = check_json_tree(rest, max_depth=depth, max_string=max_string)
     if problems:
         raise _refuse(problems)
     return data

@@ -91,6 +91,21 @@ def test_a_bound_outside_the_items_refuses_the_body(api):
     assert response.json()["errors"][0]["pointer"] == "/note"
 
 
+def test_the_rest_of_a_batch_body_is_bounded_with_its_depth_counted_from_the_top(api, settings):
+    """Items are walked once, as single bodies; the body's other members still are, with the
+    depth counted from the body's top (where items sit two levels down): nested as deep as an
+    item may be, an unknown member reaches the batch's own check (422); one level deeper, the
+    parser refuses the body (400)."""
+    events = json.dumps([numbered(n) for n in range(3)])
+    levels = settings.CDP_MAX_NESTING_DEPTH + 2
+    for nested, status, code in ((levels - 1, 422, "undeclared"), (levels, 400, "too_deep")):
+        raw = f'{{"events": {events}, "note": {"[" * nested + "]" * nested}}}'
+        response = api.generic("POST", "/api/v1/events/batch", raw, content_type="application/json")
+        assert response.status_code == status, response.content
+        assert response.json()["errors"][0]["code"] == code
+    assert Event.objects.count() == 0
+
+
 @pytest.mark.parametrize(("odd", "where", "code"), ODD_VALUES, ids=[c for _, _, c in ODD_VALUES])
 def test_a_single_event_with_such_a_value_is_a_400_problem(api, odd, where, code):
     raw = _batch_text("events", [numbered(1)], 0, odd)[len('{"events": [') : -2]
