@@ -6,7 +6,7 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from django.db import connection
+from django.db import connection, connections
 from rest_framework.test import APIClient
 
 from tenants.services import api_key_create, tenant_create
@@ -45,6 +45,23 @@ def threads_run(count: int, work):
 
     with ThreadPoolExecutor(max_workers=count) as pool:
         return list(pool.map(run, range(count)))
+
+
+def connection_dropped() -> int:
+    """What a PostgreSQL restart does to the test's persistent connection: its backend is
+    terminated from another connection, and the next request owes a health check again (as a
+    server's request_started does). Answers the terminated backend's pid."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        pid = cursor.fetchone()[0]
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+    finally:
+        other.close()
+    connection.health_check_done = False
+    return pid
 
 
 def make_client(plaintext: str | None) -> APIClient:

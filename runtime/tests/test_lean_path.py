@@ -5,11 +5,12 @@ the answer of the full DRF path, which still answers everything else."""
 from __future__ import annotations
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
+from conftest import connection_dropped
 from profiles.models import MergeLedgerEntry
 from runtime.models import Campaign, VariableDefinition
 
@@ -134,17 +135,7 @@ def test_a_connection_the_database_dropped_is_replaced_without_a_failed_answer(t
     client = bearer(session["token"])
     assert client.get(CONTEXT).status_code == 200
 
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    # What a PostgreSQL restart does to a persistent connection, from another connection.
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-    finally:
-        other.close()
-    connection.health_check_done = False  # a server's request_started owes a health check again
+    connection_dropped()
 
     response = client.get(CONTEXT)
     assert response.status_code == 200, response.content

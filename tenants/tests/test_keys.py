@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 import pytest
-from django.db import connection, connections
+from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from cdp_project.core.errors import ProblemError
-from conftest import make_client
+from conftest import connection_dropped, make_client
 from tenants.models import DEFAULT_BLOCKED_IDENTIFIER_VALUES
 from tenants.services import api_key_create, tenant_create
 
@@ -70,16 +70,7 @@ def test_a_key_is_checked_on_a_new_connection_when_the_database_dropped_the_old_
         pytest.skip("terminates a PostgreSQL backend")
     client = make_client(key_factory(tenant, ["admin"]).plaintext)
     assert client.get("/api/v1/sources").status_code == 200
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        pid = cursor.fetchone()[0]
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
-    finally:
-        other.close()
-    connection.health_check_done = False  # a server's request_started owes a health check again
+    pid = connection_dropped()
     with CaptureQueriesContext(connection) as captured:
         response = client.get("/api/v1/sources")
     assert response.status_code == 200, response.content
