@@ -11,6 +11,8 @@ class CoreConfig(AppConfig):
     def ready(self) -> None:
         from django.db.backends.signals import connection_created
 
+        from .compiled import generic_plans_set
         from .pgtypes import utc_timestamps_register
 
         connection_created.connect(utc_timestamps_register, dispatch_uid="cdp_core.utc_timestamps")
+        connection_created.connect(generic_plans_set, dispatch_uid="cdp_core.generic_plans")
