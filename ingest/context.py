@@ -6,7 +6,15 @@ and asks the database only one cheap question per request: has anything changed?
 version is one statement of counts and latest change times of the tables involved;
 any difference (a new, edited or deleted source, event type, attribute or derived
 definition) reloads everything for that tenant. Nothing can go stale across processes:
-every request compares against the database's current version before using the cache.
+every request compares against the database's current version before anything it decided
+with the cache is committed.
+
+A request that writes asks that question in its own transaction, in the same round trip as
+its BEGIN and the claim of its keys (`ingest_context(verified=False)`, then
+`ingest_context_check`): a single event spares a round trip of its own. If the answer is
+"changed", the transaction rolls back, the context is reloaded and the items are checked
+again (`ContextChanged`). A request that writes nothing (every item refused, a dry run)
+asks first, as a statement of its own, since nothing else would.
 Blocked identifier values live on the tenant row the request authenticated with.
 """
 
@@ -14,7 +22,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.db import connection
@@ -44,7 +52,12 @@ _lock = threading.Lock()
 _cache: OrderedDict[int, _Cached] = OrderedDict()
 
 
-def _version(tenant_id: int) -> tuple:
+class ContextChanged(Exception):
+    """The tenant's sources or contract changed since the context the request checked its
+    items with was loaded: roll back, reload, check the items again."""
+
+
+def _version_sql(tenant_id: int) -> tuple[str, list[object]]:
     parts = []
     params: list[object] = []
     for model, extra in (
@@ -56,17 +69,27 @@ def _version(tenant_id: int) -> tuple:
         parts.append(f"SELECT COUNT(*), {extra} FROM {model._meta.db_table} WHERE tenant_id = %s")  # noqa: S608
         params.append(tenant_id)
     sql = "SELECT * FROM " + ", ".join(f"({part}) AS t{i}" for i, part in enumerate(parts))  # noqa: S608
+    return sql, params
+
+
+def _version(tenant_id: int) -> tuple:
     with prepared_cursor(connection) as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(*_version_sql(tenant_id))
         return tuple(cursor.fetchone())
 
 
-def ingest_context(*, tenant: Tenant) -> IngestContext:
+def ingest_context(*, tenant: Tenant, verified: bool = True) -> IngestContext:
     """The context to check and apply one request's items with: one statement when the
-    tenant's sources and contract are unchanged since this process last loaded them."""
-    version = _version(tenant.pk)
+    tenant's sources and contract are unchanged since this process last loaded them.
+
+    With `verified=False`, a context this process holds comes back unchecked, at no
+    statement at all (`IngestContext.unverified`): the caller must ask `ingest_context_check`
+    before it commits anything it decided with it."""
     with _lock:
         cached = _cache.get(tenant.pk)
+    if cached is not None and not verified:
+        return _context(tenant, cached, unverified=cached.version)
+    version = _version(tenant.pk)
     if cached is None or cached.version != version:
         contracts = contract_snapshot(tenant_id=tenant.pk)
         contracts.check_attributes(attributes={})  # loads the attribute definitions now, once
@@ -81,7 +104,41 @@ def ingest_context(*, tenant: Tenant) -> IngestContext:
             _cache.move_to_end(tenant.pk)
             while len(_cache) > MAX_TENANTS:
                 _cache.popitem(last=False)
-    return IngestContext(tenant=tenant, sources=cached.sources, contracts=cached.contracts, derived=cached.derived)
+    return _context(tenant, cached, unverified=None)
+
+
+def ingest_context_verified(ctx: IngestContext) -> tuple[IngestContext, bool]:
+    """An unverified context compared with the database, in a statement of its own: the
+    current context, and whether it differs from the one given."""
+    fresh = ingest_context(tenant=ctx.tenant)
+    return fresh, fresh.sources is not ctx.sources or fresh.contracts is not ctx.contracts
+
+
+def _context(tenant: Tenant, cached: _Cached, *, unverified: tuple | None) -> IngestContext:
+    return IngestContext(
+        tenant=tenant, sources=cached.sources, contracts=cached.contracts, derived=cached.derived, unverified=unverified
+    )
+
+
+def ingest_context_check(ctx: IngestContext) -> Callable[[], None]:
+    """Send the version question for an unverified context and return what checks the answer:
+    it raises ContextChanged if the context is not current. Inside `statements_pipelined` the
+    question travels with the statements that follow it and the answer is read afterwards,
+    without a round trip of its own. A verified context needs no question."""
+    if ctx.unverified is None:
+        return lambda: None
+    cursor = prepared_cursor(connection)
+    cursor.execute(*_version_sql(ctx.tenant.pk))
+
+    def check() -> None:
+        try:
+            current = tuple(cursor.fetchone())
+        finally:
+            cursor.close()
+        if current != ctx.unverified:
+            raise ContextChanged(f"the ingest context of tenant {ctx.tenant.pk} changed")
+
+    return check
 
 
 def ingest_context_clear() -> None:

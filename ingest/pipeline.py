@@ -58,6 +58,9 @@ class IngestContext:
     contracts: ContractSnapshot
     now: dt.datetime = field(default_factory=timezone.now)
     derived: Mapping[str, Sequence[Any]] | None = None  # derived definitions by event type, when loaded
+    # The version this context was loaded at, while the request has not yet compared it with
+    # the database's (ingest.context.ingest_context_check); None once compared.
+    unverified: tuple | None = None
 
 
 @dataclass

@@ -29,7 +29,7 @@ from identity.types import Resolution
 from profiles.selectors import profiles_live_ids
 from tenants.models import Tenant
 
-from .context import ingest_context
+from .context import ContextChanged, ingest_context, ingest_context_check, ingest_context_verified
 from .derived import derived_apply_events
 from .metrics import ingest_items_count
 from .models import ChannelUpdate, Event, IdempotencyKey, ProfileUpdate, RecordKind, Source, Violation
@@ -59,10 +59,6 @@ def source_update(*, source: Source, name: str) -> Source:
 # --- ingestion -----------------------------------------------------------------------
 
 
-def _context(tenant: Tenant) -> IngestContext:
-    return ingest_context(tenant=tenant)
-
-
 def events_ingest(*, tenant: Tenant, events: Sequence[Any], dry_run: bool = False) -> list[ItemResult]:
     """Ingest events in array order. Each item gets its own result; a bad item never
     rejects the others. With `dry_run` nothing at all is written (not even a violation)."""
@@ -83,24 +79,27 @@ def channel_updates_ingest(*, tenant: Tenant, updates: Sequence[Any], dry_run: b
 def _ingest(
     *, tenant: Tenant, raws: Sequence[Any], prepare: Callable[[int, Any, IngestContext], Prepared], dry_run: bool
 ) -> list[ItemResult]:
-    ctx = _context(tenant)
-    items = [prepare(index, raw, ctx) for index, raw in enumerate(raws)]
-    valid = [item for item in items if item.ok]
-    results: dict[int, ItemResult] = {}
-    if valid:
-        if dry_run:
+    # A context this process holds is used unchecked; the transaction that applies the items
+    # checks it in its first round trip (_apply). Changed since: load it again, check the items
+    # again, with a context now compared with the database (so at most once).
+    ctx = ingest_context(tenant=tenant, verified=False)
+    while True:
+        items = [prepare(index, raw, ctx) for index, raw in enumerate(raws)]
+        valid = [item for item in items if item.ok]
+        results: dict[int, ItemResult] = {}
+        if ctx.unverified is not None and (dry_run or not valid):  # no transaction will check it
+            ctx, changed = ingest_context_verified(ctx)
+            if changed:
+                continue
+        if valid and dry_run:
             results.update(_dry_run(ctx, valid))
-        else:
-            suppressed: set[int] = set()
-
-            def attempt() -> dict[int, ItemResult]:
-                try:
-                    return _apply(ctx, valid, suppressed)
-                except _SuppressedFound as found:  # an erasure committed while we resolved: again, without them
-                    suppressed.update(found.indexes)
-                    return _apply(ctx, valid, suppressed)
-
-            results.update(run_with_retries(attempt))
+        elif valid:
+            try:
+                results.update(_apply_retried(ctx, valid))
+            except ContextChanged:
+                ctx = ingest_context(tenant=tenant)
+                continue
+        break
     for item in items:
         if not item.ok:
             results[item.index] = ItemResult(
@@ -117,6 +116,19 @@ def _ingest(
         _violations_record(ctx, items, ordered)
         ingest_items_count(items=items, results=ordered)
     return ordered
+
+
+def _apply_retried(ctx: IngestContext, valid: Sequence[Prepared]) -> dict[int, ItemResult]:
+    suppressed: set[int] = set()
+
+    def attempt() -> dict[int, ItemResult]:
+        try:
+            return _apply(ctx, valid, suppressed)
+        except _SuppressedFound as found:  # an erasure committed while we resolved: again, without them
+            suppressed.update(found.indexes)
+            return _apply(ctx, valid, suppressed)
+
+    return run_with_retries(attempt)
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,7 +422,12 @@ def _apply(
     """Apply the valid items of one request in one durable transaction: claim their keys,
     resolve every map of the batch set-based, apply each kind's effects, store the records."""
     with transaction.atomic(durable=True):
-        keys = _claim_keys(ctx, items)
+        # The opening round trip: BEGIN, the context's version question (if the context is
+        # unverified) and the claim of the keys travel together.
+        with statements_pipelined():
+            context_current = ingest_context_check(ctx)
+            keys = _claim_keys(ctx, items)
+        context_current()
         ours = {item.record_id for item in items}
         claimed = {k: row for k, row in keys.items() if row.record_id in ours}
         replays = [row for k, row in keys.items() if k not in claimed]
