@@ -23,7 +23,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.db import connection
 
@@ -110,8 +110,9 @@ def ingest_context(*, tenant: Tenant, verified: bool = True) -> IngestContext:
 def ingest_context_verified(ctx: IngestContext) -> tuple[IngestContext, bool]:
     """An unverified context compared with the database, in a statement of its own: the
     current context, and whether it differs from the one given."""
-    fresh = ingest_context(tenant=ctx.tenant)
-    return fresh, fresh.sources is not ctx.sources or fresh.contracts is not ctx.contracts
+    if _version(ctx.tenant.pk) == ctx.unverified:
+        return replace(ctx, unverified=None), False
+    return ingest_context(tenant=ctx.tenant), True
 
 
 def _context(tenant: Tenant, cached: _Cached, *, unverified: tuple | None) -> IngestContext:
